@@ -1,0 +1,183 @@
+// grove::replica — one workspace's replica: signed per-author delta feeds, causal apply, the merged
+// record state, membership and content keys, and the two digests.
+//
+// Data flows one way: local actions and remote deltas come in, are checked, made durable in the
+// store, and change the materialized state. The merged state is a pure function of the set of
+// valid deltas (docs/decisions/0001-validity-and-membership.md), so any delivery order, with
+// duplicates, gives the same state digest.
+//
+// Durability: a local action is written to the store (one transaction) before its call returns
+// OK. Applying a batch of remote deltas is one transaction. Local actions are kept as *pending*
+// until Seal() packs them into one signed delta (DeltasFor() seals first, so they are sealed when
+// first sent; a peer also seals after a short delay).
+//
+// Threading: a Workspace is not thread-safe; one thread (the peer's event loop) owns it. The
+// Store, Clock and Random passed in must outlive it and are used only from that thread.
+//
+// Failure: bad remote input never crashes and changes nothing: Apply() reports each rejected
+// delta with a Status naming what is wrong and where ("<author>/<seq>"). If the store fails, the
+// call returns IOError and the Workspace refuses further work until it is reopened (the store
+// holds the last committed state).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "common/random.h"
+#include "common/status.h"
+#include "identity/identity.h"
+#include "replica/value.h"
+#include "store/store.h"
+
+namespace grove::replica {
+
+using WorkspaceId = Hash32;
+
+enum class Role { kNone = 0, kOwner = 1, kMember = 2, kAuditor = 3, kReadOnly = 4 };
+const char* RoleName(Role role);
+std::optional<Role> ParseRole(std::string_view name);
+// Owners and members write records; auditors and read-only members only read.
+inline bool CanWrite(Role r) { return r == Role::kOwner || r == Role::kMember; }
+
+struct RecordView {
+  RecordId id;
+  std::string type;
+  std::string state;  // last workflow transition, "" if none
+  bool archived = false;
+  std::map<std::string, Value> fields;                  // register winners and counter totals
+  std::map<std::string, std::vector<Value>> conflicts;  // concurrent values that lost, per field
+  std::map<std::string, std::vector<Value>> lists;      // add-only lists, in stamp order
+  std::vector<std::string> history;                     // transitions, in stamp order
+};
+
+struct VersionEntry {
+  DeviceId device{};
+  uint64_t seq = 0;  // highest contiguous seq held of this device's feed
+  Hash32 head{};     // hash of that delta
+  bool operator==(const VersionEntry&) const = default;
+};
+using VersionVector = std::vector<VersionEntry>;  // sorted by device
+
+struct Digests {
+  Hash32 version{};  // what this replica holds (its version vector)
+  Hash32 state{};    // what it computed from that
+  uint64_t deltas = 0;
+};
+
+struct MemberView {
+  DeviceId device{};
+  std::string name;
+  Role role = Role::kNone;
+};
+
+struct ApplyReport {
+  size_t accepted = 0;           // new deltas stored (valid or not)
+  size_t duplicates = 0;         // already held
+  size_t buffered = 0;           // waiting for their causal dependencies
+  size_t invalid = 0;            // stored but not applied (see decision 0001)
+  size_t forks = 0;              // evidence of a device signing two deltas with one seq
+  bool rebuilt = false;          // membership or a fork changed earlier verdicts
+  std::vector<Status> rejected;  // refused at the door, each naming what and where
+  Status store;                  // non-OK if the store failed (nothing of the batch applied)
+};
+
+struct Limits {
+  size_t max_delta_bytes = 16 << 20;
+  size_t max_ops_per_delta = 200'000;
+  size_t seal_after_ops = 50'000;        // Seal() runs by itself past this many pending actions
+  size_t max_buffered_deltas = 100'000;  // waiting for dependencies
+  size_t max_value_bytes = 1 << 20;
+};
+
+class Workspace {
+ public:
+  // Creates a workspace: seals and stores its genesis delta (whose hash is the workspace id) and
+  // a first content key. The creator is its owner.
+  static Result<std::unique_ptr<Workspace>> Create(const identity::Identity& me, std::string name,
+                                                   std::vector<std::string> tools,
+                                                   store::Store& store, Clock& clock,
+                                                   Random& random, Limits limits = {});
+  // Starts a replica of an existing workspace from its genesis delta (as carried by an
+  // invitation). Corruption if the bytes are not a valid genesis delta.
+  static Result<std::unique_ptr<Workspace>> Join(const identity::Identity& me, ByteView genesis,
+                                                 store::Store& store, Clock& clock, Random& random,
+                                                 Limits limits = {});
+  // Loads a workspace from the store. NotFound if the store does not hold it.
+  static Result<std::unique_ptr<Workspace>> Open(const identity::Identity& me,
+                                                 const WorkspaceId& id, store::Store& store,
+                                                 Clock& clock, Random& random, Limits limits = {});
+  ~Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+
+  const WorkspaceId& id() const;
+  const std::string& name() const;
+  const std::vector<std::string>& tools() const;
+  const DeviceId& device() const;
+
+  // --- Local actions. Each is durable when it returns OK. PermissionDenied when this device's
+  // role does not allow writing; InvalidArgument (with the field) for bad names or values;
+  // NotFound for an unknown record.
+  Result<RecordId> CreateRecord(std::string_view type,
+                                const std::vector<std::pair<std::string, Value>>& fields);
+  Status Set(const RecordId& record, std::string_view field, Value value);
+  Status Add(const RecordId& record, std::string_view field, int64_t amount);
+  Status Append(const RecordId& record, std::string_view field, Value item);
+  Status Transition(const RecordId& record, std::string_view name);
+  Status Archive(const RecordId& record);
+
+  // Membership (owners only). Each seals a delta at once, with the key changes it needs: a new
+  // member gets every content key; a removal starts a new key the removed device never gets.
+  Status AddMember(const identity::CardInfo& card, Role role);
+  Status RemoveMember(const DeviceId& device);
+
+  // Packs pending actions into one signed, encrypted delta. Returns false if there was nothing
+  // to seal.
+  Result<bool> Seal();
+  size_t pending_actions() const;
+
+  // --- Sync.
+  ApplyReport Apply(std::span<const Bytes> deltas);
+  VersionVector Version() const;
+  // Deltas held here that `theirs` lacks, dependencies first, about max_bytes in all (at least
+  // one when any is missing). Seals pending actions first.
+  Result<std::vector<Bytes>> DeltasFor(const VersionVector& theirs, size_t max_bytes = 4 << 20);
+  // The genesis delta, for invitations.
+  Result<Bytes> Genesis() const;
+
+  // --- Reading.
+  std::optional<RecordView> Get(const RecordId& record) const;
+  // Records of a type (all types if empty), ordered by id; archived ones only if asked.
+  std::vector<RecordView> List(std::string_view type, bool include_archived = false) const;
+  Result<RecordId> ResolveRecordId(std::string_view text) const;
+  std::vector<MemberView> Members() const;
+  Role RoleOf(const DeviceId& device) const;
+  // Whether `device` holds every content key in use (a removed device does not get new ones).
+  bool HoldsKeys() const;
+  Digests digests() const;
+  // Every feed's deltas with their status, and every record's canonical bytes, one per line:
+  // for diagnosing a digest mismatch.
+  std::string DebugString() const;
+  // Fork evidence and rejections seen so far, newest last.
+  std::vector<Status> problems() const;
+
+  // Recomputes the materialized state from the stored feeds and writes it back; the state digest
+  // must not change (grove store rebuild).
+  Status Rebuild();
+
+  class Impl;
+
+ private:
+  explicit Workspace(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+std::string DeviceText(const DeviceId& device);
+
+}  // namespace grove::replica

@@ -1,0 +1,835 @@
+// Workspace: creation, loading, local actions, sealing, sync helpers and reading.
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "replica/workspace_impl.h"
+
+namespace grove::replica {
+
+Bytes MakeSealAad(const WorkspaceId& ws, const DeviceId& author, uint64_t seq);
+
+namespace {
+
+namespace w = grove::wire::v1;
+
+constexpr int kZstdLevel = 3;
+
+void PutU64(Bytes& out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+std::optional<uint64_t> GetU64(const std::optional<Bytes>& b) {
+  if (!b || b->size() != 8) return std::nullopt;
+  uint64_t v = 0;
+  for (uint8_t x : *b) v = v << 8 | x;
+  return v;
+}
+
+Status CheckName(std::string_view name, std::string_view what) {
+  if (name.empty() || name.size() > 256) {
+    return InvalidArgument(std::string(what) + " must be 1 to 256 bytes", std::string(what));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kOwner:
+      return "owner";
+    case Role::kMember:
+      return "member";
+    case Role::kAuditor:
+      return "auditor";
+    case Role::kReadOnly:
+      return "read-only";
+    case Role::kNone:
+      break;
+  }
+  return "none";
+}
+
+std::optional<Role> ParseRole(std::string_view name) {
+  for (Role r : {Role::kOwner, Role::kMember, Role::kAuditor, Role::kReadOnly}) {
+    if (name == RoleName(r)) return r;
+  }
+  return std::nullopt;
+}
+
+std::string DeviceText(const DeviceId& device) { return identity::DeviceIdText(device); }
+
+Workspace::Impl::Impl(const identity::Identity& me, store::Store& store, Clock& clock,
+                      Random& random, Limits limits)
+    : me_(me), store_(store), clock_(clock), random_(random), limits_(limits), hlc_(clock) {
+  me_dev_ = DeviceIndex(me.device());
+}
+
+Status Workspace::Impl::CheckWritable() const {
+  if (!broken_.ok()) return broken_;
+  if (!CanWrite(membership_.CurrentRole(me_dev_))) {
+    return PermissionDenied(std::string("this device's role (") +
+                            RoleName(membership_.CurrentRole(me_dev_)) +
+                            ") does not allow writing records");
+  }
+  return Status::Ok();
+}
+
+// --- Creation and loading ----------------------------------------------------------------------
+
+Status Workspace::Impl::InitGenesis(std::string name, std::vector<std::string> tools) {
+  GROVE_RETURN_IF_ERROR(CheckName(name, "name"));
+  w::PlainOp genesis;
+  w::Genesis* g = genesis.mutable_genesis();
+  g->set_name(name);
+  g->set_creator_card(ToString(me_.card().encoded));
+  for (const std::string& t : tools) g->add_tools(t);
+  Bytes nonce(16);
+  random_.Fill(nonce);
+  g->set_nonce(nonce.data(), nonce.size());
+  // The creator's first content key, sealed to itself.
+  std::vector<w::PlainOp> plain{genesis};
+  plain.push_back(RotationFor({me_dev_}));
+  GROVE_ASSIGN_OR_RETURN(Bytes raw, BuildDelta(std::move(plain), {}, true));
+  return InitJoin(raw);
+}
+
+Status Workspace::Impl::InitJoin(ByteView genesis_bytes) {
+  w::Delta delta;
+  w::DeltaBody body;
+  if (!delta.ParseFromArray(genesis_bytes.data(), static_cast<int>(genesis_bytes.size())) ||
+      !body.ParseFromString(delta.body())) {
+    return Corruption("genesis delta does not decode");
+  }
+  if (body.seq() != 1 || !body.workspace().empty() || body.plain_size() == 0 ||
+      !body.plain(0).has_genesis()) {
+    return Corruption("not a genesis delta");
+  }
+  id_ = crypto::Sha256(AsBytes(delta.body()));
+  name_ = body.plain(0).genesis().name();
+  tools_.assign(body.plain(0).genesis().tools().begin(), body.plain(0).genesis().tools().end());
+  store::WriteBatch wb;
+  wb.PutWorkspace(id_, AsBytes(name_));
+  GROVE_RETURN_IF_ERROR(store_.Write(wb));
+  Bytes raw(genesis_bytes.begin(), genesis_bytes.end());
+  ApplyReport report = Apply(std::span<const Bytes>(&raw, 1));
+  if (!report.store.ok()) return report.store;
+  if (!report.rejected.empty()) return report.rejected.front().Annotate("genesis delta");
+  if (feeds_.empty() || membership_.members().empty()) {
+    return Corruption("genesis delta was not accepted");
+  }
+  return Status::Ok();
+}
+
+Status Workspace::Impl::Load(const WorkspaceId& id) {
+  id_ = id;
+  GROVE_ASSIGN_OR_RETURN(auto workspaces, store_.ListWorkspaces());
+  bool found = false;
+  for (const auto& [ws, info] : workspaces) {
+    if (ws == id) found = true;
+  }
+  if (!found) return NotFound("workspace " + HexEncode(id) + " is not in this store");
+
+  // Feeds, in (author, seq) order: rebuild the metadata without re-verifying our own store.
+  Status inner;
+  GROVE_RETURN_IF_ERROR(store_.ForEachDelta(id, [&](const store::DeltaRow& row) {
+    w::Delta delta;
+    w::DeltaBody body;
+    if (!delta.ParseFromArray(row.bytes.data(), static_cast<int>(row.bytes.size())) ||
+        !body.ParseFromString(delta.body())) {
+      inner = Corruption("stored delta does not decode",
+                         HexEncode(row.author) + "/" + std::to_string(row.seq));
+      return false;
+    }
+    uint32_t dev = DeviceIndex(row.author);
+    Feed& feed = feeds_[dev];
+    if (row.seq != feed.head() + 1) {
+      inner = Corruption("stored feed has a gap", Where(dev, row.seq));
+      return false;
+    }
+    if (row.seq == 1 && row.hash == id_ && body.plain_size() > 0 && body.plain(0).has_genesis()) {
+      name_ = body.plain(0).genesis().name();
+      tools_.assign(body.plain(0).genesis().tools().begin(), body.plain(0).genesis().tools().end());
+    }
+    DeltaMeta m;
+    m.hash = row.hash;
+    m.hlc = body.hlc();
+    m.vv = row.seq > 1 ? feed.deltas.back().vv : std::vector<uint64_t>{};
+    for (const w::VersionEntry& e : body.context()) {
+      uint32_t d = DeviceIndex(*ToHash32(AsBytes(e.device())));
+      if (m.vv.size() <= d) m.vv.resize(d + 1, 0);
+      m.vv[d] = e.seq();
+    }
+    if (m.vv.size() <= dev) m.vv.resize(dev + 1, 0);
+    m.vv[dev] = row.seq - 1;
+    m.status = static_cast<DeltaStatus>(row.status);
+    m.has_sealed = body.has_sealed();
+    if (m.has_sealed && body.sealed().key_id().size() == 16) {
+      KeyId k;
+      std::memcpy(k.data(), body.sealed().key_id().data(), 16);
+      m.key = k;
+    }
+    for (int i = 0; i < body.plain_size(); ++i) {
+      auto op = ParsePlainOp(body.plain(i), *this);
+      if (!op.ok()) {
+        m.malformed = "plain op " + std::to_string(i) + ": " + op.status().message();
+        m.plain.clear();
+        break;
+      }
+      m.plain.push_back(std::make_unique<PlainOp>(std::move(op).value()));
+    }
+    for (const auto& op : m.plain) OpenBoxes(*op);
+    NoteAdmissions(dev, row.seq, m);
+    hlc_.Observe(m.hlc);
+    feed.deltas.push_back(std::move(m));
+    current_vv_[dev] = row.seq;
+    return true;
+  }));
+  GROVE_RETURN_IF_ERROR(inner);
+  if (feeds_[me_dev_].head() > 0) last_sent_vv_ = feeds_[me_dev_].deltas.back().vv;
+  for (uint32_t d = 0; d < devices_.size(); ++d) {
+    GROVE_ASSIGN_OR_RETURN(auto forked, store_.GetMeta(id_, "forked:" + HexEncode(devices_[d])));
+    if (forked) feeds_[d].forked_at = std::stoull(ToString(*forked));
+  }
+
+  // Materialized records.
+  GROVE_RETURN_IF_ERROR(store_.ForEachRecord(id, [&](ByteView key, ByteView state) {
+    size_t pos = 32;
+    auto n = key.size() > 32 ? GetVarint(key, pos) : std::nullopt;
+    if (!n || !table_.Decode(RecordKey{DeviceIndex(*ToHash32(key.first(32))), *n}, state)) {
+      inner = Corruption("stored record does not decode");
+      return false;
+    }
+    return true;
+  }));
+  GROVE_RETURN_IF_ERROR(inner);
+  table_.TakeDirty();
+
+  // Pending local actions (already reflected in the records).
+  GROVE_ASSIGN_OR_RETURN(auto pending, store_.LoadPending(id));
+  for (auto& [index, bytes] : pending) {
+    w::OpBatch batch;
+    if (!batch.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return Corruption("stored pending action does not decode");
+    }
+    OpContext ctx{names_, *this, me_dev_, limits_.max_value_bytes};
+    GROVE_ASSIGN_OR_RETURN(auto ops, DecodeOps(batch, UINT64_MAX, 1, ctx));
+    pending_.push_back(PendingAction{index, std::move(ops.front())});
+    next_pending_index_ = index + 1;
+  }
+  GROVE_ASSIGN_OR_RETURN(auto hlc, store_.GetMeta(id, "hlc"));
+  if (auto v = GetU64(hlc)) hlc_.Restore(*v);
+  GROVE_ASSIGN_OR_RETURN(auto next_n, store_.GetMeta(id, "next_record"));
+  if (auto v = GetU64(next_n)) next_record_n_ = *v;
+  GROVE_ASSIGN_OR_RETURN(auto next_pending, store_.GetMeta(id, "next_pending"));
+  if (auto v = GetU64(next_pending)) next_pending_index_ = std::max(next_pending_index_, *v);
+
+  // Re-derive every verdict; if the stored ones disagree (an older release, a crash between
+  // transactions of a rebuild), recompute the state rather than trust it.
+  store::WriteBatch wb;
+  RecomputeStatuses(wb);
+  for (uint32_t d = 0; d < feeds_.size() && !rebuild_needed_; ++d) {
+    for (uint64_t s = 1; s <= feeds_[d].head(); ++s) {
+      if (feeds_[d].deltas[s - 1].status != StatusOf(d, s)) rebuild_needed_ = true;
+    }
+  }
+  if (rebuild_needed_) {
+    GROVE_RETURN_IF_ERROR(RebuildAll(wb));
+    PersistDirty(wb);
+    GROVE_RETURN_IF_ERROR(store_.Write(wb));
+  }
+  return Status::Ok();
+}
+
+// --- Local actions -----------------------------------------------------------------------------
+
+Status Workspace::Impl::CommitLocal(Op op) {
+  const uint64_t seq = feeds_[me_dev_].head() + 1;
+  const uint32_t idx = static_cast<uint32_t>(pending_.size());
+  OpContext ctx{names_, *this, me_dev_, limits_.max_value_bytes};
+  std::string encoded;
+  EncodeOps({op}, ctx).SerializeToString(&encoded);
+
+  ApplyOp(table_, op, Stamp{op.hlc, me_dev_, seq, idx});
+  store::WriteBatch wb;
+  wb.PutPending(id_, next_pending_index_, AsBytes(encoded));
+  Bytes v;
+  PutU64(v, next_pending_index_ + 1);
+  wb.PutMeta(id_, "next_pending", v);
+  v.clear();
+  PutU64(v, hlc_.last());
+  wb.PutMeta(id_, "hlc", v);
+  v.clear();
+  PutU64(v, next_record_n_);
+  wb.PutMeta(id_, "next_record", v);
+  PersistDirty(wb);
+  Status s = store_.Write(wb);
+  if (!s.ok()) return Fail(s.Annotate("storing a local action"));
+  pending_.push_back(PendingAction{next_pending_index_++, std::move(op)});
+  if (pending_.size() >= limits_.seal_after_ops) return SealWith({}, false);
+  return Status::Ok();
+}
+
+std::optional<KeyId> Workspace::Impl::ChooseKey() const {
+  // The newest key this device holds whose recipients are all still members.
+  std::optional<KeyId> best;
+  const Stamp* best_stamp = nullptr;
+  for (const auto& [id, info] : membership_.keys()) {
+    if (!keys_.count(id)) continue;
+    bool safe = std::all_of(info.recipients.begin(), info.recipients.end(),
+                            [&](uint32_t d) { return membership_.CurrentRole(d) != Role::kNone; });
+    if (safe && (!best_stamp || table_.Less(*best_stamp, info.introduced))) {
+      best = id;
+      best_stamp = &info.introduced;
+    }
+  }
+  return best;
+}
+
+w::PlainOp Workspace::Impl::RotationFor(const std::vector<uint32_t>& recipients) {
+  crypto::SymmetricKey key = crypto::SymmetricKey::Generate(random_);
+  KeyId id;
+  random_.Fill(id);
+  w::PlainOp op;
+  w::KeyRotation* r = op.mutable_rotate_key();
+  r->set_key_id(id.data(), id.size());
+  for (uint32_t d : recipients) {
+    const crypto::PublicKey* agree = nullptr;
+    if (d == me_dev_) {
+      agree = &me_.card().agree_key;
+    } else if (auto it = membership_.members().find(d); it != membership_.members().end()) {
+      agree = &it->second.card.agree_key;
+    }
+    if (!agree) continue;
+    auto box = crypto::SealTo(*agree, key.bytes(), random_);
+    if (!box.ok()) continue;
+    w::SealedKey* s = r->add_sealed();
+    s->set_device(devices_[d].data(), 32);
+    s->set_box(box->data(), box->size());
+  }
+  keys_.emplace(id, std::move(key));
+  return op;
+}
+
+Result<Bytes> Workspace::Impl::BuildDelta(std::vector<w::PlainOp> plain, const std::vector<Op>& ops,
+                                          bool genesis) {
+  const Feed& feed = feeds_[me_dev_];
+  const uint64_t seq = feed.head() + 1;
+  w::DeltaBody body;
+  body.set_format(1);
+  if (!genesis) body.set_workspace(id_.data(), id_.size());
+  body.set_author(me_.device().data(), 32);
+  body.set_seq(seq);
+  if (seq > 1) body.set_prev(feed.deltas.back().hash.data(), 32);
+  uint64_t max_dep_hlc = seq > 1 ? feed.deltas.back().hlc : 0;
+  for (uint32_t d = 0; d < current_vv_.size(); ++d) {
+    uint64_t before = d < last_sent_vv_.size() ? last_sent_vv_[d] : 0;
+    if (d == me_dev_ || current_vv_[d] <= before) continue;
+    w::VersionEntry* e = body.add_context();
+    e->set_device(devices_[d].data(), 32);
+    e->set_seq(current_vv_[d]);
+    max_dep_hlc = std::max(max_dep_hlc, feeds_[d].deltas[current_vv_[d] - 1].hlc);
+  }
+  // A dependency may carry a timestamp past our clock's drift bound; stay after it regardless.
+  uint64_t hlc = std::max(hlc_.Now(), max_dep_hlc + 1);
+  if (!ops.empty()) hlc = std::max(hlc, ops.back().hlc);
+  hlc_.Observe(hlc);
+  body.set_hlc(hlc);
+
+  if (!ops.empty()) {
+    std::optional<KeyId> key = ChooseKey();
+    std::vector<uint32_t> members;
+    for (const auto& [d, info] : membership_.members()) {
+      if (membership_.CurrentRole(d) != Role::kNone) members.push_back(d);
+    }
+    if (!key) {
+      plain.push_back(RotationFor(members));
+      key = KeyId{};
+      std::memcpy(key->data(), plain.back().rotate_key().key_id().data(), 16);
+    } else {
+      // Members the key has not reached yet (added concurrently) get it now.
+      const KeyInfo& info = membership_.keys().at(*key);
+      w::PlainOp share;
+      share.mutable_share_key()->set_key_id(key->data(), key->size());
+      for (uint32_t d : members) {
+        if (info.recipients.count(d)) continue;
+        auto box = crypto::SealTo(membership_.members().at(d).card.agree_key,
+                                  keys_.at(*key).bytes(), random_);
+        if (!box.ok()) continue;
+        w::SealedKey* s = share.mutable_share_key()->add_sealed();
+        s->set_device(devices_[d].data(), 32);
+        s->set_box(box->data(), box->size());
+      }
+      if (share.share_key().sealed_size() > 0) plain.push_back(std::move(share));
+    }
+    OpContext ctx{names_, *this, me_dev_, limits_.max_value_bytes};
+    std::string batch;
+    EncodeOps(ops, ctx).SerializeToString(&batch);
+    Bytes compressed(ZSTD_compressBound(batch.size()));
+    size_t n = ZSTD_compressCCtx(zstd_.compress, compressed.data(), compressed.size(), batch.data(),
+                                 batch.size(), kZstdLevel);
+    if (ZSTD_isError(n)) return Internal("zstd compression failed");
+    compressed.resize(n);
+    Bytes nonce(crypto::kNonceSize);
+    random_.Fill(nonce);
+    GROVE_ASSIGN_OR_RETURN(
+        Bytes ciphertext,
+        crypto::AeadSeal(keys_.at(*key), nonce, MakeSealAad(id_, me_.device(), seq), compressed));
+    w::Sealed* sealed = body.mutable_sealed();
+    sealed->set_key_id(key->data(), key->size());
+    sealed->set_nonce(nonce.data(), nonce.size());
+    sealed->set_codec(1);
+    sealed->set_ciphertext(ciphertext.data(), ciphertext.size());
+  }
+  for (w::PlainOp& op : plain) *body.add_plain() = std::move(op);
+
+  w::Delta delta;
+  body.SerializeToString(delta.mutable_body());
+  crypto::Signature sig = me_.signing_key().Sign(AsBytes(delta.body()));
+  delta.set_signature(sig.data(), sig.size());
+  std::string out;
+  delta.SerializeToString(&out);
+  return ToBytes(out);
+}
+
+Status Workspace::Impl::SealWith(std::vector<w::PlainOp> plain, bool force) {
+  if (!broken_.ok()) return broken_;
+  if (pending_.empty() && plain.empty() && !force) return Status::Ok();
+  std::vector<Op> ops;
+  ops.reserve(pending_.size());
+  for (const PendingAction& p : pending_) ops.push_back(p.op);
+  GROVE_ASSIGN_OR_RETURN(Bytes raw, BuildDelta(std::move(plain), ops, false));
+
+  Incoming in;
+  w::Delta delta;
+  delta.ParseFromArray(raw.data(), static_cast<int>(raw.size()));
+  in.body.ParseFromString(delta.body());
+  in.hash = crypto::Sha256(AsBytes(delta.body()));
+  in.author = me_dev_;
+  in.seq = in.body.seq();
+  in.raw = std::move(raw);
+  in.authenticated = true;
+
+  store::WriteBatch wb;
+  ApplyReport report;
+  last_sent_vv_ = current_vv_;
+  GROVE_RETURN_IF_ERROR(Deliver(in, wb, report, true));
+  if (!pending_.empty()) wb.ClearPending(id_, pending_.back().index);
+  Bytes v;
+  PutU64(v, hlc_.last());
+  wb.PutMeta(id_, "hlc", v);
+  pending_.clear();
+  if (rebuild_needed_) GROVE_RETURN_IF_ERROR(RebuildAll(wb));
+  ApplyReadyDeltas(wb);
+  PersistDirty(wb);
+  Status s = store_.Write(wb);
+  unsaved_.clear();
+  if (!s.ok()) return Fail(s.Annotate("storing a sealed delta"));
+  return Status::Ok();
+}
+
+// --- Sync helpers ------------------------------------------------------------------------------
+
+VersionVector Workspace::Impl::Version() const {
+  VersionVector out;
+  for (uint32_t d = 0; d < feeds_.size(); ++d) {
+    if (feeds_[d].head() == 0) continue;
+    out.push_back(VersionEntry{devices_[d], feeds_[d].head(), feeds_[d].deltas.back().hash});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const VersionEntry& a, const VersionEntry& b) { return a.device < b.device; });
+  return out;
+}
+
+Result<std::vector<Bytes>> Workspace::Impl::DeltasFor(const VersionVector& theirs,
+                                                      size_t max_bytes) {
+  if (!pending_.empty()) GROVE_RETURN_IF_ERROR(SealWith({}, false));
+  std::map<DeviceId, uint64_t> have;
+  for (const VersionEntry& e : theirs) have[e.device] = e.seq;
+  struct Want {
+    uint64_t hlc;
+    uint32_t dev;
+    uint64_t seq;
+  };
+  std::vector<Want> wants;
+  for (uint32_t d = 0; d < feeds_.size(); ++d) {
+    uint64_t from = have.count(devices_[d]) ? have[devices_[d]] : 0;
+    for (uint64_t s = from + 1; s <= feeds_[d].head(); ++s) {
+      wants.push_back(Want{feeds_[d].deltas[s - 1].hlc, d, s});
+    }
+  }
+  // HLC order is a causal order: dependencies go first.
+  std::sort(wants.begin(), wants.end(), [](const Want& a, const Want& b) {
+    return a.hlc != b.hlc ? a.hlc < b.hlc : a.dev != b.dev ? a.dev < b.dev : a.seq < b.seq;
+  });
+  std::vector<Bytes> out;
+  size_t total = 0;
+  for (const Want& want : wants) {
+    if (!out.empty() && total >= max_bytes) break;
+    GROVE_ASSIGN_OR_RETURN(Bytes raw, RawDelta(want.dev, want.seq));
+    total += raw.size();
+    out.push_back(std::move(raw));
+  }
+  return out;
+}
+
+// --- Reading -----------------------------------------------------------------------------------
+
+std::optional<RecordKey> Workspace::Impl::KeyOf(const RecordId& id) const {
+  auto dev = FindDevice(id.device);
+  if (!dev) return std::nullopt;
+  return RecordKey{*dev, id.n};
+}
+
+RecordView Workspace::Impl::View(RecordKey key, const Record& r) const {
+  RecordView v;
+  v.id = IdOf(key);
+  v.type = names_.Name(r.type);
+  v.archived = r.archived;
+  for (const auto& [field, reg] : r.fields) {
+    const std::string& name = names_.Name(field);
+    if (const Entry* e = table_.Winner(reg)) v.fields[name] = e->value;
+    auto losers = table_.Losers(reg);
+    if (!losers.empty()) {
+      auto& c = v.conflicts[name];
+      for (const Entry* e : losers) c.push_back(e->value);
+    }
+  }
+  // A field changed by add is a counter; its total shows over any plain value.
+  for (const auto& [field, sum] : r.counters) v.fields[names_.Name(field)] = Value(sum);
+  for (const auto& [field, list] : r.lists) {
+    std::vector<const Entry*> sorted;
+    for (const Entry& e : list) sorted.push_back(&e);
+    std::sort(sorted.begin(), sorted.end(),
+              [this](const Entry* a, const Entry* b) { return table_.Less(a->stamp, b->stamp); });
+    auto& out = v.lists[names_.Name(field)];
+    for (const Entry* e : sorted) out.push_back(e->value);
+  }
+  if (const Entry* e = table_.Winner(r.state)) v.state = std::get<std::string>(e->value.v);
+  std::vector<const Entry*> history;
+  for (const Entry& e : r.history) history.push_back(&e);
+  std::sort(history.begin(), history.end(),
+            [this](const Entry* a, const Entry* b) { return table_.Less(a->stamp, b->stamp); });
+  for (const Entry* e : history) v.history.push_back(std::get<std::string>(e->value.v));
+  return v;
+}
+
+Digests Workspace::Impl::ComputeDigests() const {
+  Digests d;
+  crypto::Sha256Hasher version;
+  for (const VersionEntry& e : Version()) {
+    version.Update(e.device);
+    Bytes seq;
+    PutU64(seq, e.seq);
+    version.Update(seq);
+    version.Update(e.head);
+    d.deltas += e.seq;
+  }
+  d.version = version.Finish();
+
+  std::vector<std::pair<RecordId, const Record*>> records;
+  records.reserve(table_.all().size());
+  for (const auto& [key, r] : table_.all()) records.emplace_back(IdOf(key), &r);
+  std::sort(records.begin(), records.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  crypto::Sha256Hasher state;
+  for (const auto& [id, r] : records) {
+    state.Update(id.device);
+    Bytes n;
+    PutU64(n, id.n);
+    state.Update(n);
+    state.Update(crypto::Sha256(table_.Encode(*r)));
+  }
+  d.state = state.Finish();
+  return d;
+}
+
+// --- Workspace (public) ------------------------------------------------------------------------
+
+Workspace::Workspace(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Workspace::~Workspace() = default;
+
+Result<std::unique_ptr<Workspace>> Workspace::Create(const identity::Identity& me, std::string name,
+                                                     std::vector<std::string> tools,
+                                                     store::Store& store, Clock& clock,
+                                                     Random& random, Limits limits) {
+  auto impl = std::make_unique<Impl>(me, store, clock, random, limits);
+  GROVE_RETURN_IF_ERROR(impl->InitGenesis(std::move(name), std::move(tools)));
+  return std::unique_ptr<Workspace>(new Workspace(std::move(impl)));
+}
+
+Result<std::unique_ptr<Workspace>> Workspace::Join(const identity::Identity& me, ByteView genesis,
+                                                   store::Store& store, Clock& clock,
+                                                   Random& random, Limits limits) {
+  auto impl = std::make_unique<Impl>(me, store, clock, random, limits);
+  GROVE_RETURN_IF_ERROR(impl->InitJoin(genesis));
+  return std::unique_ptr<Workspace>(new Workspace(std::move(impl)));
+}
+
+Result<std::unique_ptr<Workspace>> Workspace::Open(const identity::Identity& me,
+                                                   const WorkspaceId& id, store::Store& store,
+                                                   Clock& clock, Random& random, Limits limits) {
+  auto impl = std::make_unique<Impl>(me, store, clock, random, limits);
+  GROVE_RETURN_IF_ERROR(impl->Load(id));
+  return std::unique_ptr<Workspace>(new Workspace(std::move(impl)));
+}
+
+const WorkspaceId& Workspace::id() const { return impl_->id_; }
+const std::string& Workspace::name() const { return impl_->name_; }
+const std::vector<std::string>& Workspace::tools() const { return impl_->tools_; }
+const DeviceId& Workspace::device() const { return impl_->me_.device(); }
+
+Result<RecordId> Workspace::CreateRecord(std::string_view type,
+                                         const std::vector<std::pair<std::string, Value>>& fields) {
+  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
+  GROVE_RETURN_IF_ERROR(CheckName(type, "type"));
+  Op op;
+  op.kind = OpKind::kCreate;
+  op.name = impl_->names_.Intern(type);
+  for (const auto& [field, value] : fields) {
+    GROVE_RETURN_IF_ERROR(CheckName(field, "field"));
+    op.fields.emplace_back(impl_->names_.Intern(field), value);
+  }
+  op.record = RecordKey{impl_->me_dev_, impl_->next_record_n_++};
+  op.hlc = impl_->hlc_.Now();
+  RecordId id = impl_->IdOf(op.record);
+  GROVE_RETURN_IF_ERROR(impl_->CommitLocal(std::move(op)));
+  return id;
+}
+
+namespace {
+Result<RecordKey> ExistingRecord(Workspace::Impl& impl, const RecordId& id) {
+  auto key = impl.KeyOf(id);
+  const Record* r = key ? impl.table_.Find(*key) : nullptr;
+  if (!r || !r->exists) return NotFound("no record " + id.Text(), "id");
+  return *key;
+}
+}  // namespace
+
+Status Workspace::Set(const RecordId& record, std::string_view field, Value value) {
+  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
+  GROVE_RETURN_IF_ERROR(CheckName(field, "field"));
+  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
+  Op op;
+  op.kind = OpKind::kSet;
+  op.record = key;
+  op.name = impl_->names_.Intern(field);
+  op.value = std::move(value);
+  op.hlc = impl_->hlc_.Now();
+  return impl_->CommitLocal(std::move(op));
+}
+
+Status Workspace::Add(const RecordId& record, std::string_view field, int64_t amount) {
+  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
+  GROVE_RETURN_IF_ERROR(CheckName(field, "field"));
+  if (amount > kMaxAddAmount || amount < -kMaxAddAmount) {
+    return InvalidArgument("amount out of range (|n| <= 2^40)", "amount");
+  }
+  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
+  Op op;
+  op.kind = OpKind::kAdd;
+  op.record = key;
+  op.name = impl_->names_.Intern(field);
+  op.amount = amount;
+  op.hlc = impl_->hlc_.Now();
+  return impl_->CommitLocal(std::move(op));
+}
+
+Status Workspace::Append(const RecordId& record, std::string_view field, Value item) {
+  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
+  GROVE_RETURN_IF_ERROR(CheckName(field, "field"));
+  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
+  Op op;
+  op.kind = OpKind::kAppend;
+  op.record = key;
+  op.name = impl_->names_.Intern(field);
+  op.value = std::move(item);
+  op.hlc = impl_->hlc_.Now();
+  return impl_->CommitLocal(std::move(op));
+}
+
+Status Workspace::Transition(const RecordId& record, std::string_view name) {
+  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
+  GROVE_RETURN_IF_ERROR(CheckName(name, "name"));
+  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
+  Op op;
+  op.kind = OpKind::kTransition;
+  op.record = key;
+  op.name = impl_->names_.Intern(name);
+  op.hlc = impl_->hlc_.Now();
+  return impl_->CommitLocal(std::move(op));
+}
+
+Status Workspace::Archive(const RecordId& record) {
+  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
+  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
+  Op op;
+  op.kind = OpKind::kArchive;
+  op.record = key;
+  op.hlc = impl_->hlc_.Now();
+  return impl_->CommitLocal(std::move(op));
+}
+
+Status Workspace::AddMember(const identity::CardInfo& card, Role role) {
+  if (!impl_->broken_.ok()) return impl_->broken_;
+  if (impl_->membership_.CurrentRole(impl_->me_dev_) != Role::kOwner) {
+    return PermissionDenied("only owners can add members");
+  }
+  if (role == Role::kNone) return InvalidArgument("role must not be none", "role");
+  uint32_t dev = impl_->DeviceIndex(card.device);
+  std::vector<w::PlainOp> plain(1);
+  w::SetMember* set = plain[0].mutable_set_member();
+  set->set_card(ToString(card.encoded));
+  set->set_role(static_cast<w::Role>(role));
+  set->set_cutoff(impl_->current_vv_[dev]);
+  // The new member can read everything written so far: share every key this device holds.
+  for (const auto& [key_id, key] : impl_->keys_) {
+    auto box = crypto::SealTo(card.agree_key, key.bytes(), impl_->random_);
+    if (!box.ok()) return box.status();
+    w::PlainOp share;
+    share.mutable_share_key()->set_key_id(key_id.data(), key_id.size());
+    w::SealedKey* s = share.mutable_share_key()->add_sealed();
+    s->set_device(card.device.data(), 32);
+    s->set_box(box->data(), box->size());
+    if (impl_->membership_.keys().count(key_id)) plain.push_back(std::move(share));
+  }
+  return impl_->SealWith(std::move(plain), true);
+}
+
+Status Workspace::RemoveMember(const DeviceId& device) {
+  if (!impl_->broken_.ok()) return impl_->broken_;
+  if (impl_->membership_.CurrentRole(impl_->me_dev_) != Role::kOwner) {
+    return PermissionDenied("only owners can remove members");
+  }
+  auto dev = impl_->FindDevice(device);
+  if (!dev || impl_->membership_.CurrentRole(*dev) == Role::kNone) {
+    return NotFound("device is not a member", "device");
+  }
+  std::vector<w::PlainOp> plain(1);
+  w::RemoveMember* rm = plain[0].mutable_remove_member();
+  rm->set_device(device.data(), 32);
+  rm->set_cutoff(impl_->current_vv_[*dev]);
+  // A fresh key for everyone but the removed device: nothing written after this reaches it.
+  std::vector<uint32_t> rest;
+  for (const auto& [d, info] : impl_->membership_.members()) {
+    if (d != *dev && impl_->membership_.CurrentRole(d) != Role::kNone) rest.push_back(d);
+  }
+  plain.push_back(impl_->RotationFor(rest));
+  return impl_->SealWith(std::move(plain), true);
+}
+
+Result<bool> Workspace::Seal() {
+  if (impl_->pending_.empty()) return false;
+  GROVE_RETURN_IF_ERROR(impl_->SealWith({}, false));
+  return true;
+}
+
+size_t Workspace::pending_actions() const { return impl_->pending_.size(); }
+
+ApplyReport Workspace::Apply(std::span<const Bytes> deltas) { return impl_->Apply(deltas); }
+VersionVector Workspace::Version() const { return impl_->Version(); }
+Result<std::vector<Bytes>> Workspace::DeltasFor(const VersionVector& theirs, size_t max_bytes) {
+  return impl_->DeltasFor(theirs, max_bytes);
+}
+
+Result<Bytes> Workspace::Genesis() const {
+  const auto& feeds = impl_->feeds_;
+  for (uint32_t d = 0; d < feeds.size(); ++d) {
+    if (feeds[d].head() > 0 && feeds[d].deltas[0].hash == impl_->id_) {
+      return impl_->RawDelta(d, 1);
+    }
+  }
+  return NotFound("genesis delta not held");
+}
+
+std::optional<RecordView> Workspace::Get(const RecordId& record) const {
+  auto key = impl_->KeyOf(record);
+  const Record* r = key ? impl_->table_.Find(*key) : nullptr;
+  if (!r || !r->exists) return std::nullopt;
+  return impl_->View(*key, *r);
+}
+
+std::vector<RecordView> Workspace::List(std::string_view type, bool include_archived) const {
+  std::vector<RecordView> out;
+  for (const auto& [key, r] : impl_->table_.all()) {
+    if (!r.exists || (r.archived && !include_archived)) continue;
+    if (!type.empty() && impl_->names_.Name(r.type) != type) continue;
+    out.push_back(impl_->View(key, r));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const RecordView& a, const RecordView& b) { return a.id < b.id; });
+  return out;
+}
+
+Result<RecordId> Workspace::ResolveRecordId(std::string_view text) const {
+  auto parsed = ParseRecordIdText(text);
+  if (!parsed) return InvalidArgument("'" + std::string(text) + "' is not a record id", "id");
+  for (const DeviceId& d : impl_->devices_) {
+    if (std::equal(parsed->device_prefix.begin(), parsed->device_prefix.end(), d.begin())) {
+      return RecordId{d, parsed->n};
+    }
+  }
+  return NotFound("no record " + std::string(text), "id");
+}
+
+std::vector<MemberView> Workspace::Members() const {
+  std::vector<MemberView> out;
+  for (const auto& [d, info] : impl_->membership_.members()) {
+    Role role = impl_->membership_.CurrentRole(d);
+    if (role != Role::kNone) out.push_back(MemberView{impl_->devices_[d], info.card.name, role});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const MemberView& a, const MemberView& b) { return a.device < b.device; });
+  return out;
+}
+
+Role Workspace::RoleOf(const DeviceId& device) const {
+  auto d = impl_->FindDevice(device);
+  return d ? impl_->membership_.CurrentRole(*d) : Role::kNone;
+}
+
+bool Workspace::HoldsKeys() const {
+  for (const auto& [id, info] : impl_->membership_.keys()) {
+    if (!impl_->keys_.count(id)) return false;
+  }
+  return true;
+}
+
+Digests Workspace::digests() const { return impl_->ComputeDigests(); }
+
+std::string Workspace::DebugString() const {
+  const Impl& im = *impl_;
+  std::vector<std::string> lines;
+  for (uint32_t d = 0; d < im.feeds_.size(); ++d) {
+    for (uint64_t s = 1; s <= im.feeds_[d].head(); ++s) {
+      const DeltaMeta& m = im.feeds_[d].deltas[s - 1];
+      lines.push_back("delta " + DeviceText(im.devices_[d]).substr(0, 8) + "/" + std::to_string(s) +
+                      " status=" + std::to_string(static_cast<int>(m.status)) +
+                      " plain=" + std::to_string(m.plain.size()) +
+                      (m.malformed.empty() ? "" : " malformed=" + m.malformed));
+    }
+  }
+  for (const auto& [key, r] : im.table_.all()) {
+    lines.push_back("record " + im.IdOf(key).Text() + " " + HexEncode(im.table_.Encode(r)));
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const std::string& l : lines) out += l + "\n";
+  return out;
+}
+std::vector<Status> Workspace::problems() const { return impl_->problems_; }
+
+Status Workspace::Rebuild() {
+  if (!impl_->broken_.ok()) return impl_->broken_;
+  GROVE_RETURN_IF_ERROR(impl_->SealWith({}, false));
+  store::WriteBatch wb;
+  GROVE_RETURN_IF_ERROR(impl_->RebuildAll(wb));
+  impl_->PersistDirty(wb);
+  Status s = impl_->store_.Write(wb);
+  if (!s.ok()) return impl_->Fail(s);
+  return Status::Ok();
+}
+
+}  // namespace grove::replica

@@ -1,0 +1,172 @@
+// Workspace::Impl — internal state of one replica. See replica.h for the contract and
+// docs/decisions/0001-validity-and-membership.md for which deltas count.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <zstd.h>
+
+#include "crypto/crypto.h"
+#include "grove/v1/wire.pb.h"
+#include "replica/hlc.h"
+#include "replica/membership.h"
+#include "replica/op_codec.h"
+#include "replica/records.h"
+#include "replica/replica.h"
+
+namespace grove::replica {
+
+// Stored status of a delta (store::DeltaRow::status).
+enum class DeltaStatus : int32_t {
+  kApplied = 1,      // valid, its ops are in the materialized state
+  kInvalid = 2,      // stored as evidence, not applied
+  kAwaitingKey = 3,  // valid so far, but this device does not hold its content key
+};
+
+struct DeltaMeta {
+  Hash32 hash{};
+  uint64_t hlc = 0;
+  std::vector<uint64_t> vv;  // full causal context by device index; vv[author] = seq - 1
+  DeltaStatus status = DeltaStatus::kInvalid;
+  bool has_sealed = false;
+  std::optional<KeyId> key;
+  std::string malformed;  // why its ops break a structural rule, "" if they do not
+  std::vector<std::unique_ptr<PlainOp>> plain;
+};
+
+struct Feed {
+  std::vector<DeltaMeta> deltas;  // deltas[i] has seq i + 1
+  uint64_t forked_at = 0;         // first seq of a fork, 0 if none
+  uint64_t head() const { return deltas.size(); }
+};
+
+// A received delta that passed the checks needing nothing else, waiting for its turn.
+struct Incoming {
+  Bytes raw;
+  wire::v1::DeltaBody body;
+  Hash32 hash{};
+  Bytes signature;
+  std::string body_bytes;  // exactly what the signature covers
+  uint32_t author = 0;
+  uint64_t seq = 0;
+  bool authenticated = false;
+};
+
+struct PendingAction {
+  uint64_t index = 0;  // in the store's pending table
+  Op op;
+};
+
+class Workspace::Impl final : public Causality {
+ public:
+  Impl(const identity::Identity& me, store::Store& store, Clock& clock, Random& random,
+       Limits limits);
+
+  // Causality
+  bool Precedes(const Stamp& a, const Stamp& b) const override;
+  const DeviceId& Device(uint32_t dev) const override { return devices_[dev]; }
+  uint32_t DeviceIndex(const DeviceId& device) override;
+  std::optional<uint32_t> FindDevice(const DeviceId& device) const;
+
+  Status InitGenesis(std::string name, std::vector<std::string> tools);
+  Status InitJoin(ByteView genesis);
+  Status Load(const WorkspaceId& id);
+
+  Status CommitLocal(Op op);
+  Status SealWith(std::vector<wire::v1::PlainOp> plain, bool force);
+  Status CheckWritable() const;
+  ApplyReport Apply(std::span<const Bytes> deltas);
+  Result<std::vector<Bytes>> DeltasFor(const VersionVector& theirs, size_t max_bytes);
+  Status RebuildAll(store::WriteBatch& wb);
+  RecordView View(RecordKey key, const Record& r) const;
+  std::optional<RecordKey> KeyOf(const RecordId& id) const;
+  RecordId IdOf(RecordKey key) const { return RecordId{devices_[key.dev], key.n}; }
+  Digests ComputeDigests() const;
+  VersionVector Version() const;
+  std::optional<KeyId> ChooseKey() const;
+  Status Fail(Status s);
+
+  const identity::Identity& me_;
+  store::Store& store_;
+  Clock& clock_;
+  Random& random_;
+  Limits limits_;
+  HybridClock hlc_;
+
+  WorkspaceId id_{};
+  std::string name_;
+  std::vector<std::string> tools_;
+  uint32_t me_dev_ = 0;
+  Status broken_;  // set when the store failed; the replica must be reopened
+
+  std::deque<DeviceId> devices_;  // deque: references stay valid as devices are interned
+  std::map<DeviceId, uint32_t> device_index_;
+  std::deque<Feed> feeds_;  // by device index
+  std::vector<uint64_t> current_vv_;
+  std::vector<uint64_t> last_sent_vv_;  // vv of my newest delta, to send context as changes
+
+  Names names_;
+  RecordTable table_{*this, names_};
+  Membership membership_;
+  std::map<KeyId, crypto::SymmetricKey> keys_;  // content keys this device can open
+
+  std::map<std::pair<uint32_t, uint64_t>, Incoming> incoming_;
+  std::map<std::pair<uint32_t, uint64_t>, Bytes>
+      unsaved_;  // delivered in this batch, not yet in store
+  std::vector<PendingAction> pending_;
+  uint64_t next_pending_index_ = 1;
+  uint64_t next_record_n_ = 1;
+  bool rebuild_needed_ = false;
+  // Set when membership or keys changed, so verdicts of stored deltas may have changed too.
+  bool statuses_dirty_ = false;
+  // Compression contexts, reused: creating one per delta costs more than the work itself.
+  struct ZstdContexts {
+    ZstdContexts();
+    ~ZstdContexts();
+    ZSTD_CCtx* compress;
+    ZSTD_DCtx* decompress;
+  } zstd_;
+  std::vector<Status> problems_;
+
+  // Apply pipeline (everything here is internal to the replica module)
+  void Ingest(const Bytes& raw, ApplyReport& report, store::WriteBatch& wb);
+  void Authenticate(uint32_t dev, ApplyReport& report);
+  bool DepsMet(const Incoming& in) const;
+  Status Deliver(Incoming& in, store::WriteBatch& wb, ApplyReport& report, bool local);
+  void RecordFork(uint32_t dev, uint64_t seq, const Bytes& raw, const Hash32& hash,
+                  store::WriteBatch& wb, ApplyReport& report);
+  void Reject(Status s, ApplyReport& report);
+  // Statuses
+  void RecomputeStatuses(store::WriteBatch& wb);
+  DeltaStatus StatusOf(uint32_t dev, uint64_t seq) const;
+  void ApplyReadyDeltas(store::WriteBatch& wb);
+  Result<Bytes> RawDelta(uint32_t dev, uint64_t seq);
+  Result<std::vector<Op>> OpenOps(uint32_t dev, uint64_t seq, const wire::v1::DeltaBody& body);
+  Status ApplyDeltaOps(uint32_t dev, uint64_t seq, const std::vector<Op>& ops);
+  void PersistDirty(store::WriteBatch& wb);
+  bool HasMembershipInPast(uint32_t dev, const std::vector<uint64_t>& vv) const;
+  void OpenBoxes(const PlainOp& op);
+  std::vector<PlainEntry> PlainEntries() const;
+  const std::vector<uint64_t>* VvOf(uint32_t dev, uint64_t seq) const;
+  // Sealing
+  Result<Bytes> BuildDelta(std::vector<wire::v1::PlainOp> plain, const std::vector<Op>& ops,
+                           bool genesis);
+  wire::v1::PlainOp RotationFor(const std::vector<uint32_t>& recipients);
+  std::string Where(uint32_t dev, uint64_t seq) const;
+  std::set<std::pair<uint32_t, uint64_t>> excluded_;
+  // Every op that made a device a member (genesis, set_member), for the "member in the causal
+  // past" check without scanning feeds.
+  struct Admission {
+    uint32_t dev;
+    uint64_t seq;
+    uint32_t target;
+  };
+  std::vector<Admission> admissions_;
+  void NoteAdmissions(uint32_t dev, uint64_t seq, const DeltaMeta& meta);
+};
+
+}  // namespace grove::replica
