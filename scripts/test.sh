@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds Grove and runs the whole test suite. Installs what it needs first (idempotent).
+#
+#   scripts/test.sh              CI build (-Werror) + all tests + bounded fuzzing
+#   scripts/test.sh --sanitize   also the same suite under AddressSanitizer + UBSan
+#   SIM_SEEDS=n, FUZZ_RUNS=n     size of the simulation and fuzzing runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${JOBS:-2}
+SANITIZE=0
+[ "${1:-}" = "--sanitize" ] && SANITIZE=1
+[ "${GROVE_SANITIZE:-0}" = "1" ] && SANITIZE=1
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing dependencies"
+bash deploy/install-deps.sh
+export CCACHE_DIR=${CCACHE_DIR:-$ROOT/.cache/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-2G}
+
+step "formatting check (clang-format)"
+unformatted=$(git ls-files '*.cc' '*.h' | xargs clang-format --dry-run 2>&1 | grep -c 'warning:' || true)
+if [ "$unformatted" != "0" ]; then
+  git ls-files '*.cc' '*.h' | xargs clang-format --dry-run 2>&1 | grep 'warning:' | head -20
+  echo "clang-format: $unformatted places differ; run: git ls-files '*.cc' '*.h' | xargs clang-format -i"
+  exit 1
+fi
+
+run_suite() {
+  local dir=$1; shift
+  step "configuring $dir ($*)"
+  cmake -S . -B "$dir" -G Ninja -DGROVE_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
+    { cat "$dir.configure.log"; exit 1; }
+  step "building $dir"
+  cmake --build "$dir" -j "$JOBS"
+  step "testing $dir"
+  ctest --test-dir "$dir" --output-on-failure -j "$JOBS"
+}
+
+mkdir -p build
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+step "fuzzing the delta decoder and apply path (libFuzzer, bounded)"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DGROVE_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_COMPILER=clang++ >build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
+cmake --build build-fuzz -j "$JOBS" --target fuzz_delta
+mkdir -p build-fuzz/corpus
+build-fuzz/tests/fuzz_delta -runs="${FUZZ_RUNS:-20000}" -max_len=4096 -seed=1 \
+  build-fuzz/corpus tests/fuzz/corpus 2>&1 | tail -3
+
+if [ "$SANITIZE" = "1" ]; then
+  SIM_SEEDS=${SIM_SEEDS_SANITIZE:-100} run_suite build-asan -DGROVE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+fi
+step "all tests passed"
