@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Builds Grove and runs the whole test suite. Installs what it needs first (idempotent).
 #
-#   scripts/test.sh              CI build (-Werror) + all tests + bounded fuzzing
-#   scripts/test.sh --sanitize   also the same suite under AddressSanitizer + UBSan
-#   SIM_SEEDS=n, FUZZ_RUNS=n     size of the simulation and fuzzing runs
+#   scripts/test.sh           CI build (-Werror) + all tests, bounded fuzzing, and the same suite
+#                             again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   scripts/test.sh --quick   skip the sanitizer build
+#   SIM_SEEDS=n, FUZZ_RUNS=n  size of the simulation and fuzzing runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-2}
-SANITIZE=0
-[ "${1:-}" = "--sanitize" ] && SANITIZE=1
-[ "${GROVE_SANITIZE:-0}" = "1" ] && SANITIZE=1
+SANITIZE=1
+case "${1:-}" in
+  --quick) SANITIZE=0 ;;
+  "") ;;
+  *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
+esac
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -50,6 +54,7 @@ build-fuzz/tests/fuzz_delta -runs="${FUZZ_RUNS:-20000}" -max_len=4096 -seed=1 \
   build-fuzz/corpus tests/fuzz/corpus 2>&1 | tail -3
 
 if [ "$SANITIZE" = "1" ]; then
-  SIM_SEEDS=${SIM_SEEDS_SANITIZE:-100} run_suite build-asan -DGROVE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+  # Fewer simulation seeds here: the sanitized build is several times slower.
+  SIM_SEEDS=${SIM_SEEDS_SANITIZE:-300} run_suite build-asan -DGROVE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 fi
 step "all tests passed"

@@ -180,4 +180,10 @@ class Workspace {
 
 std::string DeviceText(const DeviceId& device);
 
+// Compares this replica's digests with a peer's. Equal versions with unequal states means two
+// replicas computed different states from the same deltas: a bug in Grove, never a user error.
+// Returns Internal naming both state digests in that case, OK otherwise (including when the
+// versions differ, which only means a sync is due).
+Status CheckAgreement(const Digests& mine, const Digests& theirs);
+
 }  // namespace grove::replica

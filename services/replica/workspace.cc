@@ -61,6 +61,14 @@ std::optional<Role> ParseRole(std::string_view name) {
 
 std::string DeviceText(const DeviceId& device) { return identity::DeviceIdText(device); }
 
+Status CheckAgreement(const Digests& mine, const Digests& theirs) {
+  if (mine.version != theirs.version || mine.state == theirs.state) return Status::Ok();
+  return Internal("replicas hold the same deltas but computed different states (" +
+                      HexEncode(mine.state).substr(0, 16) + " vs " +
+                      HexEncode(theirs.state).substr(0, 16) + "): a bug, please report it",
+                  "version " + HexEncode(mine.version).substr(0, 16));
+}
+
 Workspace::Impl::Impl(const identity::Identity& me, store::Store& store, Clock& clock,
                       Random& random, Limits limits)
     : me_(me), store_(store), clock_(clock), random_(random), limits_(limits), hlc_(clock) {

@@ -220,6 +220,43 @@ TEST_F(ReplicaTest, ReadOnlyMemberCannotWriteAndCraftedWritesAreRejectedByAll) {
   EXPECT_EQ(r->Set(*item, "name", Value("y")).code(), Code::kPermissionDenied);
 }
 
+TEST_F(ReplicaTest, DemotedMembersConcurrentWriteIsInvalidOnEveryPeer) {
+  auto item = a->CreateRecord("item", {{"name", Value("x")}});
+  SyncAll();
+  // a demotes c to read-only; c, not knowing yet, writes: a validly signed delta whose ops its
+  // role (for seqs past the cut-off) forbids.
+  ASSERT_TRUE(a->AddMember(c.identity.card(), Role::kReadOnly).ok());
+  ASSERT_TRUE(c->Set(*item, "name", Value("written by c after demotion")).ok());
+  ASSERT_TRUE(c->Add(*item, "stock", 5).ok());
+  ASSERT_TRUE(c->Seal().ok());
+  SendMissing(*c.workspace, *b.workspace);
+  SyncAll();
+  for (TestDevice* d : {&a, &b, &c}) {
+    auto view = (*d)->Get(*item);
+    EXPECT_EQ(view->fields.at("name"), Value("x")) << d->identity.name();
+    EXPECT_EQ(view->fields.count("stock"), 0u) << d->identity.name();
+    EXPECT_EQ((*d)->RoleOf(c.identity.device()), Role::kReadOnly);
+  }
+  EXPECT_EQ(a->digests().state, c->digests().state);
+  EXPECT_EQ(b->digests().state, c->digests().state);
+  EXPECT_TRUE(replica::CheckAgreement(a->digests(), b->digests()).ok());
+}
+
+TEST(CheckAgreement, FlagsEqualVersionsWithDifferentStates) {
+  replica::Digests x, y;
+  x.version.fill(1);
+  y.version.fill(1);
+  x.state.fill(2);
+  y.state.fill(3);
+  Status s = replica::CheckAgreement(x, y);
+  EXPECT_EQ(s.code(), Code::kInternal);
+  EXPECT_NE(s.message().find("different states"), std::string::npos);
+  y.version.fill(9);
+  EXPECT_TRUE(replica::CheckAgreement(x, y).ok()) << "different versions only mean a sync is due";
+  y = x;
+  EXPECT_TRUE(replica::CheckAgreement(x, y).ok());
+}
+
 // ---- Bad input: each is refused with a reason and changes nothing. -----------------------------
 
 class BadInputTest : public ReplicaTest {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds Grove and runs its demo. Installs what it needs first (idempotent).
+#   scripts/demo.sh [--dir DIR] [--items N]     (options go to `grove demo`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+echo "==> installing dependencies"
+bash deploy/install-deps.sh
+export CCACHE_DIR=${CCACHE_DIR:-$PWD/.cache/ccache}
+echo "==> building (first time: a few minutes)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >build.configure.log 2>&1 ||
+  { cat build.configure.log; exit 1; }
+cmake --build build -j "$JOBS" --target grove grove-bench
+echo "==> running the demo"
+exec build/bin/grove demo "$@"
