@@ -6,7 +6,9 @@
 namespace grove::replica {
 namespace {
 
-constexpr uint8_t kRecordFormat = 1;
+// 2: stamps name their device by position in a per-record table of device ids (sorted by id, so
+// the bytes stay canonical) instead of spelling out 32 bytes each time.
+constexpr uint8_t kRecordFormat = 2;
 
 template <typename T>
 T& Slot(std::vector<std::pair<uint32_t, T>>& slots, uint32_t id) {
@@ -51,8 +53,12 @@ bool RecordTable::Less(const Stamp& a, const Stamp& b) const {
 }
 
 Record& RecordTable::At(RecordKey key) {
-  dirty_.insert(key);
-  return records_[key];
+  Record& r = records_[key];
+  if (!r.dirty) {
+    r.dirty = true;
+    dirty_.push_back(key);
+  }
+  return r;
 }
 
 void RecordTable::InsertInto(Register& reg, Entry entry) {
@@ -110,8 +116,9 @@ const Record* RecordTable::Find(RecordKey key) const {
 }
 
 void RecordTable::Clear() {
-  for (const auto& [k, v] : records_) dirty_.insert(k);
+  for (const auto& [k, v] : records_) removed_.push_back(k);
   records_.clear();
+  dirty_.clear();
 }
 
 const Entry* RecordTable::Winner(const Register& reg) const {
@@ -134,26 +141,34 @@ std::vector<const Entry*> RecordTable::Losers(const Register& reg) const {
 }
 
 std::vector<RecordKey> RecordTable::TakeDirty() {
-  std::vector<RecordKey> out(dirty_.begin(), dirty_.end());
+  std::vector<RecordKey> out = std::move(dirty_);
   dirty_.clear();
+  for (const RecordKey& k : out) records_[k].dirty = false;
+  // Cleared records not re-created since are reported too, so their stored copies go.
+  for (const RecordKey& k : removed_) {
+    if (!records_.count(k)) out.push_back(k);
+  }
+  removed_.clear();
   return out;
 }
 
-void RecordTable::EncodeStamp(const Stamp& s, Bytes& out) const {
+void RecordTable::EncodeStamp(const Stamp& s, const std::vector<uint32_t>& devices,
+                              Bytes& out) const {
   PutVarint(out, s.hlc);
-  const DeviceId& d = causality_.Device(s.dev);
-  out.insert(out.end(), d.begin(), d.end());
+  PutVarint(out, static_cast<uint64_t>(std::find(devices.begin(), devices.end(), s.dev) -
+                                       devices.begin()));
   PutVarint(out, s.seq);
   PutVarint(out, s.idx);
 }
 
-void RecordTable::EncodeEntries(std::vector<const Entry*> entries, Bytes& out) const {
+void RecordTable::EncodeEntries(std::vector<const Entry*> entries,
+                                const std::vector<uint32_t>& devices, Bytes& out) const {
   std::sort(entries.begin(), entries.end(),
             [this](const Entry* a, const Entry* b) { return Less(a->stamp, b->stamp); });
   PutVarint(out, entries.size());
   for (const Entry* e : entries) {
     EncodeValue(e->value, out);
-    EncodeStamp(e->stamp, out);
+    EncodeStamp(e->stamp, devices, out);
   }
 }
 
@@ -174,20 +189,45 @@ Bytes RecordTable::Encode(const Record& r) const {
     return out;
   };
 
+  // The devices the record's stamps name, in device-id order.
+  std::vector<uint32_t> devices;
+  auto note = [&](const Stamp& st) {
+    if (std::find(devices.begin(), devices.end(), st.dev) == devices.end()) {
+      devices.push_back(st.dev);
+    }
+  };
+  if (r.exists) note(r.created);
+  for (const auto& [f, reg] : r.fields) {
+    for (const Entry& e : reg.entries) note(e.stamp);
+  }
+  for (const auto& [f, list] : r.lists) {
+    for (const Entry& e : list) note(e.stamp);
+  }
+  for (const Entry& e : r.state.entries) note(e.stamp);
+  for (const Entry& e : r.history) note(e.stamp);
+  std::sort(devices.begin(), devices.end(), [this](uint32_t a, uint32_t b) {
+    return std::memcmp(causality_.Device(a).data(), causality_.Device(b).data(), 32) < 0;
+  });
+
   Bytes out;
-  out.reserve(64 + 48 * r.fields.size());
+  out.reserve(64 + 32 * devices.size() + 24 * r.fields.size());
   out.push_back(kRecordFormat);
   out.push_back(static_cast<uint8_t>((r.exists ? 1 : 0) | (r.archived ? 2 : 0)));
+  PutVarint(out, devices.size());
+  for (uint32_t d : devices) {
+    const DeviceId& id = causality_.Device(d);
+    out.insert(out.end(), id.begin(), id.end());
+  }
   // Only a created record has a type and creation stamp; an uncreated one (ops whose create is
   // not valid) must not leak a local device index into canonical bytes.
   if (r.exists) {
     PutString(out, names_.Name(r.type));
-    EncodeStamp(r.created, out);
+    EncodeStamp(r.created, devices, out);
   }
   PutVarint(out, r.fields.size());
   for (const auto* f : by_name(r.fields)) {
     PutString(out, names_.Name(f->first));
-    EncodeEntries(pointers(f->second.entries), out);
+    EncodeEntries(pointers(f->second.entries), devices, out);
   }
   PutVarint(out, r.counters.size());
   for (const auto* c : by_name(r.counters)) {
@@ -197,10 +237,10 @@ Bytes RecordTable::Encode(const Record& r) const {
   PutVarint(out, r.lists.size());
   for (const auto* l : by_name(r.lists)) {
     PutString(out, names_.Name(l->first));
-    EncodeEntries(pointers(l->second), out);
+    EncodeEntries(pointers(l->second), devices, out);
   }
-  EncodeEntries(pointers(r.state.entries), out);
-  EncodeEntries(pointers(r.history), out);
+  EncodeEntries(pointers(r.state.entries), devices, out);
+  EncodeEntries(pointers(r.history), devices, out);
   return out;
 }
 
@@ -208,16 +248,14 @@ bool RecordTable::Decode(RecordKey key, ByteView in) {
   size_t pos = 0;
   Record r;
   std::string name;
+  std::vector<uint32_t> devices;
   auto stamp = [&](Stamp& s) {
     auto hlc = GetVarint(in, pos);
-    if (!hlc || in.size() - pos < 32) return false;
-    DeviceId d;
-    std::memcpy(d.data(), in.data() + pos, 32);
-    pos += 32;
-    auto seq = GetVarint(in, pos);
+    auto dev = hlc ? GetVarint(in, pos) : std::nullopt;
+    auto seq = dev ? GetVarint(in, pos) : std::nullopt;
     auto idx = seq ? GetVarint(in, pos) : std::nullopt;
-    if (!idx || *idx > UINT32_MAX) return false;
-    s = Stamp{*hlc, causality_.DeviceIndex(d), *seq, static_cast<uint32_t>(*idx)};
+    if (!idx || *idx > UINT32_MAX || *dev >= devices.size()) return false;
+    s = Stamp{*hlc, devices[*dev], *seq, static_cast<uint32_t>(*idx)};
     return true;
   };
   auto entries = [&](std::vector<Entry>& out) {
@@ -243,6 +281,14 @@ bool RecordTable::Decode(RecordKey key, ByteView in) {
   r.exists = in[1] & 1;
   r.archived = in[1] & 2;
   pos = 2;
+  auto table = GetVarint(in, pos);
+  if (!table || *table > (in.size() - pos) / 32) return false;
+  for (uint64_t i = 0; i < *table; ++i) {
+    DeviceId d;
+    std::memcpy(d.data(), in.data() + pos, 32);
+    pos += 32;
+    devices.push_back(causality_.DeviceIndex(d));
+  }
   if (r.exists) {
     if (!GetString(in, pos, name) || !stamp(r.created)) return false;
     r.type = names_.Intern(name);
@@ -270,6 +316,7 @@ bool RecordTable::Decode(RecordKey key, ByteView in) {
     r.lists.emplace_back(names_.Intern(name), std::move(list));
   }
   if (!entries(r.state.entries) || !entries(r.history) || pos != in.size()) return false;
+  r.dirty = records_.count(key) ? records_[key].dirty : false;
   records_[key] = std::move(r);
   return true;
 }

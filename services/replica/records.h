@@ -17,7 +17,6 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "common/bytes.h"
@@ -69,6 +68,7 @@ struct Register {
 
 struct Record {
   bool exists = false;  // a create op has been applied
+  bool dirty = false;   // changed since the last RecordTable::TakeDirty()
   bool archived = false;
   uint32_t type = 0;
   Stamp created;
@@ -124,13 +124,16 @@ class RecordTable {
  private:
   Record& At(RecordKey key);
   void InsertInto(Register& reg, Entry entry);
-  void EncodeStamp(const Stamp& s, Bytes& out) const;
-  void EncodeEntries(std::vector<const Entry*> entries, Bytes& out) const;
+  void EncodeStamp(const Stamp& s, const std::vector<uint32_t>& devices, Bytes& out) const;
+  void EncodeEntries(std::vector<const Entry*> entries, const std::vector<uint32_t>& devices,
+                     Bytes& out) const;
 
   Causality& causality_;
   Names& names_;
   std::unordered_map<RecordKey, Record, RecordKeyHash> records_;
-  std::unordered_set<RecordKey, RecordKeyHash> dirty_;
+  // A list, not a set: clearing a large hash set costs its whole bucket array every time.
+  std::vector<RecordKey> dirty_;
+  std::vector<RecordKey> removed_;  // cleared records, reported dirty once
 };
 
 }  // namespace grove::replica

@@ -227,12 +227,15 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
     pending_.push_back(PendingAction{index, std::move(ops.front())});
     next_pending_index_ = index + 1;
   }
-  GROVE_ASSIGN_OR_RETURN(auto hlc, store_.GetMeta(id, "hlc"));
-  if (auto v = GetU64(hlc)) hlc_.Restore(*v);
-  GROVE_ASSIGN_OR_RETURN(auto next_n, store_.GetMeta(id, "next_record"));
-  if (auto v = GetU64(next_n)) next_record_n_ = *v;
-  GROVE_ASSIGN_OR_RETURN(auto next_pending, store_.GetMeta(id, "next_pending"));
-  if (auto v = GetU64(next_pending)) next_pending_index_ = std::max(next_pending_index_, *v);
+  GROVE_ASSIGN_OR_RETURN(auto local, store_.GetMeta(id, "local"));
+  if (local && local->size() == 24) {
+    auto part = [&](size_t i) {
+      return GetU64(Bytes(local->begin() + 8 * i, local->begin() + 8 * i + 8));
+    };
+    next_pending_index_ = std::max(next_pending_index_, *part(0));
+    hlc_.Restore(*part(1));
+    next_record_n_ = *part(2);
+  }
 
   // Re-derive every verdict; if the stored ones disagree (an older release, a crash between
   // transactions of a rebuild), recompute the state rather than trust it.
@@ -253,6 +256,16 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
 
 // --- Local actions -----------------------------------------------------------------------------
 
+// One meta row for the counters every local action advances: next pending index, the HLC, and
+// the next record number.
+Bytes Workspace::Impl::LocalCounters(uint64_t next_pending) const {
+  Bytes v;
+  PutU64(v, next_pending);
+  PutU64(v, hlc_.last());
+  PutU64(v, next_record_n_);
+  return v;
+}
+
 Status Workspace::Impl::CommitLocal(Op op) {
   const uint64_t seq = feeds_[me_dev_].head() + 1;
   const uint32_t idx = static_cast<uint32_t>(pending_.size());
@@ -263,15 +276,7 @@ Status Workspace::Impl::CommitLocal(Op op) {
   ApplyOp(table_, op, Stamp{op.hlc, me_dev_, seq, idx});
   store::WriteBatch wb;
   wb.PutPending(id_, next_pending_index_, AsBytes(encoded));
-  Bytes v;
-  PutU64(v, next_pending_index_ + 1);
-  wb.PutMeta(id_, "next_pending", v);
-  v.clear();
-  PutU64(v, hlc_.last());
-  wb.PutMeta(id_, "hlc", v);
-  v.clear();
-  PutU64(v, next_record_n_);
-  wb.PutMeta(id_, "next_record", v);
+  wb.PutMeta(id_, "local", LocalCounters(next_pending_index_ + 1));
   PersistDirty(wb);
   Status s = store_.Write(wb);
   if (!s.ok()) return Fail(s.Annotate("storing a local action"));
@@ -425,9 +430,7 @@ Status Workspace::Impl::SealWith(std::vector<w::PlainOp> plain, bool force) {
   last_sent_vv_ = current_vv_;
   GROVE_RETURN_IF_ERROR(Deliver(in, wb, report, true));
   if (!pending_.empty()) wb.ClearPending(id_, pending_.back().index);
-  Bytes v;
-  PutU64(v, hlc_.last());
-  wb.PutMeta(id_, "hlc", v);
+  wb.PutMeta(id_, "local", LocalCounters(next_pending_index_));
   pending_.clear();
   if (rebuild_needed_) GROVE_RETURN_IF_ERROR(RebuildAll(wb));
   ApplyReadyDeltas(wb);

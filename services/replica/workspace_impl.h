@@ -77,6 +77,7 @@ class Workspace::Impl final : public Causality {
   Status Load(const WorkspaceId& id);
 
   Status CommitLocal(Op op);
+  Bytes LocalCounters(uint64_t next_pending) const;
   Status SealWith(std::vector<wire::v1::PlainOp> plain, bool force);
   Status CheckWritable() const;
   ApplyReport Apply(std::span<const Bytes> deltas);

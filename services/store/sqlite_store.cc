@@ -163,6 +163,10 @@ Status Configure(Database& db, const Options& options) {
   GROVE_RETURN_IF_ERROR(
       db.Exec(options.sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
               "setting synchronous"));
+  // The WAL grows to the largest transaction and stays that size unless told otherwise; after a
+  // checkpoint, truncate it back so disk use follows the data.
+  GROVE_RETURN_IF_ERROR(
+      db.Exec("PRAGMA journal_size_limit = 4194304", "limiting the write-ahead log"));
   GROVE_RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys = ON", "enabling foreign keys"));
   // The pragma is silently ignored by builds without foreign key support; the schema relies on it.
   GROVE_ASSIGN_OR_RETURN(int64_t fk, db.QueryInt("PRAGMA foreign_keys", "reading foreign keys"));

@@ -202,6 +202,7 @@ int Run(const Options& o) {
       outbox[q][p] = std::move(deltas).value();
     }
   }
+  const double encode_s = Seconds(t0);
   for (uint64_t p = 0; p < o.peers; ++p) {
     for (uint64_t q = 0; q < o.peers; ++q) {
       if (p == q) continue;
@@ -233,7 +234,8 @@ int Run(const Options& o) {
       "{\"system\":\"grove\",\"items\":" + std::to_string(o.items) +
       ",\"peers\":" + std::to_string(o.peers) + ",\"sets\":" + std::to_string(o.sets) +
       ",\"adds\":" + std::to_string(o.adds) + ",\"changes_merged\":" + std::to_string(changes) +
-      ",\"merge_seconds\":" + Num(merge_s) + ",\"merge_changes_per_s\":" + Num(merge_rate) +
+      ",\"merge_seconds\":" + Num(merge_s) + ",\"merge_encode_seconds\":" + Num(encode_s) +
+      ",\"merge_changes_per_s\":" + Num(merge_rate) +
       ",\"wire_bytes\":" + std::to_string(wire_bytes) +
       ",\"wire_bytes_per_change\":" + Num(bytes_per_change) +
       ",\"state_bytes\":" + std::to_string(state_bytes.ok() ? *state_bytes : 0) +
