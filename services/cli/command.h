@@ -84,5 +84,7 @@ std::string JsonString(std::string_view text);
 // Command groups, one per file.
 std::vector<Command> IdentityCommands();  // init, identity
 std::vector<Command> CardCommands();      // card verify
+std::vector<Command> StoreCommands();     // store info, store rebuild
+std::vector<Command> DemoCommands();      // demo
 
 }  // namespace grove::cli

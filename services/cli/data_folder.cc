@@ -40,7 +40,8 @@ Result<std::vector<std::pair<Hash32, Bytes>>> SelectWorkspaces(store::Store& sto
   std::transform(prefix.begin(), prefix.end(), prefix.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (prefix.empty() || prefix.size() > 64 ||
-      !std::all_of(prefix.begin(), prefix.end(), [](unsigned char c) { return std::isxdigit(c); })) {
+      !std::all_of(prefix.begin(), prefix.end(),
+                   [](unsigned char c) { return std::isxdigit(c); })) {
     return InvalidArgument("workspace \"" + *id_prefix + "\" is not a hex id or id prefix",
                            "--workspace");
   }

@@ -13,7 +13,7 @@ namespace {
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> commands = [] {
     std::vector<Command> all;
-    for (auto group : {IdentityCommands, CardCommands}) {
+    for (auto group : {IdentityCommands, CardCommands, StoreCommands, DemoCommands}) {
       std::vector<Command> more = group();
       all.insert(all.end(), more.begin(), more.end());
     }

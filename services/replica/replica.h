@@ -68,6 +68,7 @@ struct Digests {
   Hash32 version{};  // what this replica holds (its version vector)
   Hash32 state{};    // what it computed from that
   uint64_t deltas = 0;
+  uint64_t unreadable = 0;  // valid deltas held whose content key this device lacks
 };
 
 struct MemberView {
@@ -180,10 +181,11 @@ class Workspace {
 
 std::string DeviceText(const DeviceId& device);
 
-// Compares this replica's digests with a peer's. Equal versions with unequal states means two
-// replicas computed different states from the same deltas: a bug in Grove, never a user error.
-// Returns Internal naming both state digests in that case, OK otherwise (including when the
-// versions differ, which only means a sync is due).
+// Compares this replica's digests with a peer's. Equal versions with unequal states, when both
+// can read every delta they hold, means two replicas computed different states from the same
+// deltas: a bug in Grove, never a user error. Returns Internal naming both state digests in that
+// case, OK otherwise: different versions only mean a sync is due, and a replica still waiting for
+// a content key (or removed, and never to get it) cannot have the same state.
 Status CheckAgreement(const Digests& mine, const Digests& theirs);
 
 }  // namespace grove::replica

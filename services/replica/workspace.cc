@@ -62,7 +62,10 @@ std::optional<Role> ParseRole(std::string_view name) {
 std::string DeviceText(const DeviceId& device) { return identity::DeviceIdText(device); }
 
 Status CheckAgreement(const Digests& mine, const Digests& theirs) {
-  if (mine.version != theirs.version || mine.state == theirs.state) return Status::Ok();
+  if (mine.version != theirs.version || mine.state == theirs.state || mine.unreadable > 0 ||
+      theirs.unreadable > 0) {
+    return Status::Ok();
+  }
   return Internal("replicas hold the same deltas but computed different states (" +
                       HexEncode(mine.state).substr(0, 16) + " vs " +
                       HexEncode(theirs.state).substr(0, 16) + "): a bug, please report it",
@@ -199,20 +202,30 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
   if (feeds_[me_dev_].head() > 0) last_sent_vv_ = feeds_[me_dev_].deltas.back().vv;
   for (uint32_t d = 0; d < devices_.size(); ++d) {
     GROVE_ASSIGN_OR_RETURN(auto forked, store_.GetMeta(id_, "forked:" + HexEncode(devices_[d])));
-    if (forked) feeds_[d].forked_at = std::stoull(ToString(*forked));
+    if (forked) {
+      uint64_t seq = 0;
+      for (uint8_t c : *forked) {
+        if (c < '0' || c > '9' || seq > UINT64_MAX / 10 - 1) {
+          return Corruption("stored fork marker is malformed", "forked:" + HexEncode(devices_[d]));
+        }
+        seq = seq * 10 + (c - '0');
+      }
+      feeds_[d].forked_at = seq;
+    }
   }
 
-  // Materialized records.
+  // Materialized records: a cache of what the feeds imply. One that does not decode is rebuilt
+  // from the feeds rather than refused.
   GROVE_RETURN_IF_ERROR(store_.ForEachRecord(id, [&](ByteView key, ByteView state) {
     size_t pos = 32;
     auto n = key.size() > 32 ? GetVarint(key, pos) : std::nullopt;
     if (!n || !table_.Decode(RecordKey{DeviceIndex(*ToHash32(key.first(32))), *n}, state)) {
-      inner = Corruption("stored record does not decode");
-      return false;
+      problems_.push_back(
+          Corruption("stored record does not decode; rebuilding from the feeds", HexEncode(key)));
+      rebuild_needed_ = true;
     }
     return true;
   }));
-  GROVE_RETURN_IF_ERROR(inner);
   table_.TakeDirty();
 
   // Pending local actions (already reflected in the records).
@@ -539,6 +552,9 @@ Digests Workspace::Impl::ComputeDigests() const {
     d.deltas += e.seq;
   }
   d.version = version.Finish();
+  for (const Feed& feed : feeds_) {
+    for (const DeltaMeta& m : feed.deltas) d.unreadable += m.status == DeltaStatus::kAwaitingKey;
+  }
 
   std::vector<std::pair<RecordId, const Record*>> records;
   records.reserve(table_.all().size());

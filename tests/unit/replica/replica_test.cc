@@ -242,6 +242,39 @@ TEST_F(ReplicaTest, DemotedMembersConcurrentWriteIsInvalidOnEveryPeer) {
   EXPECT_TRUE(replica::CheckAgreement(a->digests(), b->digests()).ok());
 }
 
+TEST_F(ReplicaTest, DamagedStoredRecordIsRebuiltFromTheFeedsOnOpen) {
+  auto item = a->CreateRecord("item", {{"name", Value("kept")}});
+  ASSERT_TRUE(a->Add(*item, "stock", 4).ok());
+  SyncAll();
+  const auto expected = a->digests();
+  Bytes key(item->device.begin(), item->device.end());
+  PutVarint(key, item->n);
+  store::WriteBatch wb;
+  wb.PutRecord(b->id(), key, ToBytes("not a record"));
+  ASSERT_TRUE(b.store->Write(wb).ok());
+  b.Reopen();
+  EXPECT_EQ(b->digests().state, expected.state);
+  EXPECT_EQ(b->Get(*item)->fields.at("stock"), Value(int64_t{4}));
+  ASSERT_FALSE(b->problems().empty());
+  EXPECT_NE(b->problems().front().message().find("does not decode"), std::string::npos);
+  b.Reopen();  // and the repair was written back
+  EXPECT_EQ(b->digests().state, expected.state);
+}
+
+TEST_F(ReplicaTest, RemovedMemberHoldsTheSameDeltasButIsNotReportedAsABug) {
+  auto item = a->CreateRecord("item", {{"name", Value("x")}});
+  SyncAll();
+  ASSERT_TRUE(a->RemoveMember(c.identity.device()).ok());
+  ASSERT_TRUE(a->Set(*item, "name", Value("y")).ok());
+  SyncAll();
+  auto da = a->digests(), dc = c->digests();
+  EXPECT_EQ(da.version, dc.version);
+  EXPECT_NE(da.state, dc.state);
+  EXPECT_GT(dc.unreadable, 0u);
+  EXPECT_EQ(da.unreadable, 0u);
+  EXPECT_TRUE(replica::CheckAgreement(da, dc).ok());
+}
+
 TEST(CheckAgreement, FlagsEqualVersionsWithDifferentStates) {
   replica::Digests x, y;
   x.version.fill(1);
