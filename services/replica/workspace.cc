@@ -626,76 +626,49 @@ Result<RecordId> Workspace::CreateRecord(std::string_view type,
   return id;
 }
 
-namespace {
-Result<RecordKey> ExistingRecord(Workspace::Impl& impl, const RecordId& id) {
-  auto key = impl.KeyOf(id);
-  const Record* r = key ? impl.table_.Find(*key) : nullptr;
-  if (!r || !r->exists) return NotFound("no record " + id.Text(), "id");
-  return *key;
+Result<Op> Workspace::Impl::ActionOn(const RecordId& record, OpKind kind, std::string_view name,
+                                     const char* what) {
+  GROVE_RETURN_IF_ERROR(CheckWritable());
+  if (what) GROVE_RETURN_IF_ERROR(CheckName(name, what));
+  auto key = KeyOf(record);
+  const Record* r = key ? table_.Find(*key) : nullptr;
+  if (!r || !r->exists) return NotFound("no record " + record.Text(), "id");
+  Op op;
+  op.kind = kind;
+  op.record = *key;
+  if (what) op.name = names_.Intern(name);
+  op.hlc = hlc_.Now();
+  return op;
 }
-}  // namespace
 
 Status Workspace::Set(const RecordId& record, std::string_view field, Value value) {
-  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
-  GROVE_RETURN_IF_ERROR(CheckName(field, "field"));
-  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
-  Op op;
-  op.kind = OpKind::kSet;
-  op.record = key;
-  op.name = impl_->names_.Intern(field);
+  GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kSet, field, "field"));
   op.value = std::move(value);
-  op.hlc = impl_->hlc_.Now();
   return impl_->CommitLocal(std::move(op));
 }
 
 Status Workspace::Add(const RecordId& record, std::string_view field, int64_t amount) {
-  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
-  GROVE_RETURN_IF_ERROR(CheckName(field, "field"));
   if (amount > kMaxAddAmount || amount < -kMaxAddAmount) {
     return InvalidArgument("amount out of range (|n| <= 2^40)", "amount");
   }
-  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
-  Op op;
-  op.kind = OpKind::kAdd;
-  op.record = key;
-  op.name = impl_->names_.Intern(field);
+  GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kAdd, field, "field"));
   op.amount = amount;
-  op.hlc = impl_->hlc_.Now();
   return impl_->CommitLocal(std::move(op));
 }
 
 Status Workspace::Append(const RecordId& record, std::string_view field, Value item) {
-  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
-  GROVE_RETURN_IF_ERROR(CheckName(field, "field"));
-  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
-  Op op;
-  op.kind = OpKind::kAppend;
-  op.record = key;
-  op.name = impl_->names_.Intern(field);
+  GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kAppend, field, "field"));
   op.value = std::move(item);
-  op.hlc = impl_->hlc_.Now();
   return impl_->CommitLocal(std::move(op));
 }
 
 Status Workspace::Transition(const RecordId& record, std::string_view name) {
-  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
-  GROVE_RETURN_IF_ERROR(CheckName(name, "name"));
-  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
-  Op op;
-  op.kind = OpKind::kTransition;
-  op.record = key;
-  op.name = impl_->names_.Intern(name);
-  op.hlc = impl_->hlc_.Now();
+  GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kTransition, name, "name"));
   return impl_->CommitLocal(std::move(op));
 }
 
 Status Workspace::Archive(const RecordId& record) {
-  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
-  GROVE_ASSIGN_OR_RETURN(RecordKey key, ExistingRecord(*impl_, record));
-  Op op;
-  op.kind = OpKind::kArchive;
-  op.record = key;
-  op.hlc = impl_->hlc_.Now();
+  GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kArchive, {}, nullptr));
   return impl_->CommitLocal(std::move(op));
 }
 

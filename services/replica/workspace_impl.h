@@ -76,6 +76,9 @@ class Workspace::Impl final : public Causality {
   Status InitJoin(ByteView genesis);
   Status Load(const WorkspaceId& id);
 
+  // Checks what every action on an existing record needs (writable, a valid name when `what`
+  // names one, the record exists) and starts its op with a fresh HLC.
+  Result<Op> ActionOn(const RecordId& record, OpKind kind, std::string_view name, const char* what);
   Status CommitLocal(Op op);
   Bytes LocalCounters(uint64_t next_pending) const;
   Status SealWith(std::vector<wire::v1::PlainOp> plain, bool force);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "json_value.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -99,12 +100,11 @@ std::optional<std::map<std::string, std::string>> ParseFlatJson(std::string_view
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string templ = (fs::path(::testing::TempDir()) / "cli_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    root_ = templ;
+    root_ = tmp_.path();
     data_ = root_ + "/data";
   }
-  void TearDown() override { fs::remove_all(root_); }
+
+  grove::testing::TempDir tmp_{"cli_test"};
 
   // Runs `grove args...` with stdout and stderr captured through files (no pipe deadlocks).
   Outcome Grove(const std::vector<std::string>& args) {

@@ -16,6 +16,7 @@
 #include "common/random.h"
 #include "crypto/crypto.h"
 #include "grove/v1/wire.pb.h"
+#include "support/temp_dir.h"
 
 namespace grove::identity {
 namespace {
@@ -67,12 +68,11 @@ Bytes FlipInside(const Bytes& encoded, ByteView needle) {
 class TempDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string templ = (fs::path(::testing::TempDir()) / "identity_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    root_ = templ;
+    root_ = tmp_.path();
     dir_ = root_ + "/data";
   }
-  void TearDown() override { fs::remove_all(root_); }
+
+  grove::testing::TempDir tmp_{"identity_test"};
 
   std::string root_;
   std::string dir_;

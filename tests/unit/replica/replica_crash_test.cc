@@ -29,6 +29,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/temp_dir.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -298,24 +300,7 @@ class Pipe {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "grove_replica_crash.XXXXXX").string();
-    EXPECT_NE(mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string File(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using TempDir = grove::testing::TempDir;
 
 // PRAGMA integrity_check through the SQLite C API on a read-only connection.
 std::string IntegrityCheck(const std::string& path) {

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/temp_dir.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -47,26 +49,7 @@ Hash32 Id(uint8_t fill) {
 
 Bytes B(std::string_view s) { return ToBytes(s); }
 
-// A fresh directory under the system temp dir, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "grove_store_test.XXXXXX").string();
-    EXPECT_NE(mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string File(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using TempDir = grove::testing::TempDir;
 
 // Direct SQLite access, to inspect or tamper with a store file behind the store's back.
 class RawDb {
