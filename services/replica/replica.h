@@ -86,6 +86,7 @@ struct ApplyReport {
   bool rebuilt = false;          // membership or a fork changed earlier verdicts
   std::vector<Status> rejected;  // refused at the door, each naming what and where
   Status store;                  // non-OK if the store failed (nothing of the batch applied)
+  std::vector<RecordId> changed;  // records whose state the batch changed
 };
 
 struct Limits {

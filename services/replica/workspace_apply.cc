@@ -112,7 +112,7 @@ ApplyReport Workspace::Impl::Apply(std::span<const Bytes> deltas) {
   } else {
     ApplyReadyDeltas(wb);
   }
-  PersistDirty(wb);
+  PersistDirty(wb, &report.changed);
   if (!wb.empty()) {
     Status s = store_.Write(wb);
     if (!s.ok()) report.store = Fail(s.Annotate("storing applied deltas"));
@@ -622,8 +622,9 @@ Status Workspace::Impl::RebuildAll(store::WriteBatch& wb) {
   return Status::Ok();
 }
 
-void Workspace::Impl::PersistDirty(store::WriteBatch& wb) {
+void Workspace::Impl::PersistDirty(store::WriteBatch& wb, std::vector<RecordId>* changed) {
   for (const RecordKey& key : table_.TakeDirty()) {
+    if (changed) changed->push_back(IdOf(key));
     Bytes k(devices_[key.dev].begin(), devices_[key.dev].end());
     PutVarint(k, key.n);
     if (const Record* r = table_.Find(key)) {

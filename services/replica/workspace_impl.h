@@ -151,7 +151,7 @@ class Workspace::Impl final : public Causality {
   Result<Bytes> RawDelta(uint32_t dev, uint64_t seq);
   Result<std::vector<Op>> OpenOps(uint32_t dev, uint64_t seq, const wire::v1::DeltaBody& body);
   Status ApplyDeltaOps(uint32_t dev, uint64_t seq, const std::vector<Op>& ops);
-  void PersistDirty(store::WriteBatch& wb);
+  void PersistDirty(store::WriteBatch& wb, std::vector<RecordId>* changed = nullptr);
   bool HasMembershipInPast(uint32_t dev, const std::vector<uint64_t>& vv) const;
   void OpenBoxes(const PlainOp& op);
   std::vector<PlainEntry> PlainEntries() const;

@@ -1,0 +1,403 @@
+#include "sync/sync.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "grove/v1/sync.pb.h"
+#include "grove/v1/wire.pb.h"
+
+namespace grove::sync {
+namespace {
+
+namespace w = grove::wire::v1;
+
+std::string Short(const identity::DeviceId& d) { return identity::DeviceIdText(d).substr(0, 16); }
+
+// The (author, seq) of a serialized delta, to track what a connection already has.
+bool DeltaHead(const Bytes& raw, identity::DeviceId& author, uint64_t& seq) {
+  w::Delta delta;
+  w::DeltaBody body;
+  if (!delta.ParseFromArray(raw.data(), static_cast<int>(raw.size())) ||
+      !body.ParseFromString(delta.body())) {
+    return false;
+  }
+  auto a = ToHash32(AsBytes(body.author()));
+  if (!a) return false;
+  author = *a;
+  seq = body.seq();
+  return true;
+}
+
+std::optional<WorkspaceId> GenesisId(const std::string& genesis) {
+  w::Delta delta;
+  if (!delta.ParseFromString(genesis)) return std::nullopt;
+  return crypto::Sha256(AsBytes(delta.body()));
+}
+
+}  // namespace
+
+struct SyncNode::Connection {
+  ConnectionId id = 0;
+  bool outbound = false;
+  crypto::PublicKey tls_key{};
+  std::string host;
+  bool ready = false;
+  identity::DeviceId device{};
+  std::string name;
+  uint16_t listen_port = 0;
+  // What the remote holds, as far as this node knows: its last Have plus what was sent since.
+  std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> theirs;
+  std::set<WorkspaceId> have_sent;
+  std::set<WorkspaceId> backlog;  // more to send once the queue drains
+  uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
+};
+
+SyncNode::SyncNode(const identity::Identity& me, Transport& transport, Options options,
+                   Observer observer)
+    : me_(me), transport_(transport), options_(options), observer_(std::move(observer)) {}
+
+SyncNode::~SyncNode() = default;
+
+void SyncNode::AddWorkspace(std::unique_ptr<replica::Workspace> workspace) {
+  WorkspaceId id = workspace->id();
+  invitations_.erase(id);
+  workspaces_[id] = std::move(workspace);
+  Push(id);
+}
+
+replica::Workspace* SyncNode::Find(const WorkspaceId& id) {
+  auto it = workspaces_.find(id);
+  return it == workspaces_.end() ? nullptr : it->second.get();
+}
+
+std::vector<replica::Workspace*> SyncNode::Workspaces() {
+  std::vector<replica::Workspace*> out;
+  for (auto& [id, ws] : workspaces_) out.push_back(ws.get());
+  return out;
+}
+
+bool SyncNode::IsMember(replica::Workspace& ws, const identity::DeviceId& device) const {
+  return ws.RoleOf(device) != replica::Role::kNone;
+}
+
+void SyncNode::OnConnected(ConnectionId id, const crypto::PublicKey& tls_key, bool outbound,
+                           std::string host) {
+  auto c = std::make_unique<Connection>();
+  c->id = id;
+  c->outbound = outbound;
+  c->tls_key = tls_key;
+  c->host = std::move(host);
+  Connection& conn = *c;
+  connections_[id] = std::move(c);
+  w::Frame frame;
+  w::Hello* hello = frame.mutable_hello();
+  hello->set_protocol(kProtocolVersion);
+  hello->set_card(ToString(me_.card().encoded));
+  hello->set_listen_port(options_.listen_port);
+  hello->set_software("grove/0.1.0");
+  SendFrame(conn, frame.SerializeAsString());
+}
+
+void SyncNode::OnClosed(ConnectionId id) { connections_.erase(id); }
+
+void SyncNode::Fail(Connection& c, const Status& reason) {
+  if (observer_.note) observer_.note(c.id, "closing: " + reason.ToString());
+  ConnectionId id = c.id;
+  connections_.erase(id);  // c is gone from here on
+  transport_.Close(id, reason);
+}
+
+void SyncNode::SendFrame(Connection& c, const std::string& frame) {
+  ++c.frames_out;
+  c.bytes_out += frame.size();
+  transport_.Send(c.id, ToBytes(frame));
+}
+
+void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Connection& c = *it->second;
+  ++c.frames_in;
+  c.bytes_in += bytes.size();
+  w::Frame frame;
+  if (!frame.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Fail(c, Corruption("malformed frame"));
+  }
+  if (!c.ready && frame.msg_case() != w::Frame::kHello) {
+    return Fail(c, InvalidArgument("expected a hello first"));
+  }
+  switch (frame.msg_case()) {
+    case w::Frame::kHello:
+      if (c.ready) return Fail(c, InvalidArgument("a second hello"));
+      return OnHello(c, frame.hello());
+    case w::Frame::kHave: {
+      const w::Have& have = frame.have();
+      auto ws_id = ToHash32(AsBytes(have.workspace()));
+      if (!ws_id) return Fail(c, InvalidArgument("have: workspace id is not 32 bytes"));
+      replica::Workspace* ws = Find(*ws_id);
+      if (!ws) {
+        // Not held here: say so, so a member can send an invitation.
+        if (have.holding()) {
+          w::Frame reply;
+          reply.mutable_have()->set_workspace(have.workspace());
+          reply.mutable_have()->set_holding(false);
+          SendFrame(c, reply.SerializeAsString());
+        }
+        return;
+      }
+      if (!IsMember(*ws, c.device)) {
+        // Not a member as far as this node knows (its membership may not have arrived here
+        // yet): say what is held, which lets the other side serve us, but serve nothing.
+        if (have.holding() && !c.have_sent.count(*ws_id)) SendHave(c, *ws, true);
+        return;
+      }
+      if (!have.holding()) {
+        auto genesis = ws->Genesis();
+        if (!genesis.ok()) return;
+        w::Frame invite;
+        invite.mutable_invitation()->set_genesis(ToString(*genesis));
+        invite.mutable_invitation()->set_role(static_cast<w::Role>(ws->RoleOf(c.device)));
+        SendFrame(c, invite.SerializeAsString());
+        return;
+      }
+      auto& theirs = c.theirs[*ws_id];
+      theirs.clear();
+      for (const w::VersionEntry& e : have.version()) {
+        if (auto d = ToHash32(AsBytes(e.device()))) theirs[*d] = e.seq();
+      }
+      if (!c.have_sent.count(*ws_id)) SendHave(c, *ws, true);
+      SendMissing(c, *ws);
+      return;
+    }
+    case w::Frame::kDeltas: {
+      const w::Deltas& d = frame.deltas();
+      auto ws_id = ToHash32(AsBytes(d.workspace()));
+      if (!ws_id) return Fail(c, InvalidArgument("deltas: workspace id is not 32 bytes"));
+      replica::Workspace* ws = Find(*ws_id);
+      if (!ws) return;
+      std::vector<Bytes> batch;
+      batch.reserve(static_cast<size_t>(d.deltas_size()));
+      auto& theirs = c.theirs[*ws_id];
+      for (const std::string& raw : d.deltas()) {
+        batch.push_back(ToBytes(raw));
+        identity::DeviceId author;
+        uint64_t seq;
+        if (DeltaHead(batch.back(), author, seq)) theirs[author] = std::max(theirs[author], seq);
+      }
+      replica::ApplyReport report = ws->Apply(batch);
+      if (observer_.applied) observer_.applied(*ws_id, report, c.id);
+      if (!report.store.ok()) return Fail(c, report.store);
+      // Gossip: what arrived here goes on to the other connections (and back to this one, if
+      // it only now turned out to be a member).
+      if (report.accepted > 0) Push(*ws_id);
+      return;
+    }
+    case w::Frame::kInvitation: {
+      const w::Invitation& inv = frame.invitation();
+      auto ws_id = GenesisId(inv.genesis());
+      if (!ws_id) return Fail(c, Corruption("invitation: genesis does not decode"));
+      if (Find(*ws_id) || invitations_.count(*ws_id)) return;
+      w::Delta delta;
+      w::DeltaBody body;
+      delta.ParseFromString(inv.genesis());
+      if (!body.ParseFromString(delta.body()) || body.plain_size() == 0 ||
+          !body.plain(0).has_genesis()) {
+        return Fail(c, Corruption("invitation: not a genesis delta"));
+      }
+      Invitation invitation;
+      invitation.workspace = *ws_id;
+      invitation.name = body.plain(0).genesis().name();
+      invitation.genesis = ToBytes(inv.genesis());
+      invitation.from = c.device;
+      invitation.from_name = c.name;
+      int role = inv.role();
+      invitation.role =
+          role >= 1 && role <= 4 ? static_cast<replica::Role>(role) : replica::Role::kMember;
+      invitations_[*ws_id] = invitation;
+      if (observer_.invited) observer_.invited(invitation);
+      return;
+    }
+    case w::Frame::kAddresses: {
+      for (const w::PeerAddress& a : frame.addresses().peers()) {
+        auto device = ToHash32(AsBytes(a.device()));
+        auto key = ToHash32(AsBytes(a.sign_key()));
+        if (!device || !key || *device == me_.device() || a.endpoint().size() > 300) continue;
+        addresses_[*device] = KnownAddress{*device, *key, a.endpoint()};
+      }
+      return;
+    }
+    case w::Frame::kGoodbye:
+      return Fail(c, Status(Code::kUnavailable, "peer said goodbye: " + frame.goodbye().reason()));
+    case w::Frame::MSG_NOT_SET:
+      break;
+  }
+  Fail(c, InvalidArgument("frame of unknown kind"));
+}
+
+void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
+  if (hello.protocol() != kProtocolVersion) {
+    w::Frame bye;
+    bye.mutable_goodbye()->set_reason("protocol " + std::to_string(hello.protocol()) +
+                                      " not supported; this peer speaks " +
+                                      std::to_string(kProtocolVersion));
+    SendFrame(c, bye.SerializeAsString());
+    return Fail(
+        c, InvalidArgument("unsupported protocol version " + std::to_string(hello.protocol())));
+  }
+  auto card = identity::DecodeCard(AsBytes(hello.card()));
+  if (!card.ok()) return Fail(c, card.status().Annotate("hello card"));
+  if (card->sign_key != c.tls_key) {
+    return Fail(c, PermissionDenied("hello card is not for the key of the TLS connection"));
+  }
+  if (card->device == me_.device()) return Fail(c, InvalidArgument("connected to itself"));
+  c.ready = true;
+  c.device = card->device;
+  c.name = card->name;
+  c.listen_port = static_cast<uint16_t>(std::min<uint32_t>(hello.listen_port(), 65535));
+  if (c.listen_port != 0 && !c.host.empty()) {
+    std::string host = c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host;
+    addresses_[c.device] =
+        KnownAddress{c.device, c.tls_key, host + ":" + std::to_string(c.listen_port)};
+  }
+  if (observer_.note) observer_.note(c.id, "hello from " + c.name + " " + Short(c.device));
+  for (auto& [id, ws] : workspaces_) {
+    if (IsMember(*ws, c.device)) SendHave(c, *ws, true);
+  }
+  SendAddresses(c);
+}
+
+void SyncNode::SendHave(Connection& c, replica::Workspace& ws, bool holding) {
+  w::Frame frame;
+  w::Have* have = frame.mutable_have();
+  have->set_workspace(ws.id().data(), ws.id().size());
+  have->set_holding(holding);
+  for (const replica::VersionEntry& e : ws.Version()) {
+    w::VersionEntry* v = have->add_version();
+    v->set_device(e.device.data(), e.device.size());
+    v->set_seq(e.seq);
+  }
+  c.have_sent.insert(ws.id());
+  SendFrame(c, frame.SerializeAsString());
+}
+
+void SyncNode::SendMissing(Connection& c, replica::Workspace& ws) {
+  if (!IsMember(ws, c.device)) return;
+  auto theirs_it = c.theirs.find(ws.id());
+  if (theirs_it == c.theirs.end()) return;  // they have not said what they hold yet
+  auto& theirs = theirs_it->second;
+  for (;;) {
+    if (transport_.Queued(c.id) >= options_.max_queued_bytes) {
+      c.backlog.insert(ws.id());
+      return;
+    }
+    replica::VersionVector vv;
+    for (const auto& [device, seq] : theirs) vv.push_back(replica::VersionEntry{device, seq, {}});
+    auto deltas = ws.DeltasFor(vv, options_.batch_bytes);
+    if (!deltas.ok() || deltas->empty()) {
+      c.backlog.erase(ws.id());
+      return;
+    }
+    w::Frame frame;
+    w::Deltas* out = frame.mutable_deltas();
+    out->set_workspace(ws.id().data(), ws.id().size());
+    for (const Bytes& raw : *deltas) {
+      out->add_deltas(raw.data(), raw.size());
+      identity::DeviceId author;
+      uint64_t seq;
+      if (DeltaHead(raw, author, seq)) theirs[author] = std::max(theirs[author], seq);
+    }
+    SendFrame(c, frame.SerializeAsString());
+  }
+}
+
+void SyncNode::SendAddresses(Connection& c) {
+  if (!options_.share_addresses) return;
+  w::Frame frame;
+  for (const auto& [device, addr] : addresses_) {
+    if (device == c.device) continue;
+    // Only devices the receiver shares a workspace with (in this node's view).
+    bool shared = false;
+    for (auto& [id, ws] : workspaces_) {
+      shared = shared || (IsMember(*ws, device) && IsMember(*ws, c.device));
+    }
+    if (!shared) continue;
+    w::PeerAddress* a = frame.mutable_addresses()->add_peers();
+    a->set_device(device.data(), device.size());
+    a->set_sign_key(addr.sign_key.data(), addr.sign_key.size());
+    a->set_endpoint(addr.endpoint);
+  }
+  if (frame.has_addresses()) SendFrame(c, frame.SerializeAsString());
+}
+
+void SyncNode::Push(const WorkspaceId& id) {
+  replica::Workspace* ws = Find(id);
+  if (!ws) return;
+  std::vector<ConnectionId> ids;
+  for (auto& [cid, c] : connections_) ids.push_back(cid);
+  for (ConnectionId cid : ids) {
+    auto it = connections_.find(cid);
+    if (it == connections_.end() || !it->second->ready) continue;
+    Connection& c = *it->second;
+    auto intro = introducers_.find(id);
+    bool introducer = intro != introducers_.end() && intro->second == c.device;
+    if (!IsMember(*ws, c.device) && !introducer) continue;
+    if (!c.have_sent.count(id)) {
+      SendHave(c, *ws, true);  // a member this node has not told about the workspace yet
+    } else {
+      SendMissing(c, *ws);
+    }
+  }
+}
+
+void SyncNode::Pump() {
+  std::vector<std::pair<ConnectionId, WorkspaceId>> work;
+  for (auto& [cid, c] : connections_) {
+    for (const WorkspaceId& ws : c->backlog) work.emplace_back(cid, ws);
+  }
+  for (const auto& [cid, ws_id] : work) {
+    auto it = connections_.find(cid);
+    replica::Workspace* ws = Find(ws_id);
+    if (it != connections_.end() && ws) SendMissing(*it->second, *ws);
+  }
+}
+
+bool SyncNode::HasBacklog() const {
+  for (const auto& [cid, c] : connections_) {
+    if (!c->backlog.empty()) return true;
+  }
+  return false;
+}
+
+std::optional<Invitation> SyncNode::TakeInvitation(const WorkspaceId& ws) {
+  auto it = invitations_.find(ws);
+  if (it == invitations_.end()) return std::nullopt;
+  Invitation out = std::move(it->second);
+  invitations_.erase(it);
+  introducers_[ws] = out.from;
+  return out;
+}
+
+std::vector<ConnectionView> SyncNode::Connections() const {
+  std::vector<ConnectionView> out;
+  for (const auto& [id, c] : connections_) {
+    out.push_back(ConnectionView{id, c->outbound, c->ready, c->host, c->device, c->name,
+                                 c->listen_port, c->frames_in, c->frames_out, c->bytes_in,
+                                 c->bytes_out});
+  }
+  return out;
+}
+
+bool SyncNode::ConnectedTo(const identity::DeviceId& device) const {
+  for (const auto& [id, c] : connections_) {
+    if (c->ready && c->device == device) return true;
+  }
+  return false;
+}
+
+std::vector<KnownAddress> SyncNode::Addresses() const {
+  std::vector<KnownAddress> out;
+  for (const auto& [device, a] : addresses_) out.push_back(a);
+  return out;
+}
+
+}  // namespace grove::sync

@@ -1,0 +1,149 @@
+// grove::sync — the peer-to-peer sync protocol (docs/protocol.md, schemas/grove/v1/sync.proto),
+// independent of how frames travel.
+//
+// A SyncNode holds a device's workspaces and speaks the protocol on any number of connections:
+// hello (protocol version, the device's card bound to its TLS key), per-workspace version
+// vectors, what the other side lacks in bounded batches (backpressure: never more than
+// `max_queued_bytes` waiting per connection), then live push of every new delta. Deltas pass
+// on through intermediaries: whatever a node applies it offers to its other connections, so in
+// a line A–B–C, A's edits reach C. A workspace's deltas go only to devices that are members of
+// it in this node's view; a device that was added but lacks the workspace gets an invitation.
+//
+// Threading: not thread-safe; one thread (the peer's event loop) calls everything, including
+// the Transport. Bad frames never throw or crash: the connection is closed with a reason.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "identity/identity.h"
+#include "replica/replica.h"
+
+namespace grove::wire::v1 {
+class Hello;
+}
+
+namespace grove::sync {
+
+using ConnectionId = uint64_t;
+using replica::WorkspaceId;
+
+constexpr uint32_t kProtocolVersion = 1;
+
+// How frames leave this node. Implemented over TLS by the peer, in memory by tests.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // false when the connection is gone or its queue is full (try again on Pump()).
+  virtual bool Send(ConnectionId id, Bytes frame) = 0;
+  virtual size_t Queued(ConnectionId id) const = 0;
+  virtual void Close(ConnectionId id, const Status& reason) = 0;
+};
+
+struct Options {
+  size_t batch_bytes = 1 << 20;       // deltas per Deltas frame, about
+  size_t max_queued_bytes = 8 << 20;  // stop sending to a connection past this
+  uint16_t listen_port = 0;           // announced in hello
+  bool share_addresses = true;        // tell peers where other members are
+};
+
+struct Invitation {
+  WorkspaceId workspace{};
+  std::string name;
+  Bytes genesis;
+  identity::DeviceId from{};
+  std::string from_name;
+  replica::Role role = replica::Role::kMember;
+};
+
+struct ConnectionView {
+  ConnectionId id = 0;
+  bool outbound = false;
+  bool ready = false;  // hello exchanged
+  std::string host;
+  identity::DeviceId device{};
+  std::string name;
+  uint16_t listen_port = 0;
+  uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
+};
+
+struct KnownAddress {
+  identity::DeviceId device{};
+  crypto::PublicKey sign_key{};
+  std::string endpoint;  // host:port
+};
+
+// What happened, for logs, metrics and the event stream.
+struct Observer {
+  std::function<void(const WorkspaceId&, const replica::ApplyReport&, ConnectionId)> applied;
+  std::function<void(const Invitation&)> invited;
+  std::function<void(ConnectionId, const std::string& what)> note;  // protocol events for logs
+};
+
+class SyncNode {
+ public:
+  SyncNode(const identity::Identity& me, Transport& transport, Options options,
+           Observer observer = {});
+  ~SyncNode();
+
+  // Workspaces this node holds and serves. If it was joined through an invitation, its inviter
+  // is told at once, so the workspace's history starts to flow.
+  void AddWorkspace(std::unique_ptr<replica::Workspace> workspace);
+  replica::Workspace* Find(const WorkspaceId& id);
+  std::vector<replica::Workspace*> Workspaces();
+
+  // Connection events from the transport. `tls_key` is the key the remote proved in its TLS
+  // handshake; its hello must carry a card for that key.
+  void OnConnected(ConnectionId id, const crypto::PublicKey& tls_key, bool outbound,
+                   std::string host);
+  void OnFrame(ConnectionId id, ByteView frame);
+  void OnClosed(ConnectionId id);
+
+  // Offers what connected members lack of `ws` (after local actions were sealed, or anything
+  // else changed it), and tells newly added members about it.
+  void Push(const WorkspaceId& ws);
+  // Continues sends that stopped at a full queue. Call when queues drain (or on a short timer).
+  void Pump();
+  bool HasBacklog() const;
+
+  const std::map<WorkspaceId, Invitation>& invitations() const { return invitations_; }
+  // Removes and returns an invitation (the caller joins the workspace and AddWorkspace()s it).
+  std::optional<Invitation> TakeInvitation(const WorkspaceId& ws);
+
+  std::vector<ConnectionView> Connections() const;
+  bool ConnectedTo(const identity::DeviceId& device) const;
+  // Addresses learned from peers, of devices this node shares a workspace with.
+  std::vector<KnownAddress> Addresses() const;
+
+ private:
+  struct Connection;
+  void OnHello(Connection& c, const wire::v1::Hello& hello);
+  void SendFrame(Connection& c, const std::string& frame);
+  void SendHave(Connection& c, replica::Workspace& ws, bool holding);
+  void SendMissing(Connection& c, replica::Workspace& ws);
+  void SendAddresses(Connection& c);
+  void Fail(Connection& c, const Status& reason);
+  bool IsMember(replica::Workspace& ws, const identity::DeviceId& device) const;
+
+  const identity::Identity& me_;
+  Transport& transport_;
+  Options options_;
+  Observer observer_;
+  std::map<WorkspaceId, std::unique_ptr<replica::Workspace>> workspaces_;
+  std::map<ConnectionId, std::unique_ptr<Connection>> connections_;
+  std::map<WorkspaceId, Invitation> invitations_;
+  std::map<identity::DeviceId, KnownAddress> addresses_;
+  // Who invited this device into a workspace: until the workspace's membership has arrived,
+  // the inviter is the one peer this node can announce the workspace to.
+  std::map<WorkspaceId, identity::DeviceId> introducers_;
+};
+
+}  // namespace grove::sync

@@ -1,0 +1,319 @@
+#include "sync/sync.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+
+#include "grove/v1/sync.pb.h"
+#include "support/test_device.h"
+
+namespace grove {
+namespace {
+
+using replica::Role;
+using replica::Value;
+using sync::ConnectionId;
+
+// Frames between SyncNodes in one process: each connection is a pair of ids, one per side;
+// frames wait in a queue until Run() delivers them (or forever, to test backpressure).
+class MemoryNet {
+ public:
+  struct Side;
+  class Port : public sync::Transport {
+   public:
+    Port(MemoryNet& net, int node) : net_(net), node_(node) {}
+    void set_node(int node) { node_ = node; }
+    bool Send(ConnectionId id, Bytes frame) override {
+      auto it = net_.links_.find({node_, id});
+      if (it == net_.links_.end()) return false;
+      net_.queued_[{node_, id}] += frame.size();
+      net_.queue_.push_back(Pending{node_, id, std::move(frame)});
+      return true;
+    }
+    size_t Queued(ConnectionId id) const override {
+      auto it = net_.queued_.find({node_, id});
+      return it == net_.queued_.end() ? 0 : it->second;
+    }
+    void Close(ConnectionId id, const Status& reason) override {
+      net_.closed_reasons_.push_back(reason.ToString());
+      net_.Disconnect(node_, id);
+    }
+
+   private:
+    MemoryNet& net_;
+    int node_;
+  };
+
+  int Add(sync::SyncNode* node) {
+    nodes_.push_back(node);
+    return static_cast<int>(nodes_.size()) - 1;
+  }
+
+  // Connects node a to a scripted remote with TLS key `key` that sends only what the test
+  // injects (on the returned id) and ignores what it receives.
+  ConnectionId ConnectRaw(int a, const crypto::PublicKey& key) {
+    ConnectionId ca = next_++, raw = next_++;
+    links_[{a, ca}] = {kRaw, raw};
+    links_[{kRaw, raw}] = {a, ca};
+    nodes_[a]->OnConnected(ca, key, false, "127.0.0.1");
+    return raw;
+  }
+  static constexpr int kRaw = 1000;
+
+  // Connects node a (outbound) to node b; each side learns the other's TLS key.
+  void Connect(int a, int b, const crypto::PublicKey& key_a, const crypto::PublicKey& key_b) {
+    ConnectionId ca = next_++, cb = next_++;
+    links_[{a, ca}] = {b, cb};
+    links_[{b, cb}] = {a, ca};
+    nodes_[a]->OnConnected(ca, key_b, true, "127.0.0.1");
+    nodes_[b]->OnConnected(cb, key_a, false, "127.0.0.1");
+  }
+
+  void Disconnect(int node, ConnectionId id) {
+    auto it = links_.find({node, id});
+    if (it == links_.end()) return;
+    auto other = it->second;
+    links_.erase(it);
+    links_.erase(other);
+    if (other.first != kRaw) nodes_[other.first]->OnClosed(other.second);
+  }
+
+  // Delivers queued frames until none are left (bounded).
+  void Run(size_t max_frames = 100000) {
+    for (size_t i = 0; i < max_frames && !queue_.empty(); ++i) {
+      Pending p = std::move(queue_.front());
+      queue_.pop_front();
+      queued_[{p.node, p.id}] -= p.frame.size();
+      auto it = links_.find({p.node, p.id});
+      if (it == links_.end() || it->second.first == kRaw) continue;
+      nodes_[it->second.first]->OnFrame(it->second.second, p.frame);
+      if (queue_.empty()) {
+        for (auto* n : nodes_) n->Pump();
+      }
+    }
+  }
+
+  // Injects raw bytes as if node `from` had sent them on connection `id`.
+  void Inject(int from, ConnectionId id, Bytes frame) {
+    queue_.push_back(Pending{from, id, std::move(frame)});
+    queued_[{from, id}] += queue_.back().frame.size();
+  }
+
+  ConnectionId LastId() const { return next_ - 1; }
+  std::vector<std::string> closed_reasons_;
+
+ private:
+  struct Pending {
+    int node;
+    ConnectionId id;
+    Bytes frame;
+  };
+  std::vector<sync::SyncNode*> nodes_;
+  std::map<std::pair<int, ConnectionId>, std::pair<int, ConnectionId>> links_;
+  std::map<std::pair<int, ConnectionId>, size_t> queued_;
+  std::deque<Pending> queue_;
+  ConnectionId next_ = 1;
+};
+
+struct Node {
+  Node(const std::string& name, uint64_t seed, FakeClock& clock, MemoryNet& net,
+       sync::Options options = {})
+      : device(name, seed, clock), port(net, 0), node(device.identity, port, options) {
+    index = net.Add(&node);
+    port.set_node(index);
+  }
+  const crypto::PublicKey& key() const { return device.identity.card().sign_key; }
+
+  testing::TestDevice device;
+  MemoryNet::Port port;
+  sync::SyncNode node;
+  int index = 0;
+};
+
+class SyncTest : public ::testing::Test {
+ protected:
+  replica::Workspace& CreateAt(Node& n) {
+    auto ws = replica::Workspace::Create(n.device.identity, "shop", {}, *n.device.store, clock,
+                                         n.device.rng);
+    EXPECT_TRUE(ws.ok());
+    replica::Workspace* raw = ws->get();
+    n.node.AddWorkspace(std::move(ws).value());
+    return *raw;
+  }
+
+  // Accepts the invitation `n` got for `id`, as the peer's API would.
+  replica::Workspace& Accept(Node& n, const replica::WorkspaceId& id) {
+    auto inv = n.node.TakeInvitation(id);
+    EXPECT_TRUE(inv.has_value());
+    auto ws = replica::Workspace::Join(n.device.identity, inv->genesis, *n.device.store, clock,
+                                       n.device.rng);
+    EXPECT_TRUE(ws.ok()) << ws.status().ToString();
+    replica::Workspace* raw = ws->get();
+    n.node.AddWorkspace(std::move(ws).value());
+    return *raw;
+  }
+
+  FakeClock clock;
+  MemoryNet net;
+};
+
+TEST_F(SyncTest, LineOfThreeGossipsThroughTheMiddle) {
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net), c("carol", 3, clock, net);
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  ASSERT_TRUE(wa.AddMember(c.device.identity.card(), Role::kMember).ok());
+  net.Connect(a.index, b.index, a.key(), b.key());
+  net.Connect(b.index, c.index, b.key(), c.key());
+  net.Run();
+  // b learns of the workspace from a and accepts; then c learns of it from b.
+  ASSERT_EQ(b.node.invitations().size(), 1u);
+  EXPECT_EQ(b.node.invitations().begin()->second.name, "shop");
+  EXPECT_EQ(b.node.invitations().begin()->second.from, a.device.identity.device());
+  auto& wb = Accept(b, wa.id());
+  net.Run();
+  ASSERT_EQ(c.node.invitations().size(), 1u) << "c hears of the workspace from b, not a";
+  auto& wc = Accept(c, wa.id());
+  net.Run();
+
+  auto item = wa.CreateRecord("item", {{"sku", Value("A-1")}});
+  ASSERT_TRUE(item.ok());
+  ASSERT_TRUE(wa.Add(*item, "stock", 3).ok());
+  ASSERT_TRUE(wa.Seal().ok());
+  a.node.Push(wa.id());
+  net.Run();
+  ASSERT_TRUE(wc.Get(*item).has_value()) << "a's edit reached c through b";
+  EXPECT_EQ(wc.Get(*item)->fields.at("stock"), Value(int64_t{3}));
+
+  ASSERT_TRUE(wc.Add(*item, "stock", 2).ok());
+  ASSERT_TRUE(wc.Seal().ok());
+  c.node.Push(wc.id());
+  net.Run();
+  EXPECT_EQ(wa.Get(*item)->fields.at("stock"), Value(int64_t{5}));
+  EXPECT_EQ(wa.digests().state, wc.digests().state);
+  EXPECT_EQ(wb.digests().version, wc.digests().version);
+}
+
+TEST_F(SyncTest, NonMembersGetNothingAndRemovedMembersNothingNew) {
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net), x("mallory", 9, clock, net);
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  auto item = wa.CreateRecord("item", {{"secret", Value("plans")}});
+  ASSERT_TRUE(wa.Seal().ok());
+  net.Connect(x.index, a.index, x.key(), a.key());
+  net.Connect(b.index, a.index, b.key(), a.key());
+  net.Run();
+  EXPECT_TRUE(x.node.invitations().empty()) << "a stranger is not told about the workspace";
+  // Even asking for it by id gets nothing.
+  wire::v1::Frame have;
+  have.mutable_have()->set_workspace(wa.id().data(), 32);
+  have.mutable_have()->set_holding(false);
+  net.Inject(x.index, 1, ToBytes(have.SerializeAsString()));
+  net.Run();
+  EXPECT_TRUE(x.node.invitations().empty());
+
+  auto& wb = Accept(b, wa.id());
+  net.Run();
+  ASSERT_TRUE(wb.Get(*item).has_value());
+  ASSERT_TRUE(wa.RemoveMember(b.device.identity.device()).ok());
+  ASSERT_TRUE(wa.Set(*item, "secret", Value("new plans")).ok());
+  ASSERT_TRUE(wa.Seal().ok());
+  a.node.Push(wa.id());
+  net.Run();
+  EXPECT_EQ(wb.Get(*item)->fields.at("secret"), Value("plans"))
+      << "nothing written after the removal reaches the removed member";
+}
+
+TEST_F(SyncTest, GarbageWrongVersionAndForeignCardsCloseTheConnection) {
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net), m("mallory", 9, clock, net);
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  auto expect_closed = [&](const std::string& reason_part) {
+    ASSERT_FALSE(net.closed_reasons_.empty());
+    EXPECT_NE(net.closed_reasons_.back().find(reason_part), std::string::npos)
+        << net.closed_reasons_.back();
+    EXPECT_TRUE(a.node.Connections().empty()) << "the connection is gone";
+    EXPECT_TRUE(a.node.Find(wa.id()) != nullptr) << "the node goes on";
+  };
+  // Garbage instead of a hello.
+  ConnectionId raw = net.ConnectRaw(a.index, b.key());
+  net.Inject(MemoryNet::kRaw, raw, Bytes{0xff, 0x00, 0x13, 0x37});
+  net.Run();
+  expect_closed("malformed frame");
+
+  // A hello with another protocol version.
+  wire::v1::Frame hello;
+  hello.mutable_hello()->set_protocol(99);
+  hello.mutable_hello()->set_card(ToString(b.device.identity.card().encoded));
+  raw = net.ConnectRaw(a.index, b.key());
+  net.Inject(MemoryNet::kRaw, raw, ToBytes(hello.SerializeAsString()));
+  net.Run();
+  expect_closed("unsupported protocol version 99");
+
+  // A hello with a member's card, on a TLS connection proving another key: an impostor.
+  hello.mutable_hello()->set_protocol(1);
+  raw = net.ConnectRaw(a.index, m.key());
+  net.Inject(MemoryNet::kRaw, raw, ToBytes(hello.SerializeAsString()));
+  net.Run();
+  expect_closed("not for the key of the TLS connection");
+
+  // Anything but a hello first.
+  wire::v1::Frame have;
+  have.mutable_have()->set_workspace(wa.id().data(), 32);
+  raw = net.ConnectRaw(a.index, b.key());
+  net.Inject(MemoryNet::kRaw, raw, ToBytes(have.SerializeAsString()));
+  net.Run();
+  expect_closed("expected a hello first");
+}
+
+TEST_F(SyncTest, LargeBacklogFlowsInBoundedBatchesUnderBackpressure) {
+  sync::Options small;
+  small.batch_bytes = 4 << 10;
+  small.max_queued_bytes = 16 << 10;
+  Node a("alice", 1, clock, net, small), b("bob", 2, clock, net, small);
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  auto item = wa.CreateRecord("item", {{"n", Value(int64_t{0})}});
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(wa.Set(*item, "note", Value("edit " + std::to_string(i))).ok());
+    ASSERT_TRUE(wa.Add(*item, "count", 1).ok());
+    ASSERT_TRUE(wa.Seal().ok());  // 300 separate deltas
+  }
+  net.Connect(a.index, b.index, a.key(), b.key());
+  net.Run();
+  auto& wb = Accept(b, wa.id());
+  net.Run();
+  EXPECT_EQ(wb.Get(*item)->fields.at("count"), Value(int64_t{300}));
+  EXPECT_EQ(wa.digests().version, wb.digests().version);
+  EXPECT_FALSE(a.node.HasBacklog());
+  uint64_t frames = 0;
+  for (const auto& cv : a.node.Connections()) frames += cv.frames_out;
+  EXPECT_GT(frames, 10u) << "sent in many bounded frames, not one";
+}
+
+TEST_F(SyncTest, AddressesOfFellowMembersAreShared) {
+  sync::Options with_port;
+  with_port.listen_port = 7400;
+  Node a("alice", 1, clock, net, with_port), b("bob", 2, clock, net, with_port),
+      c("carol", 3, clock, net, with_port);
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  ASSERT_TRUE(wa.AddMember(c.device.identity.card(), Role::kMember).ok());
+  net.Connect(b.index, a.index, b.key(), a.key());
+  net.Run();
+  Accept(b, wa.id());
+  net.Run();
+  net.Connect(c.index, a.index, c.key(), a.key());
+  net.Run();
+  // c learns b's address from a (a saw b connect and b announced its port).
+  bool knows_b = false;
+  for (const auto& addr : c.node.Addresses()) {
+    if (addr.device == b.device.identity.device()) {
+      knows_b = addr.endpoint == "127.0.0.1:7400" && addr.sign_key == b.key();
+    }
+  }
+  EXPECT_TRUE(knows_b);
+}
+
+}  // namespace
+}  // namespace grove
