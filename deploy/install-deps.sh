@@ -10,6 +10,7 @@ PACKAGES=(
   libyaml-cpp-dev libpoco-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   jq procps
+  prometheus  # ships promtool: metrics_test checks our exposition text with it
 )
 
 missing=()

@@ -1,0 +1,83 @@
+// PeerConfig: the peer's configuration, read from a YAML file (`grove-peer --config FILE`) and
+// adjusted by command-line flags, which win over the file. docs/configuration.md documents every
+// key; deploy/peer.example.yaml shows them all.
+//
+//   data: /var/lib/grove          # required
+//   listen: 0.0.0.0:7400          # HOST:PORT, "[v6]:PORT" for IPv6 (quoted: [ starts a YAML list)
+//   api: 127.0.0.1:7401
+//   connect: [ "10.0.0.5:7400" ]
+//   log: { level: info, format: json }
+//   sync: { seal_delay_ms: 200, max_frame_bytes: 16777216, batch_bytes: 1048576,
+//           reconnect_min_ms: 500, reconnect_max_ms: 30000 }
+//   store: { sync_full: false }
+//
+// Parsing is strict, and every error is an InvalidArgument whose where() is "FILE:LINE:COL"
+// (1-based) of the offending key or value: an unknown key (the message names the known ones), a
+// key given twice, a value of the wrong type ("sync.seal_delay_ms must be a non-negative integer,
+// got 'soon'"; numbers and booleans must not be quoted; booleans are true or false), a number out
+// of range, a HOST:PORT that does not parse, a value out of step with another one
+// (reconnect_min_ms above reconnect_max_ms, batch_bytes above max_frame_bytes), or malformed YAML
+// (yaml-cpp's message and position). A missing `data` key is an InvalidArgument whose where() is
+// the file name. LoadPeerConfig returns NotFound naming the path when the file does not exist,
+// IOError when it cannot be read, and InvalidArgument when it is larger than 1 MiB. No exception
+// escapes these functions (an unexpected one from yaml-cpp becomes Internal).
+//
+// Values keep the text they were given (addresses are checked, not rewritten), so the caller
+// parses addresses with its own endpoint type.
+//
+// Thread safety: the functions are pure (LoadPeerConfig reads the file); a PeerConfig is a plain
+// value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace grove::config {
+
+struct PeerConfig {
+  std::string data;                       // data folder: device.key, api-token, store.db
+  std::string listen = "127.0.0.1:7400";  // sync address (TLS), HOST:PORT
+  std::string api = "127.0.0.1:7401";     // local HTTP API, HOST:PORT
+  std::vector<std::string> connect;       // peers to dial at start, HOST:PORT each, no repeats
+  std::string log_level = "info";         // debug | info | warn | error
+  std::string log_format = "json";        // json (the only format for now)
+  uint32_t seal_delay_ms = 200;           // local actions sealed into a delta after at most this
+  uint64_t max_frame_bytes = 16 << 20;    // largest frame sent or accepted, 1..4294967295
+  uint64_t batch_bytes = 1 << 20;         // deltas per sync batch, 1..max_frame_bytes
+  uint32_t reconnect_min_ms = 500;        // first redial delay, doubling up to reconnect_max_ms
+  uint32_t reconnect_max_ms = 30000;
+  bool store_sync_full = false;  // fsync every commit (survives power loss, slower)
+
+  bool operator==(const PeerConfig&) const = default;
+};
+
+// Parses `yaml`, naming `file_name` in error positions. Keys not in the text keep their defaults.
+Result<PeerConfig> ParsePeerConfig(std::string_view yaml, std::string_view file_name);
+
+// Reads and parses the file at `path`.
+Result<PeerConfig> LoadPeerConfig(const std::string& path);
+
+// Applies one command-line flag (`key` without the leading "--"): "data", "listen", "api",
+// "connect", or any key of the file by its dotted name ("log.level", "sync.seal_delay_ms",
+// "store.sync_full"). The value is checked as in the file. "connect" adds one peer to the list
+// (one given twice is kept once); to make the command line's peers replace the file's, clear
+// `config.connect` before the first one. InvalidArgument (where "--KEY") for an unknown key or a
+// bad value. Cross-key rules are not checked here: call ValidatePeerConfig after the last flag.
+Status ApplyOverride(PeerConfig& config, std::string_view key, std::string_view value);
+
+// The rules that span keys, plus the required data folder. InvalidArgument naming the key.
+Status ValidatePeerConfig(const PeerConfig& config);
+
+// Every key of the file by dotted name ("data", ..., "log.level", "sync.seal_delay_ms", ...), in
+// documentation order.
+const std::vector<std::string>& PeerConfigKeys();
+
+// Checks "HOST:PORT" or "[IPV6]:PORT" (port 1..65535; a host name, IPv4 or IPv6 address). OK or
+// InvalidArgument saying what is wrong (where() empty).
+Status CheckHostPort(std::string_view text);
+
+}  // namespace grove::config
