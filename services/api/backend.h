@@ -131,8 +131,10 @@ class Backend {
                                                       const std::string& type) = 0;
   virtual Result<DigestInfo> Digest(const std::string& ws) = 0;
 
-  // Events after `after_seq` (0 = from now on); blocks up to timeout_ms for the first one and
-  // returns an empty vector on timeout. For the SSE stream: the HTTP layer loops on it.
+  // The seq of the newest event so far (0 before the first): where a new stream starts.
+  virtual uint64_t CurrentEventSeq() = 0;
+  // Events with seq > after_seq that are still retained, oldest first; blocks up to timeout_ms
+  // for the first one and returns an empty vector on timeout. The SSE stream loops on it.
   virtual std::vector<Event> WaitEvents(uint64_t after_seq, int timeout_ms) = 0;
 };
 

@@ -68,10 +68,11 @@ Result<Args> ParseArgs(const Command& command, std::span<const std::string> word
                              std::string(option.value));
     }
   }
-  if (args.positional_.size() < command.positionals.size()) {
+  const size_t required = command.positionals.size() - (command.repeat_last ? 1 : 0);
+  if (args.positional_.size() < required) {
     return InvalidArgument("missing " + std::string(command.positionals[args.positional_.size()]));
   }
-  if (args.positional_.size() > command.positionals.size()) {
+  if (!command.repeat_last && args.positional_.size() > command.positionals.size()) {
     return InvalidArgument("unexpected argument \"" + args.positional_[command.positionals.size()] +
                            "\"");
   }

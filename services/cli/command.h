@@ -31,6 +31,7 @@ enum ExitCode : int {
   kExitUsage = 2,
   kExitAlreadyExists = 3,
   kExitNotFound = 4,
+  kExitUnreachable = 5,  // the peer's API did not answer (commands that talk to grove-peer)
 };
 
 struct Option {
@@ -63,6 +64,8 @@ struct Command {
   std::vector<Option> options;
   std::vector<std::string_view> positionals;  // placeholders of required positional arguments
   int (*run)(const Args& args);
+  // The last positional may be given any number of times, none included ("FIELD=VALUE...").
+  bool repeat_last = false;
 };
 
 // Parses the words after the command name. InvalidArgument with a message fit for the user
@@ -86,5 +89,10 @@ std::vector<Command> IdentityCommands();  // init, identity
 std::vector<Command> CardCommands();      // card verify
 std::vector<Command> StoreCommands();     // store info, store rebuild
 std::vector<Command> DemoCommands();      // demo
+// Over the running peer's HTTP API (api_client.h):
+std::vector<Command> StatusCommands();  // status
+std::vector<Command>
+WorkspaceCommands();                    // ws create|list|invite|accept|members|remove, invitations
+std::vector<Command> RecordCommands();  // record create|set|add|get|list
 
 }  // namespace grove::cli

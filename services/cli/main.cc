@@ -13,7 +13,8 @@ namespace {
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> commands = [] {
     std::vector<Command> all;
-    for (auto group : {IdentityCommands, CardCommands, StoreCommands, DemoCommands}) {
+    for (auto group : {IdentityCommands, CardCommands, StoreCommands, DemoCommands, StatusCommands,
+                       WorkspaceCommands, RecordCommands}) {
       std::vector<Command> more = group();
       all.insert(all.end(), more.begin(), more.end());
     }
@@ -29,7 +30,9 @@ std::string GeneralHelp() {
   for (const Command& command : AllCommands()) {
     text += "  " + UsageLine(command) + "\n      " + std::string(command.summary) + "\n";
   }
-  text += "\nExit codes: 0 ok, 1 error, 2 usage, 3 already exists, 4 not found.\n";
+  text +=
+      "\nExit codes: 0 ok, 1 error, 2 usage, 3 already exists, 4 not found, 5 peer not "
+      "reachable.\n";
   return text;
 }
 

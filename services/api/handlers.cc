@@ -1,0 +1,445 @@
+// The JSON routes: each handler checks its whole request first, then calls the Backend once (or,
+// for PATCH, once to change and once to read back), then shapes the reply.
+#include <initializer_list>
+
+#include "api/internal.h"
+#include "api/value_json.h"
+
+namespace grove::api::internal {
+namespace {
+
+// --- request checking ----------------------------------------------------------------------------
+
+bool IsBlank(std::string_view text) {
+  return text.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+// The body as a JSON object whose members are all in `allowed`. An empty body is {} when
+// `empty_ok`, since a POST that only acts (accept) has nothing to say.
+Result<Json> BodyObject(const Request& request, std::initializer_list<std::string_view> allowed,
+                        bool empty_ok = false) {
+  if (IsBlank(request.body)) {
+    if (empty_ok) return Json::Object();
+    return InvalidArgument("the request body is empty; a JSON object was expected", "body");
+  }
+  GROVE_ASSIGN_OR_RETURN(Json body, ParseJson(request.body));
+  if (!body.is_object()) {
+    return InvalidArgument(
+        std::string("the request body must be a JSON object, not ") + Json::TypeName(body.type()),
+        "body");
+  }
+  for (const auto& [key, unused] : body.members()) {
+    bool known = false;
+    for (std::string_view name : allowed) known = known || name == key;
+    if (!known) return InvalidArgument("unknown field \"" + key + "\"", key);
+  }
+  return body;
+}
+
+Status WrongType(const std::string& field, const char* wanted, const Json& got) {
+  if (got.is_number() && std::string_view(wanted) == "an integer") {
+    // Say why, not just what: the API never takes floating point.
+    return InvalidArgument(field + " must be an integer, not " + got.text() +
+                               ": money and quantities are integers: use minor units",
+                           field);
+  }
+  return InvalidArgument(field + " must be " + wanted + ", not " + Json::TypeName(got.type()),
+                         field);
+}
+
+// Member `key` of `object` as a string: `fallback` when absent, if one is given.
+Result<std::string> StringMember(const Json& object, const std::string& key,
+                                 const char* fallback = nullptr) {
+  const Json* member = object.Find(key);
+  if (member == nullptr) {
+    if (fallback != nullptr) return std::string(fallback);
+    return InvalidArgument(key + " is missing", key);
+  }
+  if (!member->is_string()) return WrongType(key, "a string", *member);
+  return member->text();
+}
+
+// Member `key` as an object (a map of field names); an empty object when absent.
+Result<Json> ObjectMember(const Json& object, const std::string& key) {
+  const Json* member = object.Find(key);
+  if (member == nullptr) return Json::Object();
+  if (!member->is_object()) return WrongType(key, "an object", *member);
+  return *member;
+}
+
+Result<std::map<std::string, Value>> FieldValues(const Json& fields, const std::string& prefix) {
+  std::map<std::string, Value> values;
+  for (const auto& [name, json] : fields.members()) {
+    if (name.empty()) return InvalidArgument(prefix + " has an empty field name", prefix);
+    GROVE_ASSIGN_OR_RETURN(Value value, ValueFromJson(json, prefix + "." + name));
+    values.emplace(name, std::move(value));
+  }
+  return values;
+}
+
+const std::string& Param(const Request& request, size_t i) { return request.params.at(i); }
+
+std::string QueryValue(const Request& request, std::string_view key) {
+  for (const auto& [name, value] : request.query) {
+    if (name == key) return value;
+  }
+  return "";
+}
+
+// --- reply shaping -------------------------------------------------------------------------------
+
+Reply Ok(Json body, int status = 200) { return Reply{status, std::move(body)}; }
+
+Json IdJson(const std::string& id) {
+  Json json = Json::Object();
+  json.Set("id", id);
+  return json;
+}
+
+Json StringsJson(const std::vector<std::string>& strings) {
+  Json json = Json::Array();
+  for (const std::string& s : strings) json.Add(s);
+  return json;
+}
+
+Json ValuesJson(const std::map<std::string, std::vector<Value>>& lists) {
+  Json json = Json::Object();
+  for (const auto& [name, values] : lists) {
+    Json array = Json::Array();
+    for (const Value& value : values) array.Add(ValueToJson(value));
+    json.Set(name, std::move(array));
+  }
+  return json;
+}
+
+Json MemberJson(const MemberInfo& member) {
+  Json json = Json::Object();
+  json.Set("device", member.device);
+  json.Set("name", member.name);
+  json.Set("role", member.role);
+  return json;
+}
+
+Json WorkspaceJson(const WorkspaceInfo& ws) {
+  Json json = Json::Object();
+  json.Set("id", ws.id);
+  json.Set("name", ws.name);
+  json.Set("tools", StringsJson(ws.tools));
+  json.Set("role", ws.role);
+  Json members = Json::Array();
+  for (const MemberInfo& member : ws.members) members.Add(MemberJson(member));
+  json.Set("members", std::move(members));
+  json.Set("records", ws.records);
+  json.Set("deltas", ws.deltas);
+  json.Set("pending", ws.pending);
+  return json;
+}
+
+Json ConnectionJson(const ConnectionInfo& c) {
+  Json json = Json::Object();
+  json.Set("device", c.device);
+  json.Set("name", c.name);
+  json.Set("address", c.address);
+  json.Set("outbound", c.outbound);
+  json.Set("since_ms", c.since_ms);
+  json.Set("bytes_in", c.bytes_in);
+  json.Set("bytes_out", c.bytes_out);
+  return json;
+}
+
+Json RecordJson(const RecordInfo& record) {
+  Json json = Json::Object();
+  json.Set("id", record.id);
+  json.Set("type", record.type);
+  json.Set("state", record.state);
+  json.Set("archived", record.archived);
+  Json fields = Json::Object();
+  for (const auto& [name, value] : record.fields) fields.Set(name, ValueToJson(value));
+  json.Set("fields", std::move(fields));
+  json.Set("conflicts", ValuesJson(record.conflicts));
+  json.Set("lists", ValuesJson(record.lists));
+  json.Set("history", StringsJson(record.history));
+  return json;
+}
+
+Json InvitationJson(const Invitation& inv) {
+  Json json = Json::Object();
+  json.Set("workspace", inv.workspace);
+  json.Set("name", inv.name);
+  json.Set("from", inv.from);
+  json.Set("from_name", inv.from_name);
+  json.Set("role", inv.role);
+  return json;
+}
+
+// --- handlers ------------------------------------------------------------------------------------
+
+Reply GetIdentity(Backend& backend, const Request&) {
+  const IdentityInfo id = backend.Identity();
+  Json json = Json::Object();
+  json.Set("device", id.device);
+  json.Set("name", id.name);
+  json.Set("card", id.card);
+  return Ok(std::move(json));
+}
+
+Reply GetStatus(Backend& backend, const Request&) {
+  const StatusInfo status = backend.Status();
+  Json json = Json::Object();
+  json.Set("listen", status.listen);
+  json.Set("uptime_ms", status.uptime_ms);
+  Json connections = Json::Array();
+  for (const ConnectionInfo& c : status.connections) connections.Add(ConnectionJson(c));
+  json.Set("connections", std::move(connections));
+  Json workspaces = Json::Array();
+  for (const WorkspaceInfo& ws : status.workspaces) workspaces.Add(WorkspaceJson(ws));
+  json.Set("workspaces", std::move(workspaces));
+  return Ok(std::move(json));
+}
+
+Reply CreateWorkspace(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {"name", "tools"});
+  if (!body.ok()) return ErrorReply(body.status());
+  Result<std::string> name = StringMember(*body, "name");
+  if (!name.ok()) return ErrorReply(name.status());
+  std::vector<std::string> tools;
+  if (const Json* list = body->Find("tools"); list != nullptr) {
+    if (!list->is_array()) return ErrorReply(WrongType("tools", "an array of strings", *list));
+    for (size_t i = 0; i < list->items().size(); ++i) {
+      const Json& tool = list->items()[i];
+      if (!tool.is_string()) {
+        return ErrorReply(WrongType("tools[" + std::to_string(i) + "]", "a string", tool));
+      }
+      tools.push_back(tool.text());
+    }
+  }
+  Result<std::string> id = backend.CreateWorkspace(*name, tools);
+  if (!id.ok()) return ErrorReply(id.status());
+  return Ok(IdJson(*id), 201);
+}
+
+Reply ListWorkspaces(Backend& backend, const Request&) {
+  Json json = Json::Array();
+  for (const WorkspaceInfo& ws : backend.ListWorkspaces()) json.Add(WorkspaceJson(ws));
+  return Ok(std::move(json));
+}
+
+Reply GetWorkspace(Backend& backend, const Request& request) {
+  Result<WorkspaceInfo> ws = backend.GetWorkspace(Param(request, 0));
+  if (!ws.ok()) return ErrorReply(ws.status());
+  return Ok(WorkspaceJson(*ws));
+}
+
+Reply AddMember(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {"card", "role"});
+  if (!body.ok()) return ErrorReply(body.status());
+  Result<std::string> card = StringMember(*body, "card");
+  if (!card.ok()) return ErrorReply(card.status());
+  Result<std::string> role = StringMember(*body, "role", "member");
+  if (!role.ok()) return ErrorReply(role.status());
+  if (Status s = backend.AddMember(Param(request, 0), *card, *role); !s.ok()) {
+    return ErrorReply(s);
+  }
+  return Ok(Json::Object(), 201);
+}
+
+Reply RemoveMember(Backend& backend, const Request& request) {
+  if (Status s = backend.RemoveMember(Param(request, 0), Param(request, 1)); !s.ok()) {
+    return ErrorReply(s);
+  }
+  return Reply{204, std::nullopt};
+}
+
+Reply ListInvitations(Backend& backend, const Request&) {
+  Json json = Json::Array();
+  for (const Invitation& inv : backend.Invitations()) json.Add(InvitationJson(inv));
+  return Ok(std::move(json));
+}
+
+Reply AcceptInvitation(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {}, /*empty_ok=*/true);
+  if (!body.ok()) return ErrorReply(body.status());
+  if (Status s = backend.AcceptInvitation(Param(request, 0)); !s.ok()) return ErrorReply(s);
+  return Ok(IdJson(Param(request, 0)));
+}
+
+Reply CreateRecord(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {"type", "fields"});
+  if (!body.ok()) return ErrorReply(body.status());
+  Result<std::string> type = StringMember(*body, "type");
+  if (!type.ok()) return ErrorReply(type.status());
+  if (type->empty()) return ErrorReply(InvalidArgument("type must not be empty", "type"));
+  Result<Json> fields = ObjectMember(*body, "fields");
+  if (!fields.ok()) return ErrorReply(fields.status());
+  Result<std::map<std::string, Value>> values = FieldValues(*fields, "fields");
+  if (!values.ok()) return ErrorReply(values.status());
+  Result<std::string> id = backend.CreateRecord(Param(request, 0), *type, *values);
+  if (!id.ok()) return ErrorReply(id.status());
+  return Ok(IdJson(*id), 201);
+}
+
+Reply PatchRecord(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {"set", "add"});
+  if (!body.ok()) return ErrorReply(body.status());
+  Result<Json> set = ObjectMember(*body, "set");
+  if (!set.ok()) return ErrorReply(set.status());
+  Result<Json> add = ObjectMember(*body, "add");
+  if (!add.ok()) return ErrorReply(add.status());
+  RecordPatch patch;
+  Result<std::map<std::string, Value>> values = FieldValues(*set, "set");
+  if (!values.ok()) return ErrorReply(values.status());
+  patch.set = std::move(*values);
+  for (const auto& [name, json] : add->members()) {
+    const std::string field = "add." + name;
+    if (name.empty()) return ErrorReply(InvalidArgument("add has an empty field name", "add"));
+    if (!json.is_int()) return ErrorReply(WrongType(field, "an integer", json));
+    if (patch.set.contains(name)) {
+      return ErrorReply(InvalidArgument(name + " is both set and added to", field));
+    }
+    patch.add.emplace(name, json.integer());
+  }
+  if (patch.set.empty() && patch.add.empty()) {
+    return ErrorReply(InvalidArgument("the patch changes nothing: give set or add", "body"));
+  }
+  const std::string& ws = Param(request, 0);
+  const std::string& id = Param(request, 1);
+  if (Status s = backend.PatchRecord(ws, id, patch); !s.ok()) return ErrorReply(s);
+  Result<RecordInfo> record = backend.GetRecord(ws, id);
+  if (!record.ok()) {
+    // The change was made; only reading it back failed. Not the client's fault, and not 404.
+    return ErrorReply(Internal("the record was changed but could not be read back: " +
+                               record.status().message()));
+  }
+  return Ok(RecordJson(*record));
+}
+
+Reply GetRecord(Backend& backend, const Request& request) {
+  Result<RecordInfo> record = backend.GetRecord(Param(request, 0), Param(request, 1));
+  if (!record.ok()) return ErrorReply(record.status());
+  return Ok(RecordJson(*record));
+}
+
+Reply ListRecords(Backend& backend, const Request& request) {
+  Result<std::vector<RecordInfo>> records =
+      backend.ListRecords(Param(request, 0), QueryValue(request, "type"));
+  if (!records.ok()) return ErrorReply(records.status());
+  Json list = Json::Array();
+  for (const RecordInfo& record : *records) list.Add(RecordJson(record));
+  Json json = Json::Object();
+  json.Set("records", std::move(list));
+  return Ok(std::move(json));
+}
+
+Reply GetDigest(Backend& backend, const Request& request) {
+  Result<DigestInfo> digest = backend.Digest(Param(request, 0));
+  if (!digest.ok()) return ErrorReply(digest.status());
+  Json json = Json::Object();
+  json.Set("version", digest->version);
+  json.Set("state", digest->state);
+  json.Set("deltas", digest->deltas);
+  return Ok(std::move(json));
+}
+
+}  // namespace
+
+const std::vector<Route>& Routes() {
+  static const std::vector<Route> routes = {
+      {"GET", "/healthz", RouteKind::kHealth, nullptr, {}},
+      {"GET", "/metrics", RouteKind::kMetrics, nullptr, {}},
+      {"GET", "/api/v1/identity", RouteKind::kJson, GetIdentity, {}},
+      {"GET", "/api/v1/status", RouteKind::kJson, GetStatus, {}},
+      {"POST", "/api/v1/workspaces", RouteKind::kJson, CreateWorkspace, {}},
+      {"GET", "/api/v1/workspaces", RouteKind::kJson, ListWorkspaces, {}},
+      {"GET", "/api/v1/workspaces/{ws}", RouteKind::kJson, GetWorkspace, {}},
+      {"POST", "/api/v1/workspaces/{ws}/members", RouteKind::kJson, AddMember, {}},
+      {"DELETE", "/api/v1/workspaces/{ws}/members/{device}", RouteKind::kJson, RemoveMember, {}},
+      {"GET", "/api/v1/invitations", RouteKind::kJson, ListInvitations, {}},
+      {"POST", "/api/v1/invitations/{ws}/accept", RouteKind::kJson, AcceptInvitation, {}},
+      {"POST", "/api/v1/workspaces/{ws}/records", RouteKind::kJson, CreateRecord, {}},
+      {"GET", "/api/v1/workspaces/{ws}/records", RouteKind::kJson, ListRecords, {"type"}},
+      {"GET", "/api/v1/workspaces/{ws}/records/{id}", RouteKind::kJson, GetRecord, {}},
+      {"PATCH", "/api/v1/workspaces/{ws}/records/{id}", RouteKind::kJson, PatchRecord, {}},
+      {"GET", "/api/v1/workspaces/{ws}/digest", RouteKind::kJson, GetDigest, {}},
+      {"GET", "/api/v1/events", RouteKind::kEvents, nullptr, {}},
+  };
+  return routes;
+}
+
+int HttpStatusFor(Code code) {
+  switch (code) {
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+    case Code::kFailedPrecondition:
+      return 409;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kCorruption:
+    case Code::kIOError:
+    case Code::kInternal:
+      break;
+  }
+  return 500;
+}
+
+const char* ErrorCodeFor(Code code) {
+  switch (code) {
+    case Code::kOk:
+      return "ok";
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kAlreadyExists:
+      return "already_exists";
+    case Code::kPermissionDenied:
+      return "permission_denied";
+    case Code::kFailedPrecondition:
+      return "failed_precondition";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kIOError:
+      return "io_error";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kInternal:
+      return "internal";
+  }
+  return "internal";
+}
+
+Json ErrorJson(std::string_view code, std::string_view message, std::string_view field) {
+  Json error = Json::Object();
+  error.Set("code", code);
+  error.Set("message", message);
+  if (!field.empty()) error.Set("field", field);
+  Json json = Json::Object();
+  json.Set("error", std::move(error));
+  return json;
+}
+
+Reply ErrorReply(const Status& status) {
+  return ErrorReply(HttpStatusFor(status.code()), ErrorCodeFor(status.code()), status.message(),
+                    status.where());
+}
+
+Reply ErrorReply(int http_status, std::string_view code, std::string_view message,
+                 std::string_view field) {
+  return Reply{http_status, ErrorJson(code, message, field)};
+}
+
+Json EventJson(const Event& event) {
+  Json json = Json::Object();
+  json.Set("kind", event.kind);
+  json.Set("workspace", event.workspace);
+  json.Set("id", event.id);
+  return json;
+}
+
+}  // namespace grove::api::internal

@@ -1,0 +1,460 @@
+// Poco glue for the API: listening, authentication, body limits, replies, the event stream and
+// an orderly stop. Handlers (handlers.cc) never see Poco; this file never sees JSON shapes.
+#include "api/http_api.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/ThreadPool.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <istream>
+#include <mutex>
+#include <ostream>
+
+#include "api/internal.h"
+
+namespace grove::api {
+
+using internal::Reply;
+using internal::RouteKind;
+
+namespace {
+
+// A reply sent before the body was read (401, 413, 404) still has to let the client finish
+// sending, or its unread bytes reset the connection and the client never sees the reply. Up to
+// this much is read and dropped; past it the connection is closed instead.
+constexpr std::streamsize kDrainLimit = 4 << 20;
+constexpr int kWaitEventsMs = 1000;
+
+// Compares in time that depends only on the expected token's length (public: 43 characters), so
+// response timing does not reveal how much of a guessed token was right.
+bool ConstantTimeEqual(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const char g = i < given.size() ? given[i] : 0;
+    diff |= static_cast<unsigned char>(g ^ expected[i]);
+  }
+  return diff == 0;
+}
+
+bool HasBody(const Poco::Net::HTTPServerRequest& request) {
+  // HTTP/1.1: a request without Content-Length or chunked encoding has no body. (Poco would read
+  // such a body until the connection closes, which a keep-alive client never does.)
+  return request.getChunkedTransferEncoding() ||
+         (request.hasContentLength() && request.getContentLength64() > 0);
+}
+
+// Reads and drops what is left of the body; false when more than kDrainLimit was left.
+bool DrainBody(Poco::Net::HTTPServerRequest& request) {
+  if (!HasBody(request)) return true;
+  if (request.hasContentLength() && request.getContentLength64() > kDrainLimit) return false;
+  std::istream& in = request.stream();
+  char buffer[16384];
+  std::streamsize total = 0;
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    total += in.gcount();
+    if (total > kDrainLimit) return false;
+  }
+  return true;
+}
+
+std::string SanitizeLine(std::string text) {
+  // A newline in an SSE field would end it early and let the rest pose as another field.
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
+std::optional<uint64_t> ParseDecimal(std::string_view text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  uint64_t n = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (n > (UINT64_MAX - d) / 10) return std::nullopt;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+}  // namespace
+
+class HttpApi::Impl {
+ public:
+  Impl(Backend& backend, Options options)
+      : backend_(backend),
+        options_(std::move(options)),
+        pool_(1, options_.threads + options_.max_streams, 60) {}
+
+  Status Listen();
+  void Stop();
+  uint16_t port() const { return port_; }
+
+  // One request, start to end. Never throws.
+  void Handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
+
+ private:
+  void Serve(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
+  bool Authorized(const Poco::Net::HTTPServerRequest& request) const;
+  void Send(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+            const Reply& reply, bool body_consumed);
+  void SendText(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+                const std::string& content_type, const std::string& text);
+  void StreamEvents(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
+
+  Backend& backend_;
+  const Options options_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> streams_{0};
+  uint16_t port_ = 0;
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+  // Declared before the server, so the server (whose connections run on the pool) goes first.
+  Poco::ThreadPool pool_;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+};
+
+namespace {
+
+class RequestHandler : public Poco::Net::HTTPRequestHandler {
+ public:
+  explicit RequestHandler(HttpApi::Impl& impl) : impl_(impl) {}
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) override {
+    impl_.Handle(request, response);
+  }
+
+ private:
+  HttpApi::Impl& impl_;
+};
+
+class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  explicit HandlerFactory(HttpApi::Impl& impl) : impl_(impl) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
+    return new RequestHandler(impl_);
+  }
+
+ private:
+  HttpApi::Impl& impl_;
+};
+
+}  // namespace
+
+Status HttpApi::Impl::Listen() {
+  try {
+    Poco::Net::ServerSocket socket;
+    socket.bind(Poco::Net::SocketAddress(options_.host, options_.port), /*reuseAddress=*/true);
+    socket.listen(64);
+    port_ = socket.address().port();
+    Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
+    params->setMaxThreads(options_.threads + options_.max_streams);
+    params->setMaxQueued(64);
+    params->setKeepAlive(true);
+    // An idle keep-alive connection holds a worker; let it go soon.
+    params->setKeepAliveTimeout(Poco::Timespan(5, 0));
+    params->setTimeout(Poco::Timespan(30, 0));
+    params->setServerName("grove");
+    server_ =
+        std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(*this), pool_, socket, params);
+    server_->start();
+  } catch (const Poco::Exception& e) {
+    return IOError("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                   ": " + e.displayText());
+  } catch (const std::exception& e) {
+    return IOError("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
+                   ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+void HttpApi::Impl::Stop() {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_ = true;
+  if (server_ == nullptr) return;
+  try {
+    // abortCurrent: shut the sockets of open connections down, so idle keep-alive connections
+    // and event streams end now instead of at their timeouts.
+    server_->stopAll(/*abortCurrent=*/true);
+  } catch (...) {
+    // Stopping must not fail; what is left is joined below.
+  }
+  // Every request runs on pool_; once its threads are idle no one is inside the Backend.
+  pool_.joinAll();
+}
+
+bool HttpApi::Impl::Authorized(const Poco::Net::HTTPServerRequest& request) const {
+  // A copy: get() returns a reference to its default argument when the header is missing.
+  const std::string value = request.get("Authorization", std::string());
+  constexpr std::string_view kScheme = "bearer ";
+  if (value.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    // The scheme is case-insensitive (RFC 9110); the token is not.
+    if (std::tolower(static_cast<unsigned char>(value[i])) != kScheme[i]) return false;
+  }
+  std::string_view token = std::string_view(value).substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return ConstantTimeEqual(token, options_.token);
+}
+
+void HttpApi::Impl::Send(Poco::Net::HTTPServerRequest& request,
+                         Poco::Net::HTTPServerResponse& response, const Reply& reply,
+                         bool body_consumed) {
+  if (!body_consumed && !DrainBody(request)) response.setKeepAlive(false);
+  response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+  response.set("Cache-Control", "no-store");
+  if (!reply.body) {
+    response.send();
+    return;
+  }
+  const std::string text = reply.body->Dump();
+  response.setContentType("application/json");
+  response.sendBuffer(text.data(), text.size());
+}
+
+void HttpApi::Impl::SendText(Poco::Net::HTTPServerRequest& request,
+                             Poco::Net::HTTPServerResponse& response,
+                             const std::string& content_type, const std::string& text) {
+  if (!DrainBody(request)) response.setKeepAlive(false);
+  response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_OK);
+  response.set("Cache-Control", "no-store");
+  response.setContentType(content_type);
+  response.sendBuffer(text.data(), text.size());
+}
+
+void HttpApi::Impl::Handle(Poco::Net::HTTPServerRequest& request,
+                           Poco::Net::HTTPServerResponse& response) {
+  std::string failure;
+  try {
+    Serve(request, response);
+    return;
+  } catch (const Poco::Exception& e) {
+    failure = e.displayText();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  // Whatever threw (the network, a Backend breaking its contract), this request ends here and
+  // the server goes on. If the reply had started there is no way to say so but to close.
+  try {
+    response.setKeepAlive(false);
+    if (!response.sent()) {
+      Send(request, response,
+           internal::ErrorReply(500, "internal", "the request failed: " + failure), true);
+    }
+  } catch (...) {
+    // The connection is gone; nothing is left to tell.
+  }
+}
+
+void HttpApi::Impl::Serve(Poco::Net::HTTPServerRequest& request,
+                          Poco::Net::HTTPServerResponse& response) {
+  if (stopping_) {
+    response.setKeepAlive(false);
+    Send(request, response, internal::ErrorReply(503, "unavailable", "the API is stopping"), false);
+    return;
+  }
+  internal::Routing routing = internal::FindRoute(request.getMethod(), request.getURI());
+  const RouteKind kind = routing.route != nullptr ? routing.route->kind : RouteKind::kJson;
+  if (routing.route != nullptr && kind == RouteKind::kHealth) {
+    Json json = Json::Object();
+    json.Set("status", "ok");
+    Send(request, response, Reply{200, std::move(json)}, false);
+    return;
+  }
+  if (routing.route != nullptr && kind == RouteKind::kMetrics) {
+    SendText(request, response, "text/plain; version=0.0.4; charset=utf-8",
+             options_.metrics ? options_.metrics() : std::string());
+    return;
+  }
+  // Everything else needs the token, unknown routes included: without it, say nothing more.
+  if (!Authorized(request)) {
+    response.set("WWW-Authenticate", "Bearer realm=\"grove\"");
+    Send(request, response,
+         internal::ErrorReply(401, "unauthorized",
+                              "missing or wrong bearer token (Authorization: Bearer <the token "
+                              "in the data folder's api-token file>)"),
+         false);
+    return;
+  }
+  if (!routing.error.ok()) {
+    Send(request, response, internal::ErrorReply(routing.error), false);
+    return;
+  }
+  if (routing.route == nullptr) {
+    if (!routing.allow.empty()) {
+      response.set("Allow", routing.allow);
+      Send(request, response,
+           internal::ErrorReply(405, "method_not_allowed",
+                                request.getMethod() + " is not allowed here; use " + routing.allow),
+           false);
+    } else {
+      Send(request, response,
+           internal::ErrorReply(404, "not_found",
+                                "no route " + request.getMethod() + " " + request.getURI()),
+           false);
+    }
+    return;
+  }
+  if (kind == RouteKind::kEvents) {
+    StreamEvents(request, response);
+    return;
+  }
+  if (HasBody(request) && request.hasContentLength() &&
+      request.getContentLength64() > static_cast<int64_t>(internal::kMaxBodyBytes)) {
+    Send(request, response,
+         internal::ErrorReply(413, "payload_too_large", "the request body is larger than 1 MiB",
+                              "body"),
+         false);
+    return;
+  }
+  if (HasBody(request)) {
+    std::istream& in = request.stream();
+    std::string& body = routing.request.body;
+    body.resize(internal::kMaxBodyBytes + 1);
+    in.read(body.data(), static_cast<std::streamsize>(body.size()));
+    body.resize(static_cast<size_t>(in.gcount()));
+    if (body.size() > internal::kMaxBodyBytes) {
+      // Chunked: the size shows only while reading.
+      Send(request, response,
+           internal::ErrorReply(413, "payload_too_large", "the request body is larger than 1 MiB",
+                                "body"),
+           false);
+      return;
+    }
+  }
+  const Reply reply = routing.route->handler(backend_, routing.request);
+  Send(request, response, reply, true);
+}
+
+void HttpApi::Impl::StreamEvents(Poco::Net::HTTPServerRequest& request,
+                                 Poco::Net::HTTPServerResponse& response) {
+  // Without Last-Event-ID the stream starts at the events that happen from now on: fix "now"
+  // once, so nothing between two waits is missed.
+  uint64_t after = backend_.CurrentEventSeq();
+  if (request.has("Last-Event-ID")) {
+    std::optional<uint64_t> last = ParseDecimal(request.get("Last-Event-ID"));
+    if (!last) {
+      Send(request, response,
+           internal::ErrorReply(InvalidArgument("Last-Event-ID must be an event id (a decimal "
+                                                "number)",
+                                                "Last-Event-ID")),
+           false);
+      return;
+    }
+    after = *last;
+  }
+  // Counted before checking, so two racing streams cannot both take the last place.
+  struct StreamSlot {
+    std::atomic<int>& count;
+    ~StreamSlot() { --count; }
+  } slot{streams_};
+  if (++streams_ > options_.max_streams) {
+    Send(request, response,
+         internal::ErrorReply(503, "unavailable",
+                              "too many event streams are open (" +
+                                  std::to_string(options_.max_streams) + "); try again later"),
+         false);
+    return;
+  }
+  if (!DrainBody(request)) {
+    response.setKeepAlive(false);
+    return;
+  }
+  response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_OK);
+  response.setContentType("text/event-stream");
+  response.set("Cache-Control", "no-store");
+  response.setChunkedTransferEncoding(true);
+  // The stream ends only when one side goes; nothing may follow it on this connection.
+  response.setKeepAlive(false);
+  std::ostream& out = response.send();
+  // Gets the headers and a first chunk out now, so the client knows the stream is open.
+  out << ": grove events\n\n";
+  out.flush();
+
+  auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last_write = Clock::now();
+  while (!stopping_ && out.good()) {
+    // A client that went away shows as a readable socket with nothing to read (EOF): notice it
+    // without waiting for the next write to fail.
+    if (impl != nullptr) {
+      Poco::Net::StreamSocket& socket = impl->socket();
+      if (socket.poll(Poco::Timespan(0),
+                      Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR) &&
+          socket.available() <= 0) {
+        break;
+      }
+    }
+    const std::vector<Event> events = backend_.WaitEvents(after, kWaitEventsMs);
+    if (stopping_) break;
+    for (const Event& event : events) {
+      if (event.seq <= after) continue;
+      out << "id: " << event.seq << "\nevent: " << SanitizeLine(event.kind)
+          << "\ndata: " << internal::EventJson(event).Dump() << "\n\n";
+      after = event.seq;
+    }
+    if (!events.empty()) {
+      out.flush();
+      last_write = Clock::now();
+    } else if (Clock::now() - last_write >= std::chrono::milliseconds(options_.keepalive_ms)) {
+      out << ": keep-alive\n\n";
+      out.flush();
+      last_write = Clock::now();
+    }
+  }
+}
+
+HttpApi::HttpApi(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpApi::~HttpApi() { Stop(); }
+
+Result<std::unique_ptr<HttpApi>> HttpApi::Start(Backend& backend, Options options) {
+  if (options.token.empty()) {
+    return InvalidArgument("the API token must not be empty: it is all that guards the API",
+                           "token");
+  }
+  if (options.threads < 1) return InvalidArgument("threads must be at least 1", "threads");
+  if (options.max_streams < 1) {
+    return InvalidArgument("max_streams must be at least 1", "max_streams");
+  }
+  if (options.keepalive_ms < 1) {
+    return InvalidArgument("keepalive_ms must be at least 1", "keepalive_ms");
+  }
+  auto impl = std::make_unique<Impl>(backend, std::move(options));
+  GROVE_RETURN_IF_ERROR(impl->Listen());
+  return std::unique_ptr<HttpApi>(new HttpApi(std::move(impl)));
+}
+
+uint16_t HttpApi::port() const { return impl_->port(); }
+
+void HttpApi::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+std::vector<std::string> HttpApi::Routes() {
+  std::vector<std::string> routes;
+  for (const internal::Route& route : internal::Routes()) {
+    routes.push_back(std::string(route.method) + " " + std::string(route.pattern));
+  }
+  return routes;
+}
+
+}  // namespace grove::api

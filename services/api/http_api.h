@@ -1,0 +1,88 @@
+// api::HttpApi — the peer's local HTTP API: JSON over HTTP/1.1, versioned under /api/v1, served
+// by Poco::Net::HTTPServer on a loopback address and answered by a Backend (api/backend.h).
+//
+//   GET    /healthz                                  200 {"status":"ok"}             no token
+//   GET    /metrics                                  200 Prometheus text (0.0.4)     no token
+//   GET    /api/v1/identity                          {device, name, card}
+//   GET    /api/v1/status                            {listen, uptime_ms, connections, workspaces}
+//   POST   /api/v1/workspaces                        {name, tools} -> 201 {id}
+//   GET    /api/v1/workspaces                        [workspace...]
+//   GET    /api/v1/workspaces/{ws}                   workspace
+//   POST   /api/v1/workspaces/{ws}/members           {card, role} -> 201 {}
+//   DELETE /api/v1/workspaces/{ws}/members/{device}  204
+//   GET    /api/v1/invitations                       [{workspace, name, from, from_name, role}]
+//   POST   /api/v1/invitations/{ws}/accept           200 {id}
+//   POST   /api/v1/workspaces/{ws}/records           {type, fields} -> 201 {id}
+//   GET    /api/v1/workspaces/{ws}/records?type=T    {records: [record...]}
+//   GET    /api/v1/workspaces/{ws}/records/{id}      record
+//   PATCH  /api/v1/workspaces/{ws}/records/{id}      {set: {f: value}, add: {f: int}} -> record
+//   GET    /api/v1/workspaces/{ws}/digest            {version, state, deltas}
+//   GET    /api/v1/events                            text/event-stream (server-sent events)
+//
+// schemas/openapi.yaml is the full contract (shapes, values, errors); a test keeps it in step
+// with Routes(). Every route but /healthz and /metrics needs "Authorization: Bearer <token>".
+//
+// Errors are {"error": {"code", "message", "field"?}} with the status from backend.h's mapping
+// plus 401 unauthorized, 404/405 for unknown routes and methods, 413 for bodies over 1 MiB. A
+// request is checked in full before the Backend is called, so a refused request changes nothing.
+// No exception leaves a request: each one is answered, or its connection closed, on its own.
+//
+// Thread-safety: Start, port and Stop may be called from any thread; requests are served on up to
+// `threads` worker threads (plus one per open event stream), all calling the Backend
+// concurrently. Stop (and the destructor) returns only once no worker touches the Backend.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/backend.h"
+#include "common/status.h"
+
+namespace grove::api {
+
+class HttpApi {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    uint16_t port = 0;  // 0: any free port (see port())
+    std::string token;  // the bearer token; must not be empty
+    int threads = 4;    // workers for ordinary requests
+    // Prometheus text exposition for GET /metrics; empty body when not set. Called on worker
+    // threads, possibly several at once.
+    std::function<std::string()> metrics;
+    // Event streams open at once; more are refused with 503 so they cannot starve requests.
+    int max_streams = 16;
+    // A ": keep-alive" comment after this long without an event, so proxies and clients see a
+    // live stream and a vanished client is noticed by the failing write.
+    int keepalive_ms = 15000;
+  };
+
+  // Listens on host:port and serves until Stop. InvalidArgument for bad options; IOError when
+  // the address cannot be bound. `backend` must outlive the HttpApi.
+  static Result<std::unique_ptr<HttpApi>> Start(Backend& backend, Options options);
+
+  ~HttpApi();
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
+  // The port actually listened on.
+  uint16_t port() const;
+
+  // Stops accepting, closes open connections (event streams included) and waits for the workers
+  // to leave the Backend: at most about one WaitEvents timeout (1 s). Idempotent.
+  void Stop();
+
+  // "GET /api/v1/workspaces/{ws}", one per route served, in table order: for the OpenAPI check.
+  static std::vector<std::string> Routes();
+
+  class Impl;
+
+ private:
+  explicit HttpApi(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace grove::api

@@ -1,0 +1,70 @@
+// Internals of the HTTP API shared by its .cc files: the route table, request/reply values and
+// the error mapping. Not for use outside services/api.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "api/backend.h"
+#include "api/json.h"
+#include "common/status.h"
+
+namespace grove::api::internal {
+
+constexpr size_t kMaxBodyBytes = 1 << 20;
+
+// One request as the handlers see it: already routed, authorized and size-checked.
+struct Request {
+  std::vector<std::string> params;  // path parameters, in the pattern's order, decoded
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  std::string body;
+};
+
+struct Reply {
+  int status = 200;
+  std::optional<Json> body;  // nullopt: no body (204)
+};
+
+using Handler = Reply (*)(Backend& backend, const Request& request);
+
+enum class RouteKind { kJson, kHealth, kMetrics, kEvents };
+
+struct Route {
+  std::string_view method;
+  std::string_view pattern;  // "/api/v1/workspaces/{ws}"
+  RouteKind kind;
+  Handler handler;                      // kJson only
+  std::vector<std::string_view> query;  // the query parameters it takes
+};
+
+const std::vector<Route>& Routes();
+
+// The outcome of routing a method and a raw request target ("/api/v1/x?type=a%20b").
+struct Routing {
+  const Route* route = nullptr;  // set when both path and method matched
+  Request request;               // params and query filled when routed
+  std::string allow;             // methods of the path when only the method is wrong ("GET, POST")
+  Status error;                  // a malformed target (bad percent-encoding, unknown query)
+};
+Routing FindRoute(std::string_view method, std::string_view target);
+
+// Percent-decoding; `plus_is_space` for query strings. nullopt for a malformed escape.
+std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space);
+
+// The HTTP status and the "code" of the error JSON for a Status code (see backend.h).
+int HttpStatusFor(Code code);
+const char* ErrorCodeFor(Code code);
+
+// {"error": {"code", "message", "field"}}; field left out when empty.
+Json ErrorJson(std::string_view code, std::string_view message, std::string_view field);
+Reply ErrorReply(const Status& status);
+Reply ErrorReply(int http_status, std::string_view code, std::string_view message,
+                 std::string_view field = {});
+
+// The JSON shapes of the backend's values, also used for events.
+Json EventJson(const Event& event);
+
+}  // namespace grove::api::internal

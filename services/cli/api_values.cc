@@ -1,0 +1,154 @@
+// Field values between the command line, the API's JSON and a table cell (see api_client.h).
+#include <limits>
+
+#include "api/value_json.h"
+#include "cli/api_client.h"
+
+namespace grove::cli {
+namespace {
+
+bool AllDigits(std::string_view text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// Decimal digits to an int64 magnitude, nullopt when it overflows.
+std::optional<int64_t> Digits(std::string_view digits) {
+  int64_t n = 0;
+  for (const char c : digits) {
+    const int d = c - '0';
+    if (n > (std::numeric_limits<int64_t>::max() - d) / 10) return std::nullopt;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+// "-12" / "12" as an int64; nullopt when not an integer or out of range.
+std::optional<int64_t> ParseInteger(std::string_view text) {
+  const bool negative = text.starts_with('-');
+  const std::string_view digits = negative ? text.substr(1) : text;
+  if (!AllDigits(digits)) return std::nullopt;
+  std::optional<int64_t> n = Digits(digits);
+  if (!n) return std::nullopt;
+  return negative ? -*n : *n;
+}
+
+std::string Minor(int64_t minor) {
+  // Two decimals, by integer arithmetic: the API's money is exact and so is its display.
+  const uint64_t magnitude =
+      minor < 0 ? 0 - static_cast<uint64_t>(minor) : static_cast<uint64_t>(minor);
+  std::string cents = std::to_string(magnitude % 100);
+  if (cents.size() < 2) cents.insert(0, "0");
+  return (minor < 0 ? "-" : "") + std::to_string(magnitude / 100) + "." + cents;
+}
+
+}  // namespace
+
+Result<std::optional<api::Json>> ParseMoneyText(std::string_view text) {
+  // [-]DIGITS[.DIGITS][ ]CUR
+  if (text.size() < 4) return std::optional<api::Json>();
+  const std::string_view currency = text.substr(text.size() - 3);
+  std::string_view amount = text.substr(0, text.size() - 3);
+  if (!api::IsCurrencyCode(currency)) return std::optional<api::Json>();
+  if (amount.ends_with(' ')) amount.remove_suffix(1);
+  const bool negative = amount.starts_with('-');
+  if (negative) amount.remove_prefix(1);
+  const size_t dot = amount.find('.');
+  const std::string_view units = amount.substr(0, dot);
+  const std::string_view decimals =
+      dot == std::string_view::npos ? std::string_view{} : amount.substr(dot + 1);
+  if (!AllDigits(units) || (dot != std::string_view::npos && !AllDigits(decimals))) {
+    return std::optional<api::Json>();
+  }
+  if (decimals.size() > 2) {
+    return InvalidArgument(std::string(text) + " has " + std::to_string(decimals.size()) +
+                           " decimals; money takes at most 2 (minor units are never rounded)");
+  }
+  std::string cents(decimals);
+  cents.resize(2, '0');
+  std::optional<int64_t> whole = Digits(units);
+  const int64_t fraction = (cents[0] - '0') * 10 + (cents[1] - '0');
+  if (!whole || *whole > (std::numeric_limits<int64_t>::max() - fraction) / 100) {
+    return InvalidArgument(std::string(text) + " is too large an amount");
+  }
+  const int64_t minor = *whole * 100 + fraction;
+  api::Json json = api::Json::Object();
+  json.Set("minor", negative ? -minor : minor);
+  json.Set("currency", currency);
+  return std::optional<api::Json>(std::move(json));
+}
+
+Result<std::pair<std::string, api::Json>> ParseFieldArg(std::string_view arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string_view::npos) {
+    return InvalidArgument("\"" + std::string(arg) + "\" is not FIELD=VALUE (or FIELD:=JSON)");
+  }
+  const bool raw = eq > 0 && arg[eq - 1] == ':';
+  const std::string name(arg.substr(0, raw ? eq - 1 : eq));
+  const std::string_view value = arg.substr(eq + 1);
+  if (name.empty()) return InvalidArgument("\"" + std::string(arg) + "\" has no field name");
+  if (raw) {
+    Result<api::Json> json = api::ParseJson(value);
+    if (!json.ok()) return InvalidArgument(name + ":= " + json.status().message());
+    return std::make_pair(name, std::move(json).value());
+  }
+  if (value == "true" || value == "false") return std::make_pair(name, api::Json(value == "true"));
+  // A leading zero marks a code ("007", a postcode), not a quantity: keep it as text.
+  const std::string_view digits = value.starts_with('-') ? value.substr(1) : value;
+  if (AllDigits(digits) && (digits.size() == 1 || digits[0] != '0')) {
+    std::optional<int64_t> n = ParseInteger(value);
+    if (!n) {
+      return InvalidArgument(name + "=" + std::string(value) +
+                             " is out of the 64-bit integer range; for text use " + name + ":='\"" +
+                             std::string(value) + "\"'");
+    }
+    return std::make_pair(name, api::Json(*n));
+  }
+  Result<std::optional<api::Json>> money = ParseMoneyText(value);
+  if (!money.ok()) return InvalidArgument(name + ": " + money.status().message());
+  if (money->has_value()) return std::make_pair(name, std::move(**money));
+  const size_t dot = digits.find('.');
+  if (dot != std::string_view::npos && AllDigits(digits.substr(0, dot)) &&
+      AllDigits(digits.substr(dot + 1))) {
+    // Quantities are integers and money has a currency: a bare fraction is one or the other
+    // gone wrong, so it is not silently stored as text.
+    return InvalidArgument(name + "=" + std::string(value) +
+                           " is not an integer: for money give a currency (" + name + "=" +
+                           std::string(value) + "EUR), for text write " + name + ":='\"" +
+                           std::string(value) + "\"'");
+  }
+  return std::make_pair(name, api::Json(value));
+}
+
+std::string CellText(const api::Json& value) {
+  switch (value.type()) {
+    case api::Json::Type::kNull:
+      return "-";
+    case api::Json::Type::kBool:
+      return value.boolean() ? "true" : "false";
+    case api::Json::Type::kInt:
+      return std::to_string(value.integer());
+    case api::Json::Type::kString:
+      return value.text();
+    case api::Json::Type::kObject: {
+      const api::Json* minor = value.Find("minor");
+      const api::Json* currency = value.Find("currency");
+      if (minor && minor->is_int() && currency && currency->is_string()) {
+        return Minor(minor->integer()) + " " + currency->text();
+      }
+      if (const api::Json* ref = value.Find("ref"); ref && ref->is_string()) {
+        return "record:" + ref->text();
+      }
+      if (const api::Json* blob = value.Find("blob_base64"); blob && blob->is_string()) {
+        std::optional<Bytes> bytes = api::Base64Decode(blob->text());
+        return "<blob " + (bytes ? std::to_string(bytes->size()) : std::string("?")) + " bytes>";
+      }
+      break;
+    }
+    case api::Json::Type::kNumber:
+    case api::Json::Type::kArray:
+      break;
+  }
+  return value.Dump();
+}
+
+}  // namespace grove::cli

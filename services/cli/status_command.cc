@@ -1,0 +1,85 @@
+// The running peer at a glance, over its API: `grove status`.
+#include <iostream>
+#include <string>
+
+#include "cli/api_client.h"
+#include "cli/command.h"
+#include "cli/data_folder.h"
+#include "cli/table.h"
+
+namespace grove::cli {
+namespace {
+
+using api::Json;
+
+std::string Duration(int64_t ms) {
+  int64_t s = ms / 1000;
+  std::string text;
+  if (s >= 86400) text += std::to_string(s / 86400) + "d ", s %= 86400;
+  if (s >= 3600 || !text.empty()) text += std::to_string(s / 3600) + "h ", s %= 3600;
+  if (s >= 60 || !text.empty()) text += std::to_string(s / 60) + "m ", s %= 60;
+  return text + std::to_string(s) + "s";
+}
+
+int64_t Integer(const Json& object, std::string_view key) {
+  const Json* member = object.Find(key);
+  return member && member->is_int() ? member->integer() : 0;
+}
+
+int RunStatus(const Args& args) {
+  int exit = kExitOk;
+  std::optional<ApiClient> api = OpenApi(args, exit);
+  if (!api) return exit;
+  Result<Json> status = api->Get("/api/v1/status");
+  if (!status.ok()) return api->Fail(status.status());
+  if (args.Has("json")) {
+    PrintJson(*status);
+    return kExitOk;
+  }
+  std::cout << "listen: " << JsonText(*status, "listen")
+            << "\nuptime: " << Duration(Integer(*status, "uptime_ms")) << "\n";
+  const Json* connections = status->Find("connections");
+  const size_t n = connections ? connections->items().size() : 0;
+  std::cout << "connections: " << n << "\n";
+  if (n > 0) {
+    Table table("llllrr");
+    table.Row({"device", "name", "address", "direction", "in", "out"});
+    for (const Json& c : connections->items()) {
+      const Json* outbound = c.Find("outbound");
+      table.Row({JsonText(c, "device").substr(0, 16), JsonText(c, "name"), JsonText(c, "address"),
+                 outbound && outbound->is_bool() && outbound->boolean() ? "out" : "in",
+                 HumanBytes(static_cast<uint64_t>(Integer(c, "bytes_in"))),
+                 HumanBytes(static_cast<uint64_t>(Integer(c, "bytes_out")))});
+    }
+    std::cout << table.Text("  ");
+  }
+  const Json* workspaces = status->Find("workspaces");
+  const size_t w = workspaces ? workspaces->items().size() : 0;
+  std::cout << "workspaces: " << w << "\n";
+  if (w > 0) {
+    Table table("lllrrrr");
+    table.Row({"id", "name", "role", "members", "records", "deltas", "pending"});
+    for (const Json& ws : workspaces->items()) {
+      const Json* members = ws.Find("members");
+      table.Row({JsonText(ws, "id").substr(0, 16), JsonText(ws, "name"), JsonText(ws, "role"),
+                 std::to_string(members ? members->items().size() : 0), JsonText(ws, "records"),
+                 JsonText(ws, "deltas"), JsonText(ws, "pending")});
+    }
+    std::cout << table.Text("  ");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+std::vector<Command> StatusCommands() {
+  return {
+      {.name = "status",
+       .summary = "What the running peer is doing: its sync address, connections and workspaces.",
+       .options = {kApiDataOption, kApiAddressOption, kApiJsonOption},
+       .positionals = {},
+       .run = RunStatus},
+  };
+}
+
+}  // namespace grove::cli

@@ -1,0 +1,77 @@
+// schemas/openapi.yaml describes exactly the routes the server serves, and each operation lists
+// the errors every client has to expect.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <string>
+
+#include "api/http_api.h"
+
+namespace grove::api {
+namespace {
+
+std::string Lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+class OpenApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { doc_ = YAML::LoadFile(GROVE_OPENAPI); }
+  YAML::Node doc_;
+};
+
+TEST_F(OpenApiTest, IsOpenApi3) {
+  ASSERT_TRUE(doc_["openapi"]);
+  EXPECT_TRUE(doc_["openapi"].as<std::string>().starts_with("3.0")) << doc_["openapi"];
+  EXPECT_TRUE(doc_["components"]["schemas"]["Error"]);
+  EXPECT_TRUE(doc_["components"]["securitySchemes"]["bearer"]);
+}
+
+TEST_F(OpenApiTest, EveryServedRouteIsDescribedWithItsErrors) {
+  const YAML::Node paths = doc_["paths"];
+  ASSERT_TRUE(paths && paths.IsMap());
+  for (const std::string& route : HttpApi::Routes()) {
+    const size_t space = route.find(' ');
+    const std::string method = Lower(route.substr(0, space));
+    const std::string path = route.substr(space + 1);
+    const YAML::Node operation = paths[path][method];
+    ASSERT_TRUE(operation && operation.IsMap()) << route << " is missing from openapi.yaml";
+    const YAML::Node responses = operation["responses"];
+    ASSERT_TRUE(responses && responses.IsMap()) << route;
+    const bool open = path == "/healthz" || path == "/metrics";
+    if (!open) {
+      EXPECT_TRUE(responses["401"]) << route << " does not list 401";
+      // Every operation with a path parameter can miss.
+      if (path.find('{') != std::string::npos) {
+        EXPECT_TRUE(responses["404"]) << route << " does not list 404";
+      }
+      if (method == "post" || method == "patch") {
+        EXPECT_TRUE(responses["400"]) << route << " does not list 400";
+        EXPECT_TRUE(responses["413"]) << route << " does not list 413";
+      }
+    }
+    EXPECT_TRUE(operation["operationId"]) << route;
+  }
+}
+
+TEST_F(OpenApiTest, DescribesNoRouteTheServerLacks) {
+  std::set<std::string> served;
+  for (const std::string& route : HttpApi::Routes()) served.insert(route);
+  for (const auto& path : doc_["paths"]) {
+    for (const auto& operation : path.second) {
+      std::string method = operation.first.as<std::string>();
+      if (method == "parameters" || method == "summary" || method == "description") continue;
+      std::transform(method.begin(), method.end(), method.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      const std::string route = method + " " + path.first.as<std::string>();
+      EXPECT_TRUE(served.contains(route)) << route << " is in openapi.yaml but not served";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace grove::api

@@ -1,0 +1,368 @@
+// The `grove` commands that talk to a peer's API, run as a user would run them: the real binary
+// against an HttpApi served in this process by a FakeBackend.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "api/http_api.h"
+#include "api/json.h"
+#include "support/temp_dir.h"
+#include "unit/api/fake_backend.h"
+
+extern char** environ;
+
+namespace grove {
+namespace {
+
+using api::Json;
+using api::Value;
+using testing::FakeBackend;
+
+// 32 bytes as base64url, as `grove init` writes them.
+constexpr char kToken[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// A port nothing listens on: bound, then released.
+uint16_t ClosedPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class ApiCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = tmp_.path() + "/data";
+    std::filesystem::create_directories(data_);
+    WriteFile(data_ + "/api-token", std::string(kToken) + "\n");
+    api::HttpApi::Options options;
+    options.token = kToken;
+    Result<std::unique_ptr<api::HttpApi>> api = api::HttpApi::Start(backend_, options);
+    ASSERT_TRUE(api.ok()) << api.status().ToString();
+    api_ = std::move(api).value();
+    address_ = "127.0.0.1:" + std::to_string(api_->port());
+  }
+
+  // Runs `grove args... --data DIR --api ADDRESS` (posix_spawn: this process has server threads,
+  // so no fork without exec).
+  Outcome Grove(std::vector<std::string> args, bool with_connection = true) {
+    if (with_connection) {
+      args.insert(args.end(), {"--data", data_, "--api", address_});
+    }
+    const std::string out_path = tmp_.path() + "/stdout", err_path = tmp_.path() + "/stderr";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
+    std::string bin = GROVE_BIN;
+    std::vector<char*> argv = {bin.data()};
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    Outcome run;
+    const int spawned = posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    EXPECT_EQ(spawned, 0);
+    if (spawned != 0) return run;
+    int status = 0;
+    EXPECT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status)) << "grove did not exit normally";
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.out = ReadFile(out_path);
+    run.err = ReadFile(err_path);
+    return run;
+  }
+
+  Json ParseOut(const Outcome& run) {
+    Result<Json> json = api::ParseJson(run.out);
+    EXPECT_TRUE(json.ok()) << "not JSON: " << run.out;
+    return json.ok() ? *json : Json();
+  }
+
+  // A workspace made through the CLI; its full id.
+  std::string MakeWorkspace(const std::string& name) {
+    const Outcome run = Grove({"ws", "create", name, "--json"});
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    const Json json = ParseOut(run);
+    const Json* id = json.Find("id");
+    return id ? id->text() : "";
+  }
+
+  grove::testing::TempDir tmp_{"api_cli_test"};
+  std::string data_;
+  FakeBackend backend_;
+  std::unique_ptr<api::HttpApi> api_;
+  std::string address_;
+};
+
+TEST_F(ApiCliTest, WorkspacesAsTablesAndJson) {
+  const Outcome created = Grove({"ws", "create", "Corner shop", "--tools", "inventory, orders"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_EQ(backend_.calls().back(), "CreateWorkspace(Corner shop,inventory|orders)");
+  const std::string id = std::string("01") + std::string(62, 'a');
+  EXPECT_EQ(created.out, "created workspace " + id + " (Corner shop)\n");
+  MakeWorkspace("Club");
+
+  const Outcome table = Grove({"ws", "list"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out,
+            "id                name         role   members  records  pending  tools\n"
+            "01aaaaaaaaaaaaaa  Corner shop  owner        1        0        0  inventory,orders\n"
+            "02aaaaaaaaaaaaaa  Club         owner        1        0        0\n");
+
+  const Outcome json = Grove({"ws", "list", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const Json list = ParseOut(json);
+  ASSERT_TRUE(list.is_array());
+  ASSERT_EQ(list.items().size(), 2u);
+  EXPECT_EQ(list.items()[0].Find("id")->text(), id);
+
+  const Outcome members = Grove({"ws", "members", "01"});
+  ASSERT_EQ(members.exit_code, 0) << members.err;
+  EXPECT_EQ(members.out, "members of 01aaaaaaaaaaaaaa (Corner shop):\n  device" +
+                             std::string(52 - 6, ' ') + "  name  role\n  " + std::string(52, 'd') +
+                             "  Fake  owner\n");
+}
+
+TEST_F(ApiCliTest, MembersInvitationsAndPrefixes) {
+  const std::string ws = MakeWorkspace("Shop");
+  const Outcome invited = Grove({"ws", "invite", "01a", "grove-card:bob", "--role", "auditor"});
+  ASSERT_EQ(invited.exit_code, 0) << invited.err;
+  EXPECT_EQ(backend_.calls().back(), "AddMember(" + ws + ",grove-card:bob,auditor)");
+  EXPECT_EQ(invited.out, "invited the card's device to 01aaaaaaaaaaaaaa as auditor\n");
+
+  // The fake names the new member's device "dev-<card>"; a prefix of it is enough.
+  const Outcome removed = Grove({"ws", "remove", "01", "dev-grove"});
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(backend_.calls().back(), "RemoveMember(" + ws + ",dev-grove-card:bob)");
+  EXPECT_EQ(removed.out, "removed grove-card:bob (dev-grove-card:bob) from 01aaaaaaaaaaaaaa\n");
+
+  const std::string club = "c0ffee" + std::string(58, '0');
+  backend_.AddInvitation({.workspace = club,
+                          .name = "Club",
+                          .from = std::string(52, 'a'),
+                          .from_name = "Alice",
+                          .role = "member"});
+  const Outcome invitations = Grove({"invitations"});
+  ASSERT_EQ(invitations.exit_code, 0) << invitations.err;
+  EXPECT_EQ(invitations.out,
+            "workspace         name  from                      role\n"
+            "c0ffee0000000000  Club  Alice (aaaaaaaaaaaaaaaa)  member\n"
+            "accept one with: grove ws accept WORKSPACE\n");
+  const Outcome accepted = Grove({"ws", "accept", "C0FF"});
+  ASSERT_EQ(accepted.exit_code, 0) << accepted.err;
+  EXPECT_EQ(accepted.out, "joined workspace " + club + "\n");
+  EXPECT_EQ(Grove({"invitations", "--json"}).out, "[]\n");
+
+  // Ambiguous prefix: an error, not a guess. Unknown: not found.
+  MakeWorkspace("Second");
+  const Outcome ambiguous = Grove({"ws", "members", "0"});
+  EXPECT_EQ(ambiguous.exit_code, 1);
+  EXPECT_NE(ambiguous.err.find("matches 2 workspaces"), std::string::npos) << ambiguous.err;
+  const Outcome unknown = Grove({"ws", "members", "ff"});
+  EXPECT_EQ(unknown.exit_code, 4);
+  EXPECT_EQ(unknown.err, "grove: no workspace ff on this device\n");
+  EXPECT_EQ(Grove({"ws", "members", "xyz"}).exit_code, 1);
+}
+
+TEST_F(ApiCliTest, RecordValuesAreParsedExactly) {
+  MakeWorkspace("Shop");
+  const Outcome created =
+      Grove({"record", "create", "01", "item", "name=Green tea", "stock=12", "price=12.50EUR",
+             "deposit=-0.5EUR", "cheap=3 USD", "organic=true", "code=007", "note:=null",
+             "raw:={\"minor\":5,\"currency\":\"CHF\"}", "label:=\"42\"", "empty="});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_EQ(created.out, "mfrggzdfmztwq2lk-1\n");
+  const std::map<std::string, Value> fields = backend_.last_fields();
+  EXPECT_EQ(fields.at("name"), Value("Green tea"));
+  EXPECT_EQ(fields.at("stock"), Value(12));
+  EXPECT_EQ(fields.at("price"), Value(replica::Money{1250, "EUR"}));
+  EXPECT_EQ(fields.at("deposit"), Value(replica::Money{-50, "EUR"}));
+  EXPECT_EQ(fields.at("cheap"), Value(replica::Money{300, "USD"}));
+  EXPECT_EQ(fields.at("organic"), Value(true));
+  EXPECT_EQ(fields.at("code"), Value("007"));
+  EXPECT_TRUE(fields.at("note").is_null());
+  EXPECT_EQ(fields.at("raw"), Value(replica::Money{5, "CHF"}));
+  EXPECT_EQ(fields.at("label"), Value("42"));
+  EXPECT_EQ(fields.at("empty"), Value(""));
+
+  // Refused before anything is sent: usage errors.
+  backend_.ClearCalls();
+  const Outcome decimals = Grove({"record", "create", "01", "item", "price=12.505EUR"});
+  EXPECT_EQ(decimals.exit_code, 2);
+  EXPECT_NE(decimals.err.find("12.505EUR has 3 decimals"), std::string::npos) << decimals.err;
+  const Outcome fraction = Grove({"record", "create", "01", "item", "stock=1.5"});
+  EXPECT_EQ(fraction.exit_code, 2);
+  EXPECT_NE(fraction.err.find("stock=1.5 is not an integer"), std::string::npos) << fraction.err;
+  EXPECT_EQ(Grove({"record", "create", "01", "item", "novalue"}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "create", "01", "item", "=5"}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "create", "01", "item", "a:={"}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "create", "01", "item", "a=1", "a=2"}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "create", "01", "item", "n=99999999999999999999"}).exit_code, 2);
+  EXPECT_TRUE(backend_.calls().empty()) << backend_.calls().front();
+
+  // The API's own refusal (a float through :=) comes back naming the field, exit 1.
+  const Outcome api_refused = Grove({"record", "create", "01", "item", "price:=12.5"});
+  EXPECT_EQ(api_refused.exit_code, 1);
+  EXPECT_EQ(api_refused.err,
+            "grove: fields.price is 12.5: money and quantities are integers: use minor units "
+            "(field fields.price)\n");
+}
+
+TEST_F(ApiCliTest, SetAddGetAndList) {
+  const std::string ws = MakeWorkspace("Shop");
+  ASSERT_EQ(
+      Grove({"record", "create", "01", "item", "name=Tea", "stock=12", "price=3.20EUR"}).exit_code,
+      0);
+  ASSERT_EQ(Grove({"record", "create", "01", "order", "qty=2"}).exit_code, 0);
+  const std::string id = "mfrggzdfmztwq2lk-1";
+
+  const Outcome set = Grove({"record", "set", "01", id, "name=Black tea", "price=3.5EUR"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_EQ(set.out,
+            "id: mfrggzdfmztwq2lk-1\ntype: item\nstate: open\narchived: no\nfields:\n"
+            "  name   Black tea\n  price  3.50 EUR\n  stock  12\nhistory:\n  created\n  patched\n");
+
+  const Outcome add = Grove({"record", "add", "01", id, "stock=-2", "--json"});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  const Json record = ParseOut(add);
+  EXPECT_EQ(record.Find("fields")->Find("stock")->integer(), 10);
+  EXPECT_EQ(backend_.last_patch()->add.at("stock"), -2);
+  EXPECT_EQ(Grove({"record", "add", "01", id, "stock=two"}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "add", "01", id, "stock:=1"}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "add", "01", id}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "set", "01", id}).exit_code, 2);
+
+  const Outcome get = Grove({"record", "get", "01", id, "--json"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(ParseOut(get).Find("fields")->Find("price")->Dump(),
+            R"({"minor":350,"currency":"EUR"})");
+
+  const Outcome list = Grove({"record", "list", "01"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out,
+            "id                  type   state  name       price     qty  stock\n"
+            "mfrggzdfmztwq2lk-1  item   open   Black tea  3.50 EUR       10\n"
+            "mfrggzdfmztwq2lk-2  order  open                        2\n");
+  const Outcome orders = Grove({"record", "list", "01", "--type", "order", "--json"});
+  ASSERT_EQ(orders.exit_code, 0) << orders.err;
+  EXPECT_EQ(ParseOut(orders).Find("records")->items().size(), 1u);
+  EXPECT_EQ(backend_.calls().back(), "ListRecords(" + ws + ",order)");
+}
+
+TEST_F(ApiCliTest, NotFoundExitsFourAndErrorsNameTheField) {
+  MakeWorkspace("Shop");
+  const Outcome missing = Grove({"record", "get", "01", "nosuch-9"});
+  EXPECT_EQ(missing.exit_code, 4);
+  EXPECT_EQ(missing.err, "grove: no record nosuch-9\n");
+  EXPECT_EQ(missing.out, "");
+
+  backend_.FailNext(InvalidArgument("price must be positive", "fields.price"));
+  // The first call (resolving the workspace) does not fail; FailNext hits the create.
+  const Outcome refused = Grove({"record", "create", "01", "item", "price=-1EUR"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.err, "grove: price must be positive (field fields.price)\n");
+
+  backend_.FailNext(AlreadyExists("a workspace named Shop exists"));
+  EXPECT_EQ(Grove({"ws", "create", "Shop"}).exit_code, 3);
+  backend_.FailNext(FailedPrecondition("record archived"));
+  EXPECT_EQ(Grove({"record", "set", "01", "mfrggzdfmztwq2lk-1", "a=1"}).exit_code, 1);
+}
+
+TEST_F(ApiCliTest, AnUnreachablePeerExitsFive) {
+  const std::string address = "127.0.0.1:" + std::to_string(ClosedPort());
+  for (std::vector<std::string> command :
+       {std::vector<std::string>{"status"}, {"ws", "list"}, {"record", "list", "01"}}) {
+    command.insert(command.end(), {"--data", data_, "--api", address});
+    const Outcome run = Grove(command, /*with_connection=*/false);
+    EXPECT_EQ(run.exit_code, 5) << command[0];
+    EXPECT_EQ(run.err, "grove: cannot reach the peer at " + address + ": is grove-peer running?\n");
+    EXPECT_EQ(run.out, "");
+  }
+}
+
+TEST_F(ApiCliTest, TokenAndAddressProblems) {
+  const std::string elsewhere = tmp_.path() + "/elsewhere";
+  std::filesystem::create_directories(elsewhere);
+  const Outcome no_token =
+      Grove({"ws", "list", "--data", elsewhere, "--api", address_}, /*with_connection=*/false);
+  EXPECT_EQ(no_token.exit_code, 4) << no_token.err;
+
+  WriteFile(elsewhere + "/api-token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+  const Outcome wrong =
+      Grove({"ws", "list", "--data", elsewhere, "--api", address_}, /*with_connection=*/false);
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_TRUE(wrong.err.starts_with("grove: missing or wrong bearer token")) << wrong.err;
+
+  const Outcome bad_api =
+      Grove({"ws", "list", "--data", data_, "--api", "localhost"}, /*with_connection=*/false);
+  EXPECT_EQ(bad_api.exit_code, 2);
+  EXPECT_NE(bad_api.err.find("--api must be HOST:PORT"), std::string::npos) << bad_api.err;
+  EXPECT_EQ(Grove({"ws", "list"}, /*with_connection=*/false).exit_code, 2) << "--data required";
+}
+
+TEST_F(ApiCliTest, Status) {
+  api::StatusInfo info;
+  info.listen = "0.0.0.0:7400";
+  info.uptime_ms = 3723000;
+  info.connections.push_back({.device = std::string(52, 'b'),
+                              .name = "Bob",
+                              .address = "10.0.0.2:7400",
+                              .outbound = true,
+                              .since_ms = 1,
+                              .bytes_in = 2048,
+                              .bytes_out = 10});
+  backend_.SetStatus(info);
+  MakeWorkspace("Shop");
+  const Outcome status = Grove({"status"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(status.out,
+            "listen: 0.0.0.0:7400\nuptime: 1h 2m 3s\nconnections: 1\n"
+            "  device            name  address        direction       in   out\n"
+            "  bbbbbbbbbbbbbbbb  Bob   10.0.0.2:7400  out        2.0 KiB  10 B\n"
+            "workspaces: 1\n"
+            "  id                name  role   members  records  deltas  pending\n"
+            "  01aaaaaaaaaaaaaa  Shop  owner        1        0       0        0\n");
+  const Outcome json = Grove({"status", "--json"});
+  ASSERT_EQ(json.exit_code, 0);
+  EXPECT_EQ(ParseOut(json).Find("uptime_ms")->integer(), 3723000);
+}
+
+}  // namespace
+}  // namespace grove
