@@ -1,0 +1,137 @@
+// grove-peer: one device's peer process. See `grove-peer --help` and docs/configuration.md.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "api/http_api.h"
+#include "config/peer_config.h"
+#include "identity/identity.h"
+#include "logging/log.h"
+#include "peer/peer.h"
+
+namespace {
+
+using namespace grove;
+
+constexpr char kUsage[] =
+    "usage: grove-peer --data DIR [--listen HOST:PORT] [--api HOST:PORT] [--connect HOST:PORT]...\n"
+    "       grove-peer --config FILE [same options, which win over the file]\n"
+    "\n"
+    "Runs one device's peer: syncs its workspaces with other peers over TLS and serves the\n"
+    "local HTTP API (token in DIR/api-token). Create the device first with `grove init`.\n"
+    "Stops cleanly on SIGTERM or SIGINT. Logs are JSON lines on stderr.\n";
+
+int Usage(const std::string& problem) {
+  std::fprintf(stderr, "grove-peer: %s\n%s", problem.c_str(), kUsage);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  std::vector<std::pair<std::string, std::string>> overrides;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg != "--config" && arg != "--data" && arg != "--listen" && arg != "--api" &&
+        arg != "--connect") {
+      return Usage("unknown option '" + arg + "'");
+    }
+    if (i + 1 >= argc) return Usage(arg + " needs a value");
+    std::string value = argv[++i];
+    if (arg == "--config") {
+      config_path = value;
+    } else {
+      overrides.emplace_back(arg.substr(2), value);
+    }
+  }
+
+  config::PeerConfig cfg;
+  if (!config_path.empty()) {
+    auto loaded = config::LoadPeerConfig(config_path);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "grove-peer: %s\n", loaded.status().ToString().c_str());
+      return 1;
+    }
+    cfg = std::move(loaded).value();
+  }
+  for (const auto& [key, value] : overrides) {
+    Status s = config::ApplyOverride(cfg, key, value);
+    if (!s.ok()) return Usage(s.message());
+  }
+  if (cfg.data.empty()) return Usage("--data (or data: in the config file) is required");
+
+  logging::Logger log(stderr);
+  log.SetLevel(logging::ParseLevel(cfg.log_level).value_or(logging::Level::kInfo));
+
+  // Signals are taken by sigwait() below, not by handlers: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  peer::PeerOptions options;
+  options.data = cfg.data;
+  auto listen = net::ParseEndpoint(cfg.listen);
+  auto api_address = net::ParseEndpoint(cfg.api);
+  if (!listen.ok() || !api_address.ok()) return Usage("bad listen or api address");
+  options.listen = *listen;
+  for (const std::string& c : cfg.connect) {
+    auto ep = net::ParseEndpoint(c);
+    if (!ep.ok()) return Usage(ep.status().message());
+    options.connect.push_back(*ep);
+  }
+  options.seal_delay_ms = static_cast<int>(cfg.seal_delay_ms);
+  options.max_frame_bytes = cfg.max_frame_bytes;
+  options.batch_bytes = cfg.batch_bytes;
+  options.reconnect_min_ms = static_cast<int>(cfg.reconnect_min_ms);
+  options.reconnect_max_ms = static_cast<int>(cfg.reconnect_max_ms);
+  options.sync_full = cfg.store_sync_full;
+
+  auto token = identity::ReadApiToken(cfg.data);
+  if (!token.ok()) {
+    std::fprintf(stderr, "grove-peer: %s (run `grove init --data %s --name NAME` first)\n",
+                 token.status().ToString().c_str(), cfg.data.c_str());
+    return 1;
+  }
+  auto peer = peer::Peer::Start(options, log);
+  if (!peer.ok()) {
+    std::fprintf(stderr, "grove-peer: %s\n", peer.status().ToString().c_str());
+    return 1;
+  }
+  api::HttpApi::Options api_options;
+  api_options.host = api_address->host;
+  api_options.port = api_address->port;
+  api_options.token = *token;
+  peer::Peer* raw = peer->get();
+  api_options.metrics = [raw] { return raw->MetricsText(); };
+  auto api = api::HttpApi::Start(**peer, api_options);
+  if (!api.ok()) {
+    std::fprintf(stderr, "grove-peer: %s\n", api.status().ToString().c_str());
+    (*peer)->Stop();
+    return 1;
+  }
+  auto id = (*peer)->Identity();
+  log.Info("peer", "started",
+           {{"device", id.device},
+            {"name", id.name},
+            {"sync", (*peer)->sync_address().ToString()},
+            {"api", api_address->host + ":" + std::to_string((*api)->port())}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log.Info("peer", "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  (*api)->Stop();
+  (*peer)->Stop();
+  log.Info("peer", "stopped", {});
+  return 0;
+}

@@ -1,0 +1,663 @@
+#include "peer/peer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "logging/log.h"
+#include "metrics/metrics.h"
+#include "replica/replica.h"
+
+namespace grove::peer {
+namespace {
+
+std::string Hex16(const Hash32& h) { return HexEncode(h).substr(0, 16); }
+
+// A stable key for a dial target.
+std::string TargetKey(const net::Endpoint& ep) { return ep.ToString(); }
+
+template <typename T>
+T* Must(Result<T*> r) {
+  // Metric names are constants of this file: a bad one is a bug, found by the first test.
+  if (!r.ok()) {
+    std::fprintf(stderr, "grove-peer: metric registration: %s\n", r.status().ToString().c_str());
+    std::abort();
+  }
+  return r.value();
+}
+
+// The peer's metrics. Children are looked up once here, so updates on hot paths are atomics; the
+// gauges are set from the event loop once a second, so a scrape never waits for the loop.
+struct PeerMetrics {
+  metrics::Registry registry;
+  metrics::Counter& deltas_received =
+      Counter("grove_deltas_received_total", "Deltas received from peers and stored");
+  metrics::Counter& deltas_rejected = Counter(
+      "grove_deltas_rejected_total", "Deltas refused at the door (bad signature, not a member...)");
+  metrics::Counter& deltas_invalid = Counter(
+      "grove_deltas_invalid_total", "Deltas stored as evidence but not applied (decision 0001)");
+  metrics::Counter& forks = Counter("grove_forks_total", "Fork evidence received");
+  metrics::Counter& local_actions = Counter("grove_local_actions_total", "Local actions made");
+  metrics::Counter& bytes_in = Counter("grove_sync_received_bytes_total", "Bytes received");
+  metrics::Counter& bytes_out = Counter("grove_sync_sent_bytes_total", "Bytes sent");
+  metrics::Counter& frames_in = Counter("grove_sync_received_frames_total", "Frames received");
+  metrics::Counter& frames_out = Counter("grove_sync_sent_frames_total", "Frames sent");
+  metrics::Counter& handshakes_failed =
+      Counter("grove_sync_handshakes_failed_total", "TLS handshakes that failed");
+  metrics::Counter& dial_failures = Counter("grove_sync_dial_failures_total", "Failed dials");
+  metrics::Gauge& connections = Gauge("grove_sync_connections", "Connections with hello done");
+  metrics::Gauge& workspaces = Gauge("grove_workspaces", "Workspaces held");
+  metrics::Gauge& pending = Gauge("grove_pending_local_actions", "Local actions not yet sealed");
+  metrics::Gauge& backlog = Gauge("grove_sync_backlog_connections",
+                                  "Connections with deltas waiting for queue space (sync lag)");
+  metrics::Gauge& store_bytes = Gauge("grove_store_bytes", "Size of the store on disk");
+  metrics::Histogram& apply_seconds =
+      Must(registry.Histogram("grove_apply_duration_seconds",
+                              "Time to verify, decrypt, apply and store a batch", {},
+                              metrics::ExponentialBuckets(0.0001, 4, 9)))
+          ->With({});
+
+  metrics::Counter& Counter(const char* name, const char* help) {
+    return Must(registry.Counter(name, help))->With({});
+  }
+  metrics::Gauge& Gauge(const char* name, const char* help) {
+    return Must(registry.Gauge(name, help))->With({});
+  }
+  net::Network::Stats last_net{};
+};
+
+}  // namespace
+
+// Everything below runs on the event loop unless it says otherwise.
+class Peer::Impl final : public net::Handler, public sync::Transport {
+ public:
+  Impl(Peer& owner, const PeerOptions& options, logging::Logger& log)
+      : owner_(owner), options_(options), log_(log) {}
+
+  // --- net::Handler: called on the network thread; hand everything to the loop. ---------------
+  void OnConnected(const net::PeerInfo& peer) override {
+    loop_.Post([this, peer] {
+      if (!sync_) return;
+      // An outbound connection's id is the id its dial returned.
+      for (auto& [key, t] : targets_) {
+        if (peer.outbound && t.dial_id == peer.id) {
+          t.connection = peer.id;
+          t.backoff_ms = options_.reconnect_min_ms;
+        }
+      }
+      log_.Info("sync", "connected",
+                {{"connection", static_cast<int64_t>(peer.id)},
+                 {"remote", peer.remote.ToString()},
+                 {"direction", peer.outbound ? "out" : "in"}});
+      sync_->OnConnected(peer.id, peer.sign_key, peer.outbound, peer.remote.host);
+      Emit("sync", "", "");
+    });
+  }
+  void OnFrame(net::ConnectionId id, Bytes frame) override {
+    loop_.Post([this, id, f = std::move(frame)] {
+      if (!sync_) return;
+      applied_in_frame_ = false;
+      auto start = std::chrono::steady_clock::now();
+      sync_->OnFrame(id, f);
+      if (applied_in_frame_) {
+        metrics_.apply_seconds.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+    });
+  }
+  void OnClosed(net::ConnectionId id, const grove::Status& reason) override {
+    loop_.Post([this, id, reason] {
+      if (!sync_) return;
+      log_.Info("sync", "disconnected",
+                {{"connection", static_cast<int64_t>(id)}, {"reason", reason.ToString()}});
+      sync_->OnClosed(id);
+      for (auto& [key, t] : targets_) {
+        if (t.connection == id) {
+          t.connection = 0;
+          ScheduleDial(key);
+        }
+      }
+      Emit("sync", "", "");
+    });
+  }
+  void OnDialFailed(uint64_t dial_id, const net::Endpoint& to,
+                    const grove::Status& reason) override {
+    loop_.Post([this, dial_id, to, reason] {
+      metrics_.dial_failures.Inc();
+      for (auto& [key, t] : targets_) {
+        if (t.dial_id != dial_id) continue;
+        log_.Debug("sync", "dial failed",
+                   {{"remote", to.ToString()},
+                    {"reason", reason.ToString()},
+                    {"retry_ms", static_cast<int64_t>(t.backoff_ms)}});
+        ScheduleDial(key);
+        return;
+      }
+    });
+  }
+
+  // --- sync::Transport -----------------------------------------------------------------------
+  bool Send(sync::ConnectionId id, Bytes frame) override {
+    return network_->Send(id, std::move(frame));
+  }
+  size_t Queued(sync::ConnectionId id) const override { return network_->QueuedBytes(id); }
+  void Close(sync::ConnectionId id, const grove::Status& reason) override {
+    log_.Warn("sync", "closing connection",
+              {{"connection", static_cast<int64_t>(id)}, {"reason", reason.ToString()}});
+    network_->Close(id, reason);
+  }
+
+  // --- Start and stop ------------------------------------------------------------------------
+  grove::Status Start() {
+    GROVE_ASSIGN_OR_RETURN(identity::Identity me, identity::Identity::Load(options_.data));
+    identity_ = std::make_unique<identity::Identity>(std::move(me));
+    store::Options store_options;
+    store_options.sync_full = options_.sync_full;
+    GROVE_ASSIGN_OR_RETURN(store_,
+                           store::OpenSqliteStore(options_.data + "/store.db", store_options));
+    start_ms_ = clock_.NowMillis();
+
+    // The SyncNode and workspaces are built on the loop: they belong to it.
+    grove::Status opened = loop_.Call([this]() -> grove::Status {
+      sync::Options so;
+      so.batch_bytes = options_.batch_bytes;
+      so.listen_port = options_.listen.port;
+      sync::Observer observer;
+      observer.applied = [this](const sync::WorkspaceId& ws, const replica::ApplyReport& r,
+                                sync::ConnectionId from) { OnApplied(ws, r, from); };
+      observer.invited = [this](const sync::Invitation& inv) {
+        log_.Info(
+            "sync", "invitation",
+            {{"workspace", Hex16(inv.workspace)}, {"name", inv.name}, {"from", inv.from_name}});
+        Emit("invitation", HexEncode(inv.workspace), "");
+      };
+      observer.note = [this](sync::ConnectionId conn, const std::string& what) {
+        log_.Debug("sync", what, {{"connection", static_cast<int64_t>(conn)}});
+      };
+      sync_ = std::make_unique<sync::SyncNode>(*identity_, *this, so, std::move(observer));
+      GROVE_ASSIGN_OR_RETURN(auto workspaces, store_->ListWorkspaces());
+      for (const auto& [ws_id, info] : workspaces) {
+        auto ws = replica::Workspace::Open(*identity_, ws_id, *store_, clock_, random_);
+        if (!ws.ok()) return ws.status().Annotate("opening workspace " + Hex16(ws_id));
+        // Actions left unsealed by a crash or kill go out now.
+        if ((*ws)->pending_actions() > 0) (void)(*ws)->Seal();
+        sync_->AddWorkspace(std::move(ws).value());
+      }
+      return grove::Status::Ok();
+    });
+    GROVE_RETURN_IF_ERROR(opened);
+
+    net::Options no;
+    no.listen = options_.listen;
+    no.max_frame_bytes = options_.max_frame_bytes;
+    GROVE_ASSIGN_OR_RETURN(network_, net::Network::Start(*identity_, no, *this));
+    loop_.Call([this] {
+      listening_ = network_->listening();
+      for (const net::Endpoint& ep : options_.connect) AddTarget(ep, std::nullopt);
+      Tick();
+    });
+    return grove::Status::Ok();
+  }
+
+  void Stop() {
+    if (stopped_.exchange(true)) return;
+    if (network_) network_->Stop();
+    loop_.Call([this] {
+      if (sync_) {
+        for (replica::Workspace* ws : sync_->Workspaces()) (void)ws->Seal();
+      }
+      for (auto& [id, timer] : seal_timers_) loop_.Cancel(timer);
+      if (tick_timer_) loop_.Cancel(tick_timer_);
+      sync_.reset();
+    });
+    loop_.Stop();
+    {
+      std::lock_guard<std::mutex> lock(events_mu_);
+      events_stopped_ = true;
+    }
+    events_cv_.notify_all();
+  }
+
+  // --- Connections ---------------------------------------------------------------------------
+  struct Target {
+    net::Endpoint endpoint;
+    std::optional<crypto::PublicKey> key;
+    int backoff_ms = 0;
+    uint64_t dial_id = 0;
+    uint64_t timer = 0;
+    sync::ConnectionId connection = 0;
+  };
+
+  void AddTarget(const net::Endpoint& ep, std::optional<crypto::PublicKey> key) {
+    std::string k = TargetKey(ep);
+    if (targets_.count(k)) return;
+    Target& t = targets_[k];
+    t.endpoint = ep;
+    t.key = key;
+    t.backoff_ms = options_.reconnect_min_ms;
+    Dial(k);
+  }
+
+  void Dial(const std::string& key) {
+    Target& t = targets_[key];
+    t.timer = 0;
+    if (stopped_) return;
+    t.dial_id = network_->Dial(t.endpoint, t.key);
+  }
+
+  void ScheduleDial(const std::string& key) {
+    Target& t = targets_[key];
+    if (t.timer || stopped_) return;
+    int delay = t.backoff_ms;
+    t.backoff_ms = std::min(t.backoff_ms * 2, options_.reconnect_max_ms);
+    t.timer = loop_.PostAfter(delay, [this, key] { Dial(key); });
+  }
+
+  // Every 25 ms: continue sends held back by full queues; every 2 s: dial members whose address
+  // peers told us and that we are not connected to.
+  void Tick() {
+    if (!sync_ || stopped_) return;
+    sync_->Pump();
+    if (++ticks_ % 40 == 0) UpdateGauges();
+    if (options_.discover && ticks_ % 80 == 0) {
+      for (const sync::KnownAddress& a : sync_->Addresses()) {
+        if (sync_->ConnectedTo(a.device)) continue;
+        auto ep = net::ParseEndpoint(a.endpoint);
+        if (ep.ok()) AddTarget(*ep, a.sign_key);
+      }
+    }
+    tick_timer_ = loop_.PostAfter(25, [this] { Tick(); });
+  }
+
+  void UpdateGauges() {
+    size_t ready = 0;
+    for (const sync::ConnectionView& c : sync_->Connections()) ready += c.ready;
+    metrics_.connections.Set(static_cast<double>(ready));
+    size_t pending = 0;
+    auto workspaces = sync_->Workspaces();
+    for (replica::Workspace* ws : workspaces) pending += ws->pending_actions();
+    metrics_.workspaces.Set(static_cast<double>(workspaces.size()));
+    metrics_.pending.Set(static_cast<double>(pending));
+    metrics_.backlog.Set(sync_->HasBacklog() ? 1 : 0);
+    if (auto size = store_->SizeBytes(); size.ok()) {
+      metrics_.store_bytes.Set(static_cast<double>(*size));
+    }
+    // The reactor counts totals; counters move by the difference since the last look.
+    net::Network::Stats now = network_->stats();
+    net::Network::Stats& last = metrics_.last_net;
+    metrics_.bytes_in.Inc(now.bytes_in - last.bytes_in);
+    metrics_.bytes_out.Inc(now.bytes_out - last.bytes_out);
+    metrics_.frames_in.Inc(now.frames_in - last.frames_in);
+    metrics_.frames_out.Inc(now.frames_out - last.frames_out);
+    metrics_.handshakes_failed.Inc(now.handshakes_failed - last.handshakes_failed);
+    last = now;
+  }
+
+  // --- Changes -------------------------------------------------------------------------------
+  void OnApplied(const sync::WorkspaceId& ws, const replica::ApplyReport& r,
+                 sync::ConnectionId from) {
+    applied_in_frame_ = true;
+    metrics_.deltas_received.Inc(r.accepted);
+    metrics_.deltas_invalid.Inc(r.invalid);
+    metrics_.deltas_rejected.Inc(r.rejected.size());
+    metrics_.forks.Inc(r.forks);
+    for (const grove::Status& s : r.rejected) {
+      log_.Warn("sync", "delta rejected",
+                {{"workspace", Hex16(ws)},
+                 {"connection", static_cast<int64_t>(from)},
+                 {"reason", s.ToString()}});
+    }
+    if (r.forks > 0) {
+      log_.Error("sync", "fork evidence: a device signed two different deltas with one seq",
+                 {{"workspace", Hex16(ws)}});
+    }
+    if (!r.store.ok()) {
+      log_.Error("store", "applying deltas failed", {{"reason", r.store.ToString()}});
+    }
+    size_t n = 0;
+    for (const replica::RecordId& id : r.changed) {
+      if (++n > 500) {
+        Emit("workspace", HexEncode(ws), "");
+        break;
+      }
+      Emit("record", HexEncode(ws), id.Text());
+    }
+  }
+
+  void AfterLocalAction(replica::Workspace& ws, const std::string& record) {
+    metrics_.local_actions.Inc();
+    Emit("record", HexEncode(ws.id()), record);
+    const replica::WorkspaceId id = ws.id();
+    if (seal_timers_.count(id)) return;
+    seal_timers_[id] = loop_.PostAfter(options_.seal_delay_ms, [this, id] {
+      seal_timers_.erase(id);
+      if (replica::Workspace* w = sync_ ? sync_->Find(id) : nullptr) {
+        auto sealed = w->Seal();
+        if (!sealed.ok()) {
+          log_.Error("store", "sealing failed", {{"reason", sealed.status().ToString()}});
+        }
+        sync_->Push(id);
+      }
+    });
+  }
+
+  // Called from any thread.
+  void Emit(const std::string& kind, const std::string& ws, const std::string& id) {
+    {
+      std::lock_guard<std::mutex> lock(events_mu_);
+      events_.push_back(api::Event{++event_seq_, kind, ws, id});
+      if (events_.size() > 10000) events_.pop_front();
+    }
+    events_cv_.notify_all();
+  }
+
+  // --- Lookups -------------------------------------------------------------------------------
+  Result<replica::Workspace*> FindWorkspace(const std::string& text) {
+    if (text.size() < 8 || text.size() > 64) {
+      return grove::Status(Code::kInvalidArgument, "workspace id must be 8 to 64 hex characters",
+                           "workspace");
+    }
+    replica::Workspace* found = nullptr;
+    for (replica::Workspace* ws : sync_->Workspaces()) {
+      if (HexEncode(ws->id()).starts_with(text)) {
+        if (found) return InvalidArgument("workspace id prefix is ambiguous", "workspace");
+        found = ws;
+      }
+    }
+    if (!found) return NotFound("no workspace " + text, "workspace");
+    return found;
+  }
+
+  api::WorkspaceInfo Info(replica::Workspace& ws) {
+    api::WorkspaceInfo info;
+    info.id = HexEncode(ws.id());
+    info.name = ws.name();
+    info.tools = ws.tools();
+    info.role = replica::RoleName(ws.RoleOf(identity_->device()));
+    for (const replica::MemberView& m : ws.Members()) {
+      info.members.push_back(
+          api::MemberInfo{identity::DeviceIdText(m.device), m.name, replica::RoleName(m.role)});
+    }
+    info.records = ws.List("", false).size();
+    info.deltas = ws.digests().deltas;
+    info.pending = ws.pending_actions();
+    return info;
+  }
+
+  static api::RecordInfo RecordOut(const replica::RecordView& v) {
+    api::RecordInfo r;
+    r.id = v.id.Text();
+    r.type = v.type;
+    r.state = v.state;
+    r.archived = v.archived;
+    r.fields = v.fields;
+    r.conflicts = v.conflicts;
+    r.lists = v.lists;
+    r.history = v.history;
+    return r;
+  }
+
+  Peer& owner_;
+  PeerOptions options_;
+  logging::Logger& log_;
+  SystemClock clock_;
+  crypto::SystemRandom random_;
+  std::unique_ptr<identity::Identity> identity_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<sync::SyncNode> sync_;
+  std::unique_ptr<net::Network> network_;
+  net::Endpoint listening_;
+  uint64_t start_ms_ = 0;
+  std::map<std::string, Target> targets_;
+  std::map<replica::WorkspaceId, uint64_t> seal_timers_;
+  uint64_t tick_timer_ = 0;
+  uint64_t ticks_ = 0;
+  std::atomic<bool> stopped_{false};
+  PeerMetrics metrics_;
+  bool applied_in_frame_ = false;
+
+  std::mutex events_mu_;
+  std::condition_variable events_cv_;
+  std::deque<api::Event> events_;
+  uint64_t event_seq_ = 0;
+  bool events_stopped_ = false;
+
+  // Last: destroyed first, so no task runs on a half-destroyed Impl.
+  EventLoop loop_;
+};
+
+Result<std::unique_ptr<Peer>> Peer::Start(const PeerOptions& options, logging::Logger& log) {
+  std::unique_ptr<Peer> peer(new Peer());
+  peer->impl_ = std::make_unique<Impl>(*peer, options, log);
+  grove::Status s = peer->impl_->Start();
+  if (!s.ok()) {
+    peer->impl_->Stop();
+    return s;
+  }
+  return peer;
+}
+
+Peer::~Peer() { Stop(); }
+void Peer::Stop() {
+  if (impl_) impl_->Stop();
+}
+net::Endpoint Peer::sync_address() const { return impl_->listening_; }
+
+api::IdentityInfo Peer::Identity() {
+  const identity::Identity& me = *impl_->identity_;
+  return api::IdentityInfo{identity::DeviceIdText(me.device()), me.name(), me.card().text()};
+}
+
+api::StatusInfo Peer::Status() {
+  return impl_->loop_.Call([this] {
+    api::StatusInfo s;
+    s.listen = impl_->listening_.ToString();
+    s.uptime_ms = impl_->clock_.NowMillis() - impl_->start_ms_;
+    for (const sync::ConnectionView& c : impl_->sync_->Connections()) {
+      api::ConnectionInfo info;
+      info.device = c.ready ? identity::DeviceIdText(c.device) : "";
+      info.name = c.name;
+      info.address = c.host;
+      info.outbound = c.outbound;
+      info.bytes_in = c.bytes_in;
+      info.bytes_out = c.bytes_out;
+      s.connections.push_back(std::move(info));
+    }
+    for (replica::Workspace* ws : impl_->sync_->Workspaces()) {
+      s.workspaces.push_back(impl_->Info(*ws));
+    }
+    return s;
+  });
+}
+
+Result<std::string> Peer::CreateWorkspace(const std::string& name,
+                                          const std::vector<std::string>& tools) {
+  return impl_->loop_.Call([&]() -> Result<std::string> {
+    if (!tools.empty()) {
+      return grove::Status(Code::kInvalidArgument,
+                           "tools are not available yet; create a free-form workspace", "tools");
+    }
+    auto ws = replica::Workspace::Create(*impl_->identity_, name, tools, *impl_->store_,
+                                         impl_->clock_, impl_->random_);
+    if (!ws.ok()) return ws.status();
+    std::string id = HexEncode((*ws)->id());
+    impl_->sync_->AddWorkspace(std::move(ws).value());
+    impl_->Emit("workspace", id, "");
+    impl_->log_.Info("peer", "workspace created",
+                     {{"workspace", id.substr(0, 16)}, {"name", name}});
+    return id;
+  });
+}
+
+std::vector<api::WorkspaceInfo> Peer::ListWorkspaces() {
+  return impl_->loop_.Call([this] {
+    std::vector<api::WorkspaceInfo> out;
+    for (replica::Workspace* ws : impl_->sync_->Workspaces()) out.push_back(impl_->Info(*ws));
+    return out;
+  });
+}
+
+Result<api::WorkspaceInfo> Peer::GetWorkspace(const std::string& text) {
+  return impl_->loop_.Call([&]() -> Result<api::WorkspaceInfo> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    return impl_->Info(*ws);
+  });
+}
+
+grove::Status Peer::AddMember(const std::string& text, const std::string& card_text,
+                              const std::string& role_text) {
+  return impl_->loop_.Call([&]() -> grove::Status {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    auto card = identity::ParseCardText(card_text);
+    if (!card.ok()) return grove::Status(Code::kInvalidArgument, card.status().message(), "card");
+    auto role = replica::ParseRole(role_text);
+    if (!role) {
+      return grove::Status(Code::kInvalidArgument,
+                           "role must be owner, member, auditor or read-only", "role");
+    }
+    GROVE_RETURN_IF_ERROR(ws->AddMember(*card, *role));
+    impl_->sync_->Push(ws->id());
+    impl_->Emit("workspace", HexEncode(ws->id()), "");
+    return grove::Status::Ok();
+  });
+}
+
+grove::Status Peer::RemoveMember(const std::string& text, const std::string& device_text) {
+  return impl_->loop_.Call([&]() -> grove::Status {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    auto device = identity::ParseDeviceId(device_text);
+    if (!device) return grove::Status(Code::kInvalidArgument, "not a device id", "device");
+    GROVE_RETURN_IF_ERROR(ws->RemoveMember(*device));
+    impl_->sync_->Push(ws->id());
+    impl_->Emit("workspace", HexEncode(ws->id()), "");
+    return grove::Status::Ok();
+  });
+}
+
+std::vector<api::Invitation> Peer::Invitations() {
+  return impl_->loop_.Call([this] {
+    std::vector<api::Invitation> out;
+    for (const auto& [id, inv] : impl_->sync_->invitations()) {
+      out.push_back(api::Invitation{HexEncode(id), inv.name, identity::DeviceIdText(inv.from),
+                                    inv.from_name, replica::RoleName(inv.role)});
+    }
+    return out;
+  });
+}
+
+grove::Status Peer::AcceptInvitation(const std::string& text) {
+  return impl_->loop_.Call([&]() -> grove::Status {
+    auto id = HexDecode(text);
+    if (!id || id->size() != 32) {
+      return grove::Status(Code::kInvalidArgument, "workspace id must be 64 hex characters",
+                           "workspace");
+    }
+    Hash32 ws_id = *ToHash32(*id);
+    if (impl_->sync_->Find(ws_id)) return grove::Status::Ok();  // accepted already
+    auto inv = impl_->sync_->TakeInvitation(ws_id);
+    if (!inv) return NotFound("no invitation to workspace " + text.substr(0, 16), "workspace");
+    auto ws = replica::Workspace::Join(*impl_->identity_, inv->genesis, *impl_->store_,
+                                       impl_->clock_, impl_->random_);
+    if (!ws.ok()) return ws.status();
+    impl_->sync_->AddWorkspace(std::move(ws).value());
+    impl_->Emit("workspace", text, "");
+    impl_->log_.Info("peer", "invitation accepted", {{"workspace", text.substr(0, 16)}});
+    return grove::Status::Ok();
+  });
+}
+
+Result<std::string> Peer::CreateRecord(const std::string& text, const std::string& type,
+                                       const std::map<std::string, api::Value>& fields) {
+  return impl_->loop_.Call([&]() -> Result<std::string> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    std::vector<std::pair<std::string, replica::Value>> list(fields.begin(), fields.end());
+    auto id = ws->CreateRecord(type, list);
+    if (!id.ok()) return id.status();
+    impl_->AfterLocalAction(*ws, id->Text());
+    return id->Text();
+  });
+}
+
+grove::Status Peer::PatchRecord(const std::string& text, const std::string& id_text,
+                                const api::RecordPatch& patch) {
+  return impl_->loop_.Call([&]() -> grove::Status {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_ASSIGN_OR_RETURN(replica::RecordId id, ws->ResolveRecordId(id_text));
+    if (!ws->Get(id)) return NotFound("no record " + id_text, "id");
+    // Check everything before changing anything: a refused patch changes nothing.
+    for (const auto& [field, value] : patch.set) {
+      if (field.empty() || field.size() > 256) {
+        return grove::Status(Code::kInvalidArgument, "field names are 1 to 256 bytes",
+                             "set." + field);
+      }
+    }
+    for (const auto& [field, amount] : patch.add) {
+      if (field.empty() || field.size() > 256) {
+        return grove::Status(Code::kInvalidArgument, "field names are 1 to 256 bytes",
+                             "add." + field);
+      }
+      if (amount > (int64_t{1} << 40) || amount < -(int64_t{1} << 40)) {
+        return grove::Status(Code::kInvalidArgument, "amount out of range (|n| <= 2^40)",
+                             "add." + field);
+      }
+    }
+    for (const auto& [field, value] : patch.set) GROVE_RETURN_IF_ERROR(ws->Set(id, field, value));
+    for (const auto& [field, amount] : patch.add) {
+      GROVE_RETURN_IF_ERROR(ws->Add(id, field, amount));
+    }
+    impl_->AfterLocalAction(*ws, id.Text());
+    return grove::Status::Ok();
+  });
+}
+
+Result<api::RecordInfo> Peer::GetRecord(const std::string& text, const std::string& id_text) {
+  return impl_->loop_.Call([&]() -> Result<api::RecordInfo> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_ASSIGN_OR_RETURN(replica::RecordId id, ws->ResolveRecordId(id_text));
+    auto view = ws->Get(id);
+    if (!view) return NotFound("no record " + id_text, "id");
+    return Impl::RecordOut(*view);
+  });
+}
+
+Result<std::vector<api::RecordInfo>> Peer::ListRecords(const std::string& text,
+                                                       const std::string& type) {
+  return impl_->loop_.Call([&]() -> Result<std::vector<api::RecordInfo>> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    std::vector<api::RecordInfo> out;
+    for (const replica::RecordView& v : ws->List(type)) out.push_back(Impl::RecordOut(v));
+    return out;
+  });
+}
+
+Result<api::DigestInfo> Peer::Digest(const std::string& text) {
+  return impl_->loop_.Call([&]() -> Result<api::DigestInfo> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    // Pending local actions are sealed first, so the digest covers everything acknowledged.
+    (void)ws->Seal();
+    replica::Digests d = ws->digests();
+    return api::DigestInfo{HexEncode(d.version), HexEncode(d.state), d.deltas};
+  });
+}
+
+uint64_t Peer::CurrentEventSeq() {
+  std::lock_guard<std::mutex> lock(impl_->events_mu_);
+  return impl_->event_seq_;
+}
+
+std::vector<api::Event> Peer::WaitEvents(uint64_t after_seq, int timeout_ms) {
+  Impl& im = *impl_;
+  std::unique_lock<std::mutex> lock(im.events_mu_);
+  im.events_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                         [&] { return im.events_stopped_ || im.event_seq_ > after_seq; });
+  std::vector<api::Event> out;
+  for (const api::Event& e : im.events_) {
+    if (e.seq > after_seq) out.push_back(e);
+  }
+  return out;
+}
+
+std::string Peer::MetricsText() { return impl_->metrics_.registry.Exposition(); }
+
+}  // namespace grove::peer

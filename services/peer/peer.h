@@ -1,0 +1,94 @@
+// grove::peer::Peer — one device's running peer: its workspaces, the TLS mesh, the local API.
+//
+// Wiring (docs/architecture.md, "The peer"): a single EventLoop thread owns every workspace and
+// the SyncNode; the network reactor's thread and the HTTP workers post into it. Local actions
+// are durable when the API answers; they are sealed into a delta after `seal_delay_ms` and
+// pushed to connected members at once. Outbound connections (configured and learned addresses)
+// are retried with exponential backoff.
+//
+// Thread-safety: every public method may be called from any thread except the event loop's.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/backend.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "crypto/crypto.h"
+#include "identity/identity.h"
+#include "net/network.h"
+#include "peer/event_loop.h"
+#include "store/store.h"
+#include "sync/sync.h"
+
+namespace grove::logging {
+class Logger;
+}
+
+namespace grove::peer {
+
+struct PeerOptions {
+  std::string data;  // data folder: device.key, api-token, store.db
+  net::Endpoint listen{"127.0.0.1", 7400};
+  std::vector<net::Endpoint> connect;
+  int seal_delay_ms = 200;
+  size_t max_frame_bytes = 16 << 20;
+  size_t batch_bytes = 1 << 20;
+  int reconnect_min_ms = 500;
+  int reconnect_max_ms = 30000;
+  bool sync_full = false;
+  bool discover = true;  // dial members whose addresses peers share
+};
+
+class Peer final : public api::Backend {
+ public:
+  // Loads the device from options.data (grove init made it), opens its store and workspaces,
+  // starts the network. NotFound when there is no device; IOError when the address is taken.
+  static Result<std::unique_ptr<Peer>> Start(const PeerOptions& options, logging::Logger& log);
+  ~Peer() override;
+
+  // Stops the network, seals pending local actions, closes the store. Idempotent.
+  void Stop();
+  net::Endpoint sync_address() const;
+  // Prometheus text exposition of the peer's metrics (docs/operations.md lists them).
+  std::string MetricsText();
+
+  // api::Backend
+  api::IdentityInfo Identity() override;
+  api::StatusInfo Status() override;
+  Result<std::string> CreateWorkspace(const std::string& name,
+                                      const std::vector<std::string>& tools) override;
+  std::vector<api::WorkspaceInfo> ListWorkspaces() override;
+  Result<api::WorkspaceInfo> GetWorkspace(const std::string& ws) override;
+  grove::Status AddMember(const std::string& ws, const std::string& card,
+                          const std::string& role) override;
+  grove::Status RemoveMember(const std::string& ws, const std::string& device) override;
+  std::vector<api::Invitation> Invitations() override;
+  grove::Status AcceptInvitation(const std::string& ws) override;
+  Result<std::string> CreateRecord(const std::string& ws, const std::string& type,
+                                   const std::map<std::string, api::Value>& fields) override;
+  grove::Status PatchRecord(const std::string& ws, const std::string& id,
+                            const api::RecordPatch& patch) override;
+  Result<api::RecordInfo> GetRecord(const std::string& ws, const std::string& id) override;
+  Result<std::vector<api::RecordInfo>> ListRecords(const std::string& ws,
+                                                   const std::string& type) override;
+  Result<api::DigestInfo> Digest(const std::string& ws) override;
+  uint64_t CurrentEventSeq() override;
+  std::vector<api::Event> WaitEvents(uint64_t after_seq, int timeout_ms) override;
+
+  class Impl;
+
+ private:
+  Peer() = default;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace grove::peer
