@@ -9,7 +9,7 @@ PACKAGES=(
   libssl-dev libsqlite3-dev sqlite3 libprotobuf-dev protobuf-compiler libzstd-dev
   libyaml-cpp-dev libpoco-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
-  jq procps
+  jq procps curl
   prometheus  # ships promtool: metrics_test checks our exposition text with it
 )
 

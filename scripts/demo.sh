@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds Grove and runs its demo. Installs what it needs first (idempotent).
-#   scripts/demo.sh [--dir DIR] [--items N]     (options go to `grove demo`)
+# Builds Grove and runs its demo: three grove-peer processes on loopback sharing a sample
+# workspace, until Ctrl-C. Installs what it needs first (idempotent).
+#   scripts/demo.sh [--dir DIR] [--port BASE]     (see scripts/mesh-demo.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
@@ -10,6 +11,6 @@ export CCACHE_DIR=${CCACHE_DIR:-$PWD/.cache/ccache}
 echo "==> building (first time: a few minutes)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >build.configure.log 2>&1 ||
   { cat build.configure.log; exit 1; }
-cmake --build build -j "$JOBS" --target grove grove-bench
+cmake --build build -j "$JOBS" --target grove grove-peer
 echo "==> running the demo"
-exec build/bin/grove demo "$@"
+exec scripts/mesh-demo.sh build/bin "$@"

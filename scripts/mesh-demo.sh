@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Three grove-peer processes on loopback sharing a sample workspace: the demo behind
+# scripts/demo.sh (which builds first). Runs until Ctrl-C, then stops the peers cleanly.
+#
+#   scripts/mesh-demo.sh BIN_DIR [--dir DIR] [--port BASE] [--check]
+#     BIN_DIR  where grove and grove-peer are (build/bin)
+#     --dir    keep the devices' data folders there (default: a new temp folder)
+#     --port   first of the six ports used (default 7400): alice 7400/7401, bob 7410/7411, ...
+#     --check  do everything, verify, stop the peers and exit (for tests)
+set -euo pipefail
+
+BIN=${1:?usage: mesh-demo.sh BIN_DIR [--dir DIR] [--port BASE] [--check]}
+shift
+DIR=""
+BASE=7400
+CHECK=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) DIR=$2; shift 2 ;;
+    --port) BASE=$2; shift 2 ;;
+    --check) CHECK=1; shift ;;
+    *) echo "mesh-demo: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ -n "$DIR" ] || DIR=$(mktemp -d "${TMPDIR:-/tmp}/grove-demo.XXXXXX")
+mkdir -p "$DIR"
+GROVE="$BIN/grove"
+NAMES=(alice bob carol)
+declare -A SYNC API PID
+for i in 0 1 2; do
+  n=${NAMES[$i]}
+  SYNC[$n]=127.0.0.1:$((BASE + 10 * i))
+  API[$n]=127.0.0.1:$((BASE + 10 * i + 1))
+done
+
+say() { printf '%s\n' "$*"; }
+g() {  # g NAME grove-args...: run the CLI against NAME's peer
+  local n=$1; shift
+  "$GROVE" "$@" --data "$DIR/$n" --api "${API[$n]}"
+}
+stop_peers() {
+  for n in "${NAMES[@]}"; do
+    [ -n "${PID[$n]:-}" ] && kill -TERM "${PID[$n]}" 2>/dev/null || true
+  done
+  for n in "${NAMES[@]}"; do
+    [ -n "${PID[$n]:-}" ] && wait "${PID[$n]}" 2>/dev/null || true
+    PID[$n]=""
+  done
+}
+trap 'say ""; say "stopping the peers..."; stop_peers; say "stopped; data kept in $DIR"; exit 0' INT TERM
+trap 'stop_peers' EXIT
+
+# Polls a command until it succeeds (bounded), showing progress.
+wait_for() {
+  local what=$1; shift
+  local tries=0
+  printf '  %-44s' "$what"
+  until "$@" >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ $tries -ge 200 ]; then say "timed out"; return 1; fi
+    sleep 0.1
+  done
+  say "ok"
+}
+
+say "Grove demo: three peers on loopback (data in $DIR)"
+for n in "${NAMES[@]}"; do
+  [ -f "$DIR/$n/device.key" ] || "$GROVE" init --data "$DIR/$n" --name "$n" >/dev/null
+done
+say "1. starting the peers (bob connects to alice, carol to bob)"
+"$BIN/grove-peer" --data "$DIR/alice" --listen "${SYNC[alice]}" --api "${API[alice]}" \
+  2>"$DIR/alice.log" &
+PID[alice]=$!
+"$BIN/grove-peer" --data "$DIR/bob" --listen "${SYNC[bob]}" --api "${API[bob]}" \
+  --connect "${SYNC[alice]}" 2>"$DIR/bob.log" &
+PID[bob]=$!
+"$BIN/grove-peer" --data "$DIR/carol" --listen "${SYNC[carol]}" --api "${API[carol]}" \
+  --connect "${SYNC[bob]}" 2>"$DIR/carol.log" &
+PID[carol]=$!
+for n in "${NAMES[@]}"; do wait_for "$n's API at ${API[$n]}" g "$n" status; done
+
+say "2. alice creates a workspace and invites bob and carol"
+WS=$(g alice ws list --json | jq -r '.[] | select(.name == "Demo warehouse") | .id' | head -1)
+if [ -z "$WS" ]; then
+  WS=$(g alice ws create "Demo warehouse" --json | jq -r .id)
+  for n in bob carol; do
+    g alice ws invite "$WS" "$("$GROVE" identity --data "$DIR/$n" --json | jq -r .card)" >/dev/null
+  done
+fi
+for n in bob carol; do
+  if ! g "$n" ws list --json | jq -e --arg ws "$WS" '.[] | select(.id == $ws)' >/dev/null; then
+    wait_for "$n sees the invitation" sh -c "'$GROVE' invitations --data '$DIR/$n' --api '${API[$n]}' --json | jq -e '.[] | select(.workspace == \"$WS\")'"
+    g "$n" ws accept "$WS" >/dev/null
+  fi
+done
+
+say "3. everyone works at once: alice adds items, bob and carol receive stock"
+ITEMS=()
+for sku in SKU-001 SKU-002 SKU-003; do
+  ITEMS+=("$(g alice record create "$WS" item sku=$sku name="Item $sku" price=12.50EUR --json | jq -r .id)")
+done
+for item in "${ITEMS[@]}"; do
+  wait_for "bob and carol see ${item}" sh -c "'$GROVE' record get '$WS' '$item' --data '$DIR/bob' --api '${API[bob]}' >/dev/null && '$GROVE' record get '$WS' '$item' --data '$DIR/carol' --api '${API[carol]}' >/dev/null"
+done
+for item in "${ITEMS[@]}"; do
+  jobs_=()
+  g alice record add "$WS" "$item" stock=5 >/dev/null & jobs_+=($!)
+  g bob record add "$WS" "$item" stock=3 >/dev/null & jobs_+=($!)
+  g carol record add "$WS" "$item" stock=2 >/dev/null & jobs_+=($!)
+  for j in "${jobs_[@]}"; do wait "$j"; done
+done
+
+state_of() {  # the state digest NAME's peer computed for the workspace
+  curl -sf -H "Authorization: Bearer $(cat "$DIR/$1/api-token")" \
+    "http://${API[$1]}/api/v1/workspaces/$WS/digest" | jq -r .state
+}
+digests_equal() {
+  local a b c
+  a=$(state_of alice) && b=$(state_of bob) && c=$(state_of carol) &&
+    [ -n "$a" ] && [ "$a" = "$b" ] && [ "$b" = "$c" ]
+}
+say "4. syncing"
+wait_for "all three compute the same state" digests_equal
+say ""
+say "stock on carol's peer (5 from alice + 3 from bob + 2 from carol each):"
+g carol record list "$WS"
+for item in "${ITEMS[@]}"; do
+  stock=$(g carol record get "$WS" "$item" --json | jq -r .fields.stock)
+  if [ "$stock" != "10" ]; then say "FAILED: $item has stock $stock on carol, expected 10"; exit 1; fi
+done
+
+say ""
+say "The peers' APIs (token in DIR/NAME/api-token):"
+for n in "${NAMES[@]}"; do
+  printf '  %-6s http://%s   sync %s   token %s\n' "$n" "${API[$n]}" "${SYNC[$n]}" "$DIR/$n/api-token"
+done
+say ""
+say "Try, in another terminal:"
+say "  $GROVE record list $WS --data $DIR/bob --api ${API[bob]}"
+say "  $GROVE record add $WS ${ITEMS[0]} stock=-1 --data $DIR/carol --api ${API[carol]}"
+say "  curl -H \"Authorization: Bearer \$(cat $DIR/alice/api-token)\" http://${API[alice]}/api/v1/events"
+say "  curl http://${API[alice]}/metrics"
+if [ "$CHECK" = 1 ]; then
+  stop_peers
+  say "demo check passed"
+  exit 0
+fi
+say ""
+say "Peers are running; press Ctrl-C to stop them."
+while true; do sleep 1; done
