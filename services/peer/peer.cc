@@ -330,8 +330,18 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     Emit("record", HexEncode(ws.id()), record);
     const replica::WorkspaceId id = ws.id();
     if (seal_timers_.count(id)) return;
-    seal_timers_[id] = loop_.PostAfter(options_.seal_delay_ms, [this, id] {
+    // A throttle, not a fixed delay: the first action after a quiet spell goes out at once (live
+    // push stays fast), while a burst is sealed at most once per seal_delay_ms, so a busy user
+    // or a script ships a few large deltas instead of thousands of small ones.
+    const uint64_t now = clock_.NowMillis();
+    const uint64_t last = last_seal_ms_[id];
+    const int64_t wait =
+        now - last >= static_cast<uint64_t>(options_.seal_delay_ms)
+            ? 0
+            : static_cast<int64_t>(options_.seal_delay_ms) - static_cast<int64_t>(now - last);
+    seal_timers_[id] = loop_.PostAfter(wait, [this, id] {
       seal_timers_.erase(id);
+      last_seal_ms_[id] = clock_.NowMillis();
       if (replica::Workspace* w = sync_ ? sync_->Find(id) : nullptr) {
         auto sealed = w->Seal();
         if (!sealed.ok()) {
@@ -411,6 +421,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   uint64_t start_ms_ = 0;
   std::map<std::string, Target> targets_;
   std::map<replica::WorkspaceId, uint64_t> seal_timers_;
+  std::map<replica::WorkspaceId, uint64_t> last_seal_ms_;
   uint64_t tick_timer_ = 0;
   uint64_t ticks_ = 0;
   std::atomic<bool> stopped_{false};
