@@ -356,7 +356,7 @@ class Parser {
     return it != where_.end() ? it->second : std::string(file_);
   }
 
-  Status CrossCheck() const {
+  Status CrossCheck() {
     Status s = ValidatePeerConfig(config_);
     if (s.ok()) return s;
     // ValidatePeerConfig names the key to blame in where(); point at it in the file instead.
@@ -432,7 +432,7 @@ Status CheckHostPort(std::string_view text) {
   return Status::Ok();
 }
 
-Status ValidatePeerConfig(const PeerConfig& config) {
+Status ValidatePeerConfig(PeerConfig& config) {
   if (config.data.empty()) {
     return InvalidArgument("the data folder is required (data: in the file, or --data)", "data");
   }
@@ -441,6 +441,11 @@ Status ValidatePeerConfig(const PeerConfig& config) {
                                ") must not exceed sync.reconnect_max_ms (" +
                                std::to_string(config.reconnect_max_ms) + ")",
                            "sync.reconnect_min_ms");
+  }
+  // Left at its default, the batch size follows a smaller frame limit instead of refusing it.
+  if (config.batch_bytes == PeerConfig{}.batch_bytes &&
+      config.batch_bytes > config.max_frame_bytes) {
+    config.batch_bytes = std::max<uint64_t>(config.max_frame_bytes / 2, 1);
   }
   if (config.batch_bytes > config.max_frame_bytes) {
     return InvalidArgument("sync.batch_bytes (" + std::to_string(config.batch_bytes) +

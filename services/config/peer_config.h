@@ -70,7 +70,9 @@ Result<PeerConfig> LoadPeerConfig(const std::string& path);
 Status ApplyOverride(PeerConfig& config, std::string_view key, std::string_view value);
 
 // The rules that span keys, plus the required data folder. InvalidArgument naming the key.
-Status ValidatePeerConfig(const PeerConfig& config);
+// Also resolves defaults that depend on other keys (batch_bytes follows a smaller
+// max_frame_bytes when left at its default).
+Status ValidatePeerConfig(PeerConfig& config);
 
 // Every key of the file by dotted name ("data", ..., "log.level", "sync.seal_delay_ms", ...), in
 // documentation order.

@@ -9,6 +9,9 @@
 // from the Outbox into the Conn's write buffer and through SSL_write as the socket takes them.
 #include "net/network.h"
 
+#include "common/clock.h"
+#include "logging/log.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -53,7 +56,13 @@ constexpr size_t kTurnBudgetBytes = 4 << 20;
 constexpr int kMaxAcceptsPerTurn = 64;
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
-void Log(const std::string& line) { std::fprintf(stderr, "grove: net: %s\n", line.c_str()); }
+// Same JSON-lines format as the peer's own log, so log consumers see one stream.
+void Log(const std::string& line) {
+  SystemClock clock;
+  std::string out =
+      logging::Logger::FormatLine(clock.NowMillis(), logging::Level::kWarn, "net", line, {});
+  std::fwrite(out.data(), 1, out.size(), stderr);
+}
 
 Status ClosedByPeer() { return Status(Code::kUnavailable, "connection closed by peer"); }
 Status NetworkStopped() { return Status(Code::kUnavailable, "network stopped"); }

@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Usage(s.message());
   }
   if (cfg.data.empty()) return Usage("--data (or data: in the config file) is required");
+  if (Status s = config::ValidatePeerConfig(cfg); !s.ok()) {
+    std::fprintf(stderr, "grove-peer: %s\n", s.ToString().c_str());
+    return 1;
+  }
 
   logging::Logger log(stderr);
   log.SetLevel(logging::ParseLevel(cfg.log_level).value_or(logging::Level::kInfo));

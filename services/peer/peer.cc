@@ -83,7 +83,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       for (auto& [key, t] : targets_) {
         if (peer.outbound && t.dial_id == peer.id) {
           t.connection = peer.id;
-          t.backoff_ms = options_.reconnect_min_ms;
+          t.connected_ms = clock_.NowMillis();
         }
       }
       log_.Info("sync", "connected",
@@ -115,6 +115,10 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       for (auto& [key, t] : targets_) {
         if (t.connection == id) {
           t.connection = 0;
+          // Only a connection that lasted resets the backoff: one the remote closes at once
+          // (refused, misconfigured) must not be redialled at the minimum delay forever.
+          if (clock_.NowMillis() - t.connected_ms > 10'000)
+            t.backoff_ms = options_.reconnect_min_ms;
           ScheduleDial(key);
         }
       }
@@ -163,6 +167,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       sync::Options so;
       so.batch_bytes = options_.batch_bytes;
       so.listen_port = options_.listen.port;
+      so.max_frame_bytes = static_cast<uint32_t>(options_.max_frame_bytes);
       sync::Observer observer;
       observer.applied = [this](const sync::WorkspaceId& ws, const replica::ApplyReport& r,
                                 sync::ConnectionId from) { OnApplied(ws, r, from); };
@@ -173,7 +178,12 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
         Emit("invitation", HexEncode(inv.workspace), "");
       };
       observer.note = [this](sync::ConnectionId conn, const std::string& what) {
-        log_.Debug("sync", what, {{"connection", static_cast<int64_t>(conn)}});
+        // Closing reasons and refusals matter to operators; the rest is chatter.
+        if (what.starts_with("closing") || what.find("larger than") != std::string::npos) {
+          log_.Warn("sync", what, {{"connection", static_cast<int64_t>(conn)}});
+        } else {
+          log_.Debug("sync", what, {{"connection", static_cast<int64_t>(conn)}});
+        }
       };
       sync_ = std::make_unique<sync::SyncNode>(*identity_, *this, so, std::move(observer));
       GROVE_ASSIGN_OR_RETURN(auto workspaces, store_->ListWorkspaces());
@@ -227,6 +237,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     uint64_t dial_id = 0;
     uint64_t timer = 0;
     sync::ConnectionId connection = 0;
+    uint64_t connected_ms = 0;
   };
 
   void AddTarget(const net::Endpoint& ep, std::optional<crypto::PublicKey> key) {

@@ -3,8 +3,8 @@
 // Wiring (docs/architecture.md, "The peer"): a single EventLoop thread owns every workspace and
 // the SyncNode; the network reactor's thread and the HTTP workers post into it. Local actions
 // are durable when the API answers; they are sealed into a delta at once after a quiet spell, or
-// at most once per `seal_delay_ms` during a burst, and pushed to connected members at once. Outbound connections (configured and learned addresses)
-// are retried with exponential backoff.
+// at most once per `seal_delay_ms` during a burst, and pushed to connected members at once.
+// Outbound connections (configured and learned addresses) are retried with exponential backoff.
 //
 // Thread-safety: every public method may be called from any thread except the event loop's.
 #pragma once

@@ -50,7 +50,9 @@ struct RecordView {
   std::string type;
   std::string state;  // last workflow transition, "" if none
   bool archived = false;
-  std::map<std::string, Value> fields;                  // register winners and counter totals
+  // Register winners; a counter shows its base (the integer last set, 0 if none) plus every
+  // increment (decision 0003).
+  std::map<std::string, Value> fields;
   std::map<std::string, std::vector<Value>> conflicts;  // concurrent values that lost, per field
   std::map<std::string, std::vector<Value>> lists;      // add-only lists, in stamp order
   std::vector<std::string> history;                     // transitions, in stamp order
@@ -78,14 +80,14 @@ struct MemberView {
 };
 
 struct ApplyReport {
-  size_t accepted = 0;           // new deltas stored (valid or not)
-  size_t duplicates = 0;         // already held
-  size_t buffered = 0;           // waiting for their causal dependencies
-  size_t invalid = 0;            // stored but not applied (see decision 0001)
-  size_t forks = 0;              // evidence of a device signing two deltas with one seq
-  bool rebuilt = false;          // membership or a fork changed earlier verdicts
-  std::vector<Status> rejected;  // refused at the door, each naming what and where
-  Status store;                  // non-OK if the store failed (nothing of the batch applied)
+  size_t accepted = 0;            // new deltas stored (valid or not)
+  size_t duplicates = 0;          // already held
+  size_t buffered = 0;            // waiting for their causal dependencies
+  size_t invalid = 0;             // stored but not applied (see decision 0001)
+  size_t forks = 0;               // evidence of a device signing two deltas with one seq
+  bool rebuilt = false;           // membership or a fork changed earlier verdicts
+  std::vector<Status> rejected;   // refused at the door, each naming what and where
+  Status store;                   // non-OK if the store failed (nothing of the batch applied)
   std::vector<RecordId> changed;  // records whose state the batch changed
 };
 
@@ -93,6 +95,7 @@ struct Limits {
   size_t max_delta_bytes = 16 << 20;
   size_t max_ops_per_delta = 200'000;
   size_t seal_after_ops = 50'000;        // Seal() runs by itself past this many pending actions
+  size_t seal_after_bytes = 1 << 20;     // ... or past this many bytes of them (before zstd)
   size_t max_buffered_deltas = 100'000;  // waiting for dependencies
   size_t max_value_bytes = 1 << 20;
 };

@@ -238,6 +238,7 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
     OpContext ctx{names_, *this, me_dev_, limits_.max_value_bytes};
     GROVE_ASSIGN_OR_RETURN(auto ops, DecodeOps(batch, UINT64_MAX, 1, ctx));
     pending_.push_back(PendingAction{index, std::move(ops.front())});
+    pending_bytes_ += bytes.size();
     next_pending_index_ = index + 1;
   }
   GROVE_ASSIGN_OR_RETURN(auto local, store_.GetMeta(id, "local"));
@@ -294,7 +295,10 @@ Status Workspace::Impl::CommitLocal(Op op) {
   Status s = store_.Write(wb);
   if (!s.ok()) return Fail(s.Annotate("storing a local action"));
   pending_.push_back(PendingAction{next_pending_index_++, std::move(op)});
-  if (pending_.size() >= limits_.seal_after_ops) return SealWith({}, false);
+  pending_bytes_ += encoded.size();
+  if (pending_.size() >= limits_.seal_after_ops || pending_bytes_ >= limits_.seal_after_bytes) {
+    return SealWith({}, false);
+  }
   return Status::Ok();
 }
 
@@ -445,6 +449,7 @@ Status Workspace::Impl::SealWith(std::vector<w::PlainOp> plain, bool force) {
   if (!pending_.empty()) wb.ClearPending(id_, pending_.back().index);
   wb.PutMeta(id_, "local", LocalCounters(next_pending_index_));
   pending_.clear();
+  pending_bytes_ = 0;
   if (rebuild_needed_) GROVE_RETURN_IF_ERROR(RebuildAll(wb));
   ApplyReadyDeltas(wb);
   PersistDirty(wb);
@@ -521,8 +526,14 @@ RecordView Workspace::Impl::View(RecordKey key, const Record& r) const {
       for (const Entry* e : losers) c.push_back(e->value);
     }
   }
-  // A field changed by add is a counter; its total shows over any plain value.
-  for (const auto& [field, sum] : r.counters) v.fields[names_.Name(field)] = Value(sum);
+  // A field changed by add is a counter: the value last set (an integer; 0 when none) plus
+  // every increment, concurrent or not (decision 0003).
+  for (const auto& [field, sum] : r.counters) {
+    Value& shown = v.fields[names_.Name(field)];
+    const int64_t* base = std::get_if<int64_t>(&shown.v);
+    shown = Value(static_cast<int64_t>(static_cast<uint64_t>(base ? *base : 0) +
+                                       static_cast<uint64_t>(sum)));
+  }
   for (const auto& [field, list] : r.lists) {
     std::vector<const Entry*> sorted;
     for (const Entry& e : list) sorted.push_back(&e);

@@ -123,6 +123,7 @@ class Workspace::Impl final : public Causality {
       unsaved_;  // delivered in this batch, not yet in store
   std::vector<PendingAction> pending_;
   uint64_t next_pending_index_ = 1;
+  size_t pending_bytes_ = 0;  // encoded size of pending_, to keep sealed deltas small
   uint64_t next_record_n_ = 1;
   bool rebuild_needed_ = false;
   // Set when membership or keys changed, so verdicts of stored deltas may have changed too.

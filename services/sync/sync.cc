@@ -48,7 +48,9 @@ struct SyncNode::Connection {
   // What the remote holds, as far as this node knows: its last Have plus what was sent since.
   std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> theirs;
   std::set<WorkspaceId> have_sent;
-  std::set<WorkspaceId> backlog;  // more to send once the queue drains
+  std::set<WorkspaceId> backlog;        // more to send once the queue drains
+  uint32_t max_frame_bytes = 16 << 20;  // the largest frame the remote accepts
+  std::set<WorkspaceId> blocked;        // a delta too large for the remote's frame limit is next
   uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
 };
 
@@ -95,6 +97,7 @@ void SyncNode::OnConnected(ConnectionId id, const crypto::PublicKey& tls_key, bo
   hello->set_card(ToString(me_.card().encoded));
   hello->set_listen_port(options_.listen_port);
   hello->set_software("grove/0.1.0");
+  hello->set_max_frame_bytes(options_.max_frame_bytes);
   SendFrame(conn, frame.SerializeAsString());
 }
 
@@ -254,6 +257,7 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
   c.device = card->device;
   c.name = card->name;
   c.listen_port = static_cast<uint16_t>(std::min<uint32_t>(hello.listen_port(), 65535));
+  if (hello.max_frame_bytes() != 0) c.max_frame_bytes = std::max(hello.max_frame_bytes(), 1024u);
   if (c.listen_port != 0 && !c.host.empty()) {
     std::string host = c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host;
     addresses_[c.device] =
@@ -281,7 +285,9 @@ void SyncNode::SendHave(Connection& c, replica::Workspace& ws, bool holding) {
 }
 
 void SyncNode::SendMissing(Connection& c, replica::Workspace& ws) {
-  if (!IsMember(ws, c.device)) return;
+  if (!IsMember(ws, c.device) || c.blocked.count(ws.id())) return;
+  // Frames stay well under what the remote accepts; framing adds a few bytes per delta.
+  const size_t batch = std::min<size_t>(options_.batch_bytes, c.max_frame_bytes / 2);
   auto theirs_it = c.theirs.find(ws.id());
   if (theirs_it == c.theirs.end()) return;  // they have not said what they hold yet
   auto& theirs = theirs_it->second;
@@ -292,9 +298,21 @@ void SyncNode::SendMissing(Connection& c, replica::Workspace& ws) {
     }
     replica::VersionVector vv;
     for (const auto& [device, seq] : theirs) vv.push_back(replica::VersionEntry{device, seq, {}});
-    auto deltas = ws.DeltasFor(vv, options_.batch_bytes);
+    auto deltas = ws.DeltasFor(vv, batch);
     if (!deltas.ok() || deltas->empty()) {
       c.backlog.erase(ws.id());
+      return;
+    }
+    if (deltas->size() == 1 && deltas->front().size() + 64 > c.max_frame_bytes) {
+      // Sending it would only get the connection closed, again and again. Say so once; it
+      // goes out when the remote raises its limit (at its next hello).
+      c.blocked.insert(ws.id());
+      if (observer_.note) {
+        observer_.note(c.id, "a delta of " + std::to_string(deltas->front().size()) +
+                                 " bytes is larger than this peer accepts (" +
+                                 std::to_string(c.max_frame_bytes) +
+                                 "); sync of this workspace to it is stopped");
+      }
       return;
     }
     w::Frame frame;

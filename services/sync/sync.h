@@ -49,10 +49,11 @@ class Transport {
 };
 
 struct Options {
-  size_t batch_bytes = 1 << 20;       // deltas per Deltas frame, about
-  size_t max_queued_bytes = 8 << 20;  // stop sending to a connection past this
-  uint16_t listen_port = 0;           // announced in hello
-  bool share_addresses = true;        // tell peers where other members are
+  size_t batch_bytes = 1 << 20;         // deltas per Deltas frame, about
+  size_t max_queued_bytes = 8 << 20;    // stop sending to a connection past this
+  uint16_t listen_port = 0;             // announced in hello
+  uint32_t max_frame_bytes = 16 << 20;  // the largest frame this node accepts, announced in hello
+  bool share_addresses = true;          // tell peers where other members are
 };
 
 struct Invitation {

@@ -216,8 +216,9 @@ TEST(PeerConfigTest, CrossKeyRules) {
   // Only the max given: the blame goes to the value that is in the file.
   ExpectError("data: d\nsync:\n  reconnect_max_ms: 100\n", "peer.yaml:3:21",
               {"sync.reconnect_min_ms (500) must not exceed sync.reconnect_max_ms (100)"});
-  ExpectError("data: d\nsync:\n  max_frame_bytes: 1000\n", "peer.yaml:3:20",
-              {"sync.batch_bytes (1048576) must not exceed sync.max_frame_bytes (1000)"});
+  // An explicit batch above the frame limit is refused; a default one follows the limit.
+  ExpectError("data: d\nsync:\n  max_frame_bytes: 1000\n  batch_bytes: 2000\n", "peer.yaml:4:16",
+              {"sync.batch_bytes (2000) must not exceed sync.max_frame_bytes (1000)"});
 }
 
 TEST(PeerConfigTest, MissingDataNamesTheFile) {
@@ -332,6 +333,14 @@ TEST(PeerConfigTest, ValidateAfterOverrides) {
   EXPECT_TRUE(ValidatePeerConfig(c).ok());
   ASSERT_TRUE(ApplyOverride(c, "sync.batch_bytes", "20000000").ok());
   EXPECT_EQ(ValidatePeerConfig(c).where(), "sync.batch_bytes");
+}
+
+TEST(PeerConfigTest, DefaultBatchFollowsASmallerFrameLimit) {
+  PeerConfig c;
+  ASSERT_TRUE(ApplyOverride(c, "data", "/d").ok());
+  ASSERT_TRUE(ApplyOverride(c, "sync.max_frame_bytes", "65536").ok());
+  EXPECT_TRUE(ValidatePeerConfig(c).ok());
+  EXPECT_EQ(c.batch_bytes, 32768u);
 }
 
 TEST(PeerConfigTest, ExampleFileParsesToTheDefaults) {

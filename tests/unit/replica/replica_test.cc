@@ -74,6 +74,22 @@ TEST_F(ReplicaTest, ConcurrentIncrementsAllCount) {
   }
 }
 
+TEST_F(ReplicaTest, CounterShowsItsBasePlusEveryIncrement) {
+  auto item = a->CreateRecord("item", {{"stock", Value(int64_t{5})}});
+  ASSERT_TRUE(item.ok());
+  SyncAll();
+  ASSERT_TRUE(b->Add(*item, "stock", 1).ok());
+  ASSERT_TRUE(c->Add(*item, "stock", 2).ok());
+  SyncAll();
+  EXPECT_EQ(a->Get(*item)->fields.at("stock"), Value(int64_t{8}));
+  // Setting re-bases; earlier increments still count (decision 0003).
+  ASSERT_TRUE(a->Set(*item, "stock", Value(int64_t{10})).ok());
+  SyncAll();
+  for (TestDevice* d : {&a, &b, &c}) {
+    EXPECT_EQ((*d)->Get(*item)->fields.at("stock"), Value(int64_t{13})) << d->identity.name();
+  }
+}
+
 TEST_F(ReplicaTest, ConcurrentSetsKeepLosersAsConflictsUntilSuperseded) {
   auto item = a->CreateRecord("item", {{"name", Value("bolt")}});
   ASSERT_TRUE(item.ok());

@@ -291,6 +291,32 @@ TEST_F(SyncTest, LargeBacklogFlowsInBoundedBatchesUnderBackpressure) {
   EXPECT_GT(frames, 10u) << "sent in many bounded frames, not one";
 }
 
+TEST_F(SyncTest, ADeltaLargerThanThePeersFrameLimitIsHeldBackNotLooped) {
+  sync::Options small;
+  small.max_frame_bytes = 8 << 10;
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net, small);
+  std::vector<std::string> notes;
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  net.Connect(a.index, b.index, a.key(), b.key());
+  net.Run();
+  auto& wb = Accept(b, wa.id());
+  net.Run();
+  // Incompressible, so the sealed delta really is larger than bob accepts.
+  Bytes noise(20 << 10);
+  a.device.rng.Fill(noise);
+  auto big = wa.CreateRecord("item", {{"photo", Value(Base64UrlEncode(noise))}});
+  ASSERT_TRUE(wa.Seal().ok());
+  auto small_record = wa.CreateRecord("item", {{"sku", Value("S-1")}});
+  ASSERT_TRUE(wa.Seal().ok());
+  a.node.Push(wa.id());
+  net.Run();
+  EXPECT_FALSE(wb.Get(*big).has_value());
+  EXPECT_FALSE(wb.Get(*small_record).has_value()) << "held back behind the big one, in order";
+  EXPECT_TRUE(net.closed_reasons_.empty()) << "no frame over the limit was sent";
+  EXPECT_EQ(a.node.Connections().size(), 1u);
+}
+
 TEST_F(SyncTest, AddressesOfFellowMembersAreShared) {
   sync::Options with_port;
   with_port.listen_port = 7400;
