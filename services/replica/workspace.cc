@@ -531,8 +531,8 @@ RecordView Workspace::Impl::View(RecordKey key, const Record& r) const {
   for (const auto& [field, sum] : r.counters) {
     Value& shown = v.fields[names_.Name(field)];
     const int64_t* base = std::get_if<int64_t>(&shown.v);
-    shown = Value(static_cast<int64_t>(static_cast<uint64_t>(base ? *base : 0) +
-                                       static_cast<uint64_t>(sum)));
+    shown = Value(
+        static_cast<int64_t>(static_cast<uint64_t>(base ? *base : 0) + static_cast<uint64_t>(sum)));
   }
   for (const auto& [field, list] : r.lists) {
     std::vector<const Entry*> sorted;

@@ -1,4 +1,5 @@
-// grove-bench inventory-week: the foundation benchmark (issue 3).
+// grove-bench inventory-week: the foundation benchmark (issue 3). `grove-bench peer-sync` (issue
+// 4) is in peer_sync.cc.
 //
 // Peer A creates N item records (6 fields) and syncs them to the others; then every peer, offline,
 // makes S field sets and A stock increments, one user action (one durable local transaction) each;
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/peer_sync.h"
 #include "common/clock.h"
 #include "crypto/crypto.h"
 #include "identity/identity.h"
@@ -277,10 +279,14 @@ int Run(const Options& o) {
 int main(int argc, char** argv) {
   using grove::bench::Options;
   Options o;
+  if (argc >= 2 && std::string(argv[1]) == "peer-sync") {
+    return grove::bench::PeerSyncMain(argc, argv);
+  }
   if (argc < 2 || std::string(argv[1]) != "inventory-week") {
     std::fprintf(stderr,
                  "usage: grove-bench inventory-week [--items N] [--peers P] [--sets S] [--adds A]\n"
-                 "                                  [--seed X] [--single-ops N] [--no-yjs]\n");
+                 "                                  [--seed X] [--single-ops N] [--no-yjs]\n"
+                 "       grove-bench peer-sync [options]   (see grove-bench peer-sync --help)\n");
     return 2;
   }
   for (int i = 2; i < argc; ++i) {
