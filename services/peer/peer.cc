@@ -38,6 +38,7 @@ struct PeerMetrics {
   metrics::Counter& deltas_invalid = Counter(
       "grove_deltas_invalid_total", "Deltas stored as evidence but not applied (decision 0001)");
   metrics::Counter& forks = Counter("grove_forks_total", "Fork evidence received");
+  metrics::Counter& deltas_sent = Counter("grove_deltas_sent_total", "Deltas sent to peers");
   metrics::Counter& local_actions = Counter("grove_local_actions_total", "Local actions made");
   metrics::Counter& bytes_in = Counter("grove_sync_received_bytes_total", "Bytes received");
   metrics::Counter& bytes_out = Counter("grove_sync_sent_bytes_total", "Bytes sent");
@@ -65,6 +66,7 @@ struct PeerMetrics {
     return Must(registry.Gauge(name, help))->With({});
   }
   net::Network::Stats last_net{};
+  uint64_t last_deltas_sent = 0;
 };
 
 }  // namespace
@@ -303,6 +305,8 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     metrics_.frames_out.Inc(now.frames_out - last.frames_out);
     metrics_.handshakes_failed.Inc(now.handshakes_failed - last.handshakes_failed);
     last = now;
+    metrics_.deltas_sent.Inc(sync_->deltas_sent() - metrics_.last_deltas_sent);
+    metrics_.last_deltas_sent = sync_->deltas_sent();
   }
 
   // --- Changes -------------------------------------------------------------------------------

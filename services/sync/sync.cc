@@ -324,6 +324,7 @@ void SyncNode::SendMissing(Connection& c, replica::Workspace& ws) {
       uint64_t seq;
       if (DeltaHead(raw, author, seq)) theirs[author] = std::max(theirs[author], seq);
     }
+    deltas_sent_ += static_cast<uint64_t>(out->deltas_size());
     SendFrame(c, frame.SerializeAsString());
   }
 }

@@ -114,6 +114,8 @@ class SyncNode {
   // Continues sends that stopped at a full queue. Call when queues drain (or on a short timer).
   void Pump();
   bool HasBacklog() const;
+  // Deltas sent on all connections since start (for metrics).
+  uint64_t deltas_sent() const { return deltas_sent_; }
 
   const std::map<WorkspaceId, Invitation>& invitations() const { return invitations_; }
   // Removes and returns an invitation (the caller joins the workspace and AddWorkspace()s it).
@@ -145,6 +147,7 @@ class SyncNode {
   // Who invited this device into a workspace: until the workspace's membership has arrived,
   // the inviter is the one peer this node can announce the workspace to.
   std::map<WorkspaceId, identity::DeviceId> introducers_;
+  uint64_t deltas_sent_ = 0;
 };
 
 }  // namespace grove::sync

@@ -43,6 +43,12 @@ TEST(PeerIntegration, MetricsAfterSyncPassPromtool) {
            MetricValue(text, "grove_sync_received_bytes_total") > 0.0;
   })) << "B's metrics after syncing:\n"
       << text;
+  std::string sender;
+  EXPECT_TRUE(PollUntil([&] {
+    sender = a.api().Metrics();
+    return MetricValue(sender, "grove_deltas_sent_total") > 0.0;
+  })) << "A sent deltas to B, but its metrics say:\n"
+      << sender;
   for (const char* name : {"grove_sync_connections", "grove_deltas_received_total",
                            "grove_apply_duration_seconds_bucket{"}) {
     EXPECT_NE(text.find(std::string("\n") + name), std::string::npos) << name << " missing";
