@@ -1,0 +1,293 @@
+#include "bench/peer_harness.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/Timespan.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "identity/identity.h"
+
+#ifndef GROVE_PEER_BIN
+#error "GROVE_PEER_BIN must be defined (path of grove-peer)"
+#endif
+
+namespace grove::bench {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Waits for `pid` up to `timeout`: the exit status (128+N for signal N), or nullopt if running.
+std::optional<int> WaitExit(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      return -1;
+    }
+    if (r < 0 && errno != EINTR) return -1;
+    if (SteadyClock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// fork + exec with stdin from /dev/null and stdout, stderr appended to `log_path`. The child
+// gets SIGKILL when the forking thread ends. -1 with `why` on failure.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path, std::string* why) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    *why = std::string("fork: ") + std::strerror(errno);
+    return -1;
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(126);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int in = open("/dev/null", O_RDONLY);
+    const int out = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0) _exit(125);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    if (close_range(3, ~0U, 0) != 0) {
+      for (int fd = 3; fd < 1024; ++fd) close(fd);
+    }
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+uint16_t PickFreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+               std::chrono::microseconds interval) {
+  const auto deadline = SteadyClock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (SteadyClock::now() >= deadline) return false;
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+std::optional<api::Json> HttpReply::Json() const {
+  auto parsed = api::ParseJson(body);
+  if (!parsed.ok()) return std::nullopt;
+  return std::move(parsed).value();
+}
+
+// --- Api -----------------------------------------------------------------------------------------
+
+Api::Api(std::string host, uint16_t port, std::string token)
+    : host_(std::move(host)), port_(port), token_(std::move(token)) {}
+Api::~Api() = default;
+Api::Api(Api&&) noexcept = default;
+Api& Api::operator=(Api&&) noexcept = default;
+
+HttpReply Api::Request(const std::string& method, const std::string& path,
+                       const std::string& body) {
+  HttpReply reply = Once(method, path, body);
+  if (reply.status == 0) {
+    // A kept-alive connection the server closed: one fresh try.
+    session_.reset();
+    reply = Once(method, path, body);
+  }
+  return reply;
+}
+
+HttpReply Api::Once(const std::string& method, const std::string& path, const std::string& body) {
+  HttpReply out;
+  try {
+    if (!session_) {
+      session_ = std::make_unique<Poco::Net::HTTPClientSession>(host_, port_);
+      session_->setKeepAlive(true);
+      session_->setTimeout(Poco::Timespan(30, 0));
+    }
+    Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
+    request.setKeepAlive(true);
+    request.set("Authorization", "Bearer " + token_);
+    if (!body.empty() || method == "POST" || method == "PATCH") {
+      request.setContentType("application/json");
+      request.setContentLength(static_cast<std::streamsize>(body.size()));
+    }
+    std::ostream& os = session_->sendRequest(request);
+    os << body;
+    Poco::Net::HTTPResponse response;
+    std::istream& is = session_->receiveResponse(response);
+    Poco::StreamCopier::copyToString(is, out.body);
+    out.status = static_cast<int>(response.getStatus());
+    if (!response.getKeepAlive()) session_.reset();
+  } catch (const Poco::Exception& e) {
+    out.status = 0;
+    out.error = e.displayText();
+    session_.reset();
+  } catch (const std::exception& e) {
+    out.status = 0;
+    out.error = e.what();
+    session_.reset();
+  }
+  return out;
+}
+
+// --- PeerProcess ---------------------------------------------------------------------------------
+
+PeerProcess::PeerProcess(std::string name, std::string data_dir, std::string log_path)
+    : name_(std::move(name)), data_dir_(std::move(data_dir)), log_path_(std::move(log_path)) {
+  PickPorts();
+}
+
+void PeerProcess::PickPorts() {
+  // Ports handed out by this process, so two peers never get the same one.
+  static std::set<uint16_t> given;
+  auto pick = [] {
+    for (int i = 0; i < 100; ++i) {
+      const uint16_t port = PickFreePort();
+      if (port != 0 && given.insert(port).second) return port;
+    }
+    return uint16_t{0};
+  };
+  sync_port_ = pick();
+  api_port_ = pick();
+  auto token = identity::ReadApiToken(data_dir_);
+  api_ = std::make_unique<Api>("127.0.0.1", api_port_, token.ok() ? *token : "");
+}
+
+PeerProcess::~PeerProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    (void)WaitExit(pid_, std::chrono::seconds(10));
+  }
+}
+
+std::string PeerProcess::sync_address() const { return "127.0.0.1:" + std::to_string(sync_port_); }
+
+bool PeerProcess::Start(const std::vector<std::string>& connect, std::chrono::milliseconds timeout,
+                        std::string* why) {
+  // A port picked as free may be taken by the time the peer binds it: then new ports, twice.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (attempt > 0) PickPorts();
+    std::vector<std::string> argv = {GROVE_PEER_BIN,
+                                     "--data",
+                                     data_dir_,
+                                     "--listen",
+                                     sync_address(),
+                                     "--api",
+                                     "127.0.0.1:" + std::to_string(api_port_)};
+    for (const std::string& c : connect) {
+      argv.push_back("--connect");
+      argv.push_back(c);
+    }
+    pid_ = Spawn(argv, log_path_, why);
+    if (pid_ < 0) return false;
+    const bool up = PollUntil(
+        [&] {
+          if (auto exited = WaitExit(pid_, std::chrono::milliseconds(0))) {
+            *why = name_ + ": grove-peer exited with status " + std::to_string(*exited) + " (log " +
+                   log_path_ + ")";
+            pid_ = -1;
+            return true;
+          }
+          return api_->Get("/healthz").status == 200;
+        },
+        timeout, std::chrono::milliseconds(10));
+    if (pid_ < 0) continue;
+    if (!up) *why = name_ + ": API did not answer in time (log " + log_path_ + ")";
+    return up;
+  }
+  return false;
+}
+
+int PeerProcess::Stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  std::optional<int> status = WaitExit(pid_, timeout);
+  if (!status) {
+    kill(pid_, SIGKILL);
+    status = WaitExit(pid_, std::chrono::seconds(10));
+  }
+  pid_ = -1;
+  return status.value_or(-1);
+}
+
+double PeerProcess::RssMb() const {
+  if (pid_ <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+  }
+  return 0;
+}
+
+std::optional<double> PeerProcess::Metric(const std::string& name) {
+  HttpReply r = api_->Get("/metrics");
+  if (r.status != 200) return std::nullopt;
+  return PrometheusValue(r.body, name);
+}
+
+std::optional<double> PrometheusValue(const std::string& exposition, const std::string& name) {
+  std::istringstream in(exposition);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
+        line[name.size()] == ' ') {
+      return std::strtod(line.c_str() + name.size() + 1, nullptr);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string JsonString(const api::Json& object, std::string_view key) {
+  const api::Json* member = object.is_object() ? object.Find(key) : nullptr;
+  return member && member->is_string() ? member->text() : "";
+}
+
+std::optional<int64_t> JsonInt(const api::Json& object, std::string_view key) {
+  const api::Json* member = object.is_object() ? object.Find(key) : nullptr;
+  if (!member || !member->is_int()) return std::nullopt;
+  return member->integer();
+}
+
+}  // namespace grove::bench

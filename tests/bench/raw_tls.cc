@@ -1,0 +1,233 @@
+#include "bench/raw_tls.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "bench/bench_util.h"
+#include "common/clock.h"
+#include "crypto/crypto.h"
+#include "identity/identity.h"
+#include "net/network.h"
+
+namespace grove::bench {
+namespace {
+
+constexpr size_t kMaxQueued = 16 << 20;
+
+// Counts what arrives; acknowledges with one empty frame once `expected` bytes are in.
+class Sink final : public net::Handler {
+ public:
+  explicit Sink(uint64_t expected) : expected_(expected) {}
+  void Attach(net::Network* net) { net_ = net; }
+
+  void OnConnected(const net::PeerInfo&) override {}
+  void OnFrame(net::ConnectionId id, Bytes frame) override {
+    received_ += frame.size() + 4;
+    if (!acked_ && received_ >= expected_) {
+      acked_ = true;
+      net_->Send(id, Bytes{});
+    }
+  }
+  void OnClosed(net::ConnectionId, const Status&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void OnDialFailed(uint64_t, const net::Endpoint&, const Status&) override {}
+
+  void WaitClosed(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_until(lock, deadline, [&] { return closed_; });
+  }
+
+ private:
+  uint64_t expected_;
+  net::Network* net_ = nullptr;
+  uint64_t received_ = 0;
+  bool acked_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool closed_ = false;
+};
+
+// The sending side: waits for the connection and the acknowledgement.
+class Source final : public net::Handler {
+ public:
+  void OnConnected(const net::PeerInfo& peer) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    connection_ = peer.id;
+    cv_.notify_all();
+  }
+  void OnFrame(net::ConnectionId, Bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    acked_ = true;
+    cv_.notify_all();
+  }
+  void OnClosed(net::ConnectionId, const Status& reason) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    failed_ = failed_.empty() ? "closed: " + reason.ToString() : failed_;
+    cv_.notify_all();
+  }
+  void OnDialFailed(uint64_t, const net::Endpoint&, const Status& reason) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    failed_ = "dial failed: " + reason.ToString();
+    cv_.notify_all();
+  }
+
+  // The connection id, or 0 (with `why`) when it failed or the deadline passed.
+  net::ConnectionId WaitConnected(std::chrono::steady_clock::time_point deadline,
+                                  std::string* why) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_until(lock, deadline, [&] { return connection_ != 0 || !failed_.empty(); });
+    if (connection_ == 0) *why = failed_.empty() ? "connection timed out" : failed_;
+    return connection_;
+  }
+  bool WaitAcked(std::chrono::steady_clock::time_point deadline, std::string* why) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_until(lock, deadline, [&] { return acked_ || !failed_.empty(); });
+    if (!acked_) *why = failed_.empty() ? "no acknowledgement in time" : failed_;
+    return acked_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  net::ConnectionId connection_ = 0;
+  bool acked_ = false;
+  std::string failed_;
+};
+
+[[noreturn]] void RunReceiver(int port_fd, uint64_t expected, double timeout_s) {
+  SystemClock clock;
+  crypto::SystemRandom rng;
+  auto me = identity::Identity::Create("tls-sink", rng, clock);
+  Sink sink(expected);
+  uint16_t port = 0;
+  std::unique_ptr<net::Network> net;
+  if (me.ok()) {
+    net::Options options;
+    options.listen = net::Endpoint{"127.0.0.1", 0};
+    auto started = net::Network::Start(*me, options, sink);
+    if (started.ok()) {
+      net = std::move(started).value();
+      sink.Attach(net.get());
+      port = net->listening().port;
+    }
+  }
+  if (write(port_fd, &port, sizeof port) != sizeof port || port == 0) _exit(1);
+  close(port_fd);
+  sink.WaitClosed(std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+  net->Stop();
+  _exit(0);
+}
+
+}  // namespace
+
+RawTlsResult MeasureRawTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s) {
+  RawTlsResult result;
+  const uint64_t frames = (total_bytes + frame_bytes - 1) / frame_bytes;
+  const uint64_t wire = frames * (frame_bytes + 4);
+  int fds[2];
+  if (pipe(fds) != 0) {
+    result.error = std::string("pipe: ") + std::strerror(errno);
+    return result;
+  }
+  const pid_t parent = getpid();
+  const pid_t child = fork();
+  if (child < 0) {
+    result.error = std::string("fork: ") + std::strerror(errno);
+    return result;
+  }
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    close(fds[0]);
+    RunReceiver(fds[1], wire, timeout_s + 5);
+  }
+  close(fds[1]);
+  uint16_t port = 0;
+  const ssize_t got = read(fds[0], &port, sizeof port);
+  close(fds[0]);
+  auto reap = [&] {
+    for (int i = 0; i < 2000; ++i) {
+      if (waitpid(child, nullptr, WNOHANG) == child) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+  };
+  if (got != sizeof port || port == 0) {
+    result.error = "the receiver did not start";
+    reap();
+    return result;
+  }
+
+  SystemClock clock;
+  crypto::SystemRandom rng;
+  auto me = identity::Identity::Create("tls-source", rng, clock);
+  Source source;
+  net::Options options;
+  options.listen = net::Endpoint{"127.0.0.1", 0};
+  std::unique_ptr<net::Network> net;
+  if (me.ok()) {
+    auto started = net::Network::Start(*me, options, source);
+    if (started.ok()) net = std::move(started).value();
+  }
+  if (!net) {
+    result.error = "the sender's network did not start";
+    kill(child, SIGKILL);
+    reap();
+    return result;
+  }
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  net->Dial(net::Endpoint{"127.0.0.1", port}, std::nullopt);
+  const net::ConnectionId id = source.WaitConnected(deadline, &result.error);
+  if (id != 0) {
+    Bytes frame(frame_bytes);
+    for (size_t i = 0; i < frame.size(); ++i) frame[i] = static_cast<uint8_t>(i * 131 + 7);
+    const TimePoint t0 = Now();
+    uint64_t sent = 0;
+    bool ok = true;
+    while (sent < frames) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ok = false;
+        result.error = "sending timed out";
+        break;
+      }
+      if (net->QueuedBytes(id) + frame_bytes + 4 > kMaxQueued) {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+        continue;
+      }
+      if (!net->Send(id, frame)) {
+        ok = false;
+        result.error = "the connection closed while sending";
+        break;
+      }
+      ++sent;
+    }
+    if (ok && source.WaitAcked(deadline, &result.error)) {
+      result.seconds = Seconds(t0);
+      result.bytes = wire;
+      result.bytes_per_s = static_cast<double>(wire) / result.seconds;
+      result.ok = true;
+    }
+    net->Close(id, Status::Ok());
+  }
+  net->Stop();
+  reap();
+  return result;
+}
+
+}  // namespace grove::bench
