@@ -151,6 +151,11 @@ const Leaf kLeaves[] = {
        return SetUnsigned<&PeerConfig::reconnect_max_ms, 1, kMaxMillis>("sync.reconnect_max_ms", c,
                                                                         v);
      }},
+    {"sync.discover", "true or false", false,
+     [](PeerConfig& c, const Value& v) {
+       GROVE_ASSIGN_OR_RETURN(c.discover, Boolean("sync.discover", v));
+       return Status::Ok();
+     }},
     {"store.sync_full", "true or false", false,
      [](PeerConfig& c, const Value& v) {
        GROVE_ASSIGN_OR_RETURN(c.store_sync_full, Boolean("store.sync_full", v));

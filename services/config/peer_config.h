@@ -50,6 +50,7 @@ struct PeerConfig {
   uint64_t batch_bytes = 1 << 20;         // deltas per sync batch, 1..max_frame_bytes
   uint32_t reconnect_min_ms = 500;        // first redial delay, doubling up to reconnect_max_ms
   uint32_t reconnect_max_ms = 30000;
+  bool discover = true;          // dial fellow members whose addresses peers share
   bool store_sync_full = false;  // fsync every commit (survives power loss, slower)
 
   bool operator==(const PeerConfig&) const = default;

@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   options.reconnect_min_ms = static_cast<int>(cfg.reconnect_min_ms);
   options.reconnect_max_ms = static_cast<int>(cfg.reconnect_max_ms);
   options.sync_full = cfg.store_sync_full;
+  options.discover = cfg.discover;
 
   auto token = identity::ReadApiToken(cfg.data);
   if (!token.ok()) {

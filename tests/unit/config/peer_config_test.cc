@@ -357,7 +357,7 @@ TEST(PeerConfigTest, EveryKeyIsDocumented) {
   const std::string example = ReadFile(std::string(GROVE_SOURCE_DIR) + "/deploy/peer.example.yaml");
   ASSERT_FALSE(docs.empty());
   ASSERT_FALSE(example.empty());
-  EXPECT_EQ(PeerConfigKeys().size(), 12u);
+  EXPECT_EQ(PeerConfigKeys().size(), 13u);
   for (const std::string& key : PeerConfigKeys()) {
     EXPECT_NE(docs.find("| `" + key + "` |"), std::string::npos)
         << key << " has no row in docs/configuration.md";
