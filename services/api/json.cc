@@ -1,5 +1,7 @@
 #include "api/json.h"
 
+#include "common/utf8.h"
+
 #include <cstdio>
 #include <limits>
 
@@ -51,50 +53,7 @@ void AppendUtf8(std::string& out, uint32_t cp) {
   }
 }
 
-void QuoteTo(std::string_view text, std::string& out) {
-  out += '"';
-  size_t i = 0;
-  while (i < text.size()) {
-    const char c = text[i];
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-          out += escaped;
-        } else if (static_cast<unsigned char>(c) >= 0x80) {
-          const size_t n = Utf8Length(text, i);
-          if (n == 0) {
-            out += "\xEF\xBF\xBD";  // U+FFFD: one bad byte must not make the document invalid
-            ++i;
-          } else {
-            out.append(text.substr(i, n));
-            i += n;
-          }
-          continue;
-        } else {
-          out += c;
-        }
-    }
-    ++i;
-  }
-  out += '"';
-}
+void QuoteTo(std::string_view text, std::string& out) { grove::AppendJsonString(out, text); }
 
 class Parser {
  public:

@@ -1,5 +1,7 @@
 #include "cli/command.h"
 
+#include "common/utf8.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -118,35 +120,9 @@ int ReportError(const Status& status) {
 }
 
 std::string JsonString(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += c;  // UTF-8 passes through: JSON text is UTF-8
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  AppendJsonString(out, text);
+  return out;
 }
 
 }  // namespace grove::cli

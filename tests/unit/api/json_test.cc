@@ -74,7 +74,7 @@ TEST(JsonTest, DumpEscapesAndRepairsInvalidUtf8) {
   json.Set("k", std::string("q\"\\\n\x01 \xC3\xA9 \xFF"));
   json.Set("n", Json(uint64_t{18446744073709551615u}));
   EXPECT_EQ(json.Dump(),
-            "{\"k\":\"q\\\"\\\\\\n\\u0001 \xC3\xA9 \xEF\xBF\xBD\","
+            "{\"k\":\"q\\\"\\\\\\n\\u0001 \xC3\xA9 \\ufffd\","
             "\"n\":18446744073709551615}");
   json.Set("k", 1);  // replaces in place
   EXPECT_EQ(json.Dump(), R"({"k":1,"n":18446744073709551615})");

@@ -75,3 +75,21 @@ TEST(SeededRandom, SameSeedSameStream) {
 
 }  // namespace
 }  // namespace grove
+
+#include "common/utf8.h"
+
+namespace grove {
+namespace {
+
+TEST(Utf8, JsonStringsAreValidForAnyBytes) {
+  std::string out;
+  AppendJsonString(out, std::string("a\"b\\c\nd\x01\x7f \xC3\xA9 \xFF\xFE end"));
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\nd\\u0001\\u007f \xC3\xA9 \\ufffd\\ufffd end\"");
+  EXPECT_EQ(SanitizeUtf8("ok \xC3\xA9 \xE2\x82"), "ok \xC3\xA9 \xEF\xBF\xBD");
+  size_t bad = 0;
+  EXPECT_EQ(Utf8Sequence("\xF0\x9F\x8C\xB3", 0, bad), 4u);  // a tree
+  EXPECT_EQ(Utf8Sequence("\xED\xA0\x80", 0, bad), 0u) << "surrogates are ill-formed";
+}
+
+}  // namespace
+}  // namespace grove
