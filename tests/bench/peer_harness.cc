@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "identity/identity.h"
+#include "support/child_process.h"
 
 #ifndef GROVE_PEER_BIN
 #error "GROVE_PEER_BIN must be defined (path of grove-peer)"
@@ -34,72 +35,17 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Waits for `pid` up to `timeout`: the exit status (128+N for signal N), or nullopt if running.
-std::optional<int> WaitExit(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-      return -1;
-    }
-    if (r < 0 && errno != EINTR) return -1;
-    if (SteadyClock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
+using testing::WaitExit;
 
-// fork + exec with stdin from /dev/null and stdout, stderr appended to `log_path`. The child
-// gets SIGKILL when the forking thread ends. -1 with `why` on failure.
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path, std::string* why) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    *why = std::string("fork: ") + std::strerror(errno);
-    return -1;
-  }
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(126);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    const int in = open("/dev/null", O_RDONLY);
-    const int out = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in < 0 || out < 0) _exit(125);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    if (close_range(3, ~0U, 0) != 0) {
-      for (int fd = 3; fd < 1024; ++fd) close(fd);
-    }
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
+  return testing::SpawnChild(argv, "", log_path, /*append=*/true, why);
 }
 
 }  // namespace
 
 uint16_t PickFreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
+  std::string why;
+  return testing::FreeLoopbackPort(&why);
 }
 
 bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,

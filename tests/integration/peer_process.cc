@@ -28,6 +28,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/child_process.h"
+
 #ifndef GROVE_PEER_BIN
 #error "GROVE_PEER_BIN must be defined (path of grove-peer)"
 #endif
@@ -68,63 +70,11 @@ std::string Tail(const std::string& text, size_t lines) {
   return text.substr(pos == 0 ? 0 : pos + 1);
 }
 
-// Closes every descriptor above 2 in a forked child (only async-signal-safe calls).
-void CloseInheritedFds() {
-  if (close_range(3, ~0U, 0) == 0) return;
-  const long max = sysconf(_SC_OPEN_MAX);
-  for (long fd = 3; fd < (max > 0 ? max : 1024); ++fd) close(static_cast<int>(fd));
-}
+using testing::WaitExit;
 
-// fork + exec with stdin, stdout and stderr redirected. The child dies with the forking thread.
-// Returns the pid, or -1 with `why`.
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& stdin_path,
             const std::string& output_path, bool append, std::string* why) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const char* in_path = stdin_path.empty() ? "/dev/null" : stdin_path.c_str();
-  const int out_flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    *why = std::string("fork: ") + std::strerror(errno);
-    return -1;
-  }
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(126);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    const int in = open(in_path, O_RDONLY);
-    const int out = open(output_path.c_str(), out_flags, 0644);
-    if (in < 0 || out < 0) _exit(125);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    CloseInheritedFds();
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-// Waits for `pid` up to `timeout`. The exit status (128+N for signal N), or nullopt if still
-// running.
-std::optional<int> WaitExit(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-      return -1;
-    }
-    if (r < 0 && errno != EINTR) return -1;  // not our child any more: treat as gone
-    if (SteadyClock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(10ms);
-  }
+  return testing::SpawnChild(argv, stdin_path, output_path, append, why);
 }
 
 void KillAndReap(pid_t pid) {
@@ -165,21 +115,10 @@ bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds time
 }
 
 uint16_t PickFreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const std::string err = std::strerror(errno);
-    close(fd);
-    throw std::runtime_error("picking a free port: " + err);
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
+  std::string why;
+  const uint16_t port = testing::FreeLoopbackPort(&why);
+  if (port == 0) throw std::runtime_error("picking a free port: " + why);
+  return port;
 }
 
 int RunProgram(const std::vector<std::string>& argv, const std::string& stdin_path,
