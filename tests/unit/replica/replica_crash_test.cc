@@ -29,6 +29,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/status_assert.h"
 #include "support/temp_dir.h"
 
 #include <algorithm>
@@ -57,12 +58,6 @@ namespace grove::replica {
 namespace {
 
 namespace fs = std::filesystem;
-
-#define ASSERT_OK(expr)                                                  \
-  do {                                                                   \
-    const ::grove::Status assert_ok_status_ = (expr);                    \
-    ASSERT_TRUE(assert_ok_status_.ok()) << assert_ok_status_.ToString(); \
-  } while (0)
 
 // ---------------------------------------------------------------------------------------------
 // The child's actions and its messages to the parent.

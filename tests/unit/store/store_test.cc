@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/status_assert.h"
 #include "support/temp_dir.h"
 
 #include <algorithm>
@@ -34,12 +35,6 @@ namespace grove::store {
 namespace {
 
 namespace fs = std::filesystem;
-
-#define ASSERT_OK(expr)                                                  \
-  do {                                                                   \
-    const ::grove::Status assert_ok_status_ = (expr);                    \
-    ASSERT_TRUE(assert_ok_status_.ok()) << assert_ok_status_.ToString(); \
-  } while (0)
 
 Hash32 Id(uint8_t fill) {
   Hash32 h;
