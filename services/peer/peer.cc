@@ -504,8 +504,8 @@ Result<std::string> Peer::CreateWorkspace(const std::string& name,
       return grove::Status(Code::kInvalidArgument,
                            "tools are not available yet; create a free-form workspace", "tools");
     }
-    auto ws = replica::Workspace::Create(*impl_->identity_, name, tools, *impl_->store_,
-                                         impl_->clock_, impl_->random_);
+    auto ws = replica::Workspace::Create(*impl_->identity_, name, {}, *impl_->store_, impl_->clock_,
+                                         impl_->random_);
     if (!ws.ok()) return ws.status();
     std::string id = HexEncode((*ws)->id());
     impl_->sync_->AddWorkspace(std::move(ws).value());

@@ -34,6 +34,7 @@
 #include "identity/identity.h"
 #include "replica/value.h"
 #include "store/store.h"
+#include "tools/tool.h"
 
 namespace grove::replica {
 
@@ -56,6 +57,16 @@ struct RecordView {
   std::map<std::string, std::vector<Value>> conflicts;  // concurrent values that lost, per field
   std::map<std::string, std::vector<Value>> lists;      // add-only lists, in stamp order
   std::vector<std::string> history;                     // transitions, in stamp order
+  // Tool records only: computed fields, and keyed stock levels (field -> key -> level).
+  std::map<std::string, Value> computed;
+  std::map<std::string, std::map<std::string, int64_t>> keyed;
+};
+
+// Whether this device may run a transition on a record now, and if not, the rule that refuses
+// it (PermissionDenied: role; FailedPrecondition: state, guard or stock rights).
+struct TransitionCheck {
+  std::string name;
+  Status verdict;
 };
 
 struct VersionEntry {
@@ -104,8 +115,10 @@ class Workspace {
  public:
   // Creates a workspace: seals and stores its genesis delta (whose hash is the workspace id) and
   // a first content key. The creator is its owner.
+  // `tools` travel in the genesis delta (canonical form, pinned by hash): every member enforces
+  // them. InvalidArgument when they do not form a consistent set (tools::CheckToolSet).
   static Result<std::unique_ptr<Workspace>> Create(const identity::Identity& me, std::string name,
-                                                   std::vector<std::string> tools,
+                                                   std::vector<tools::Tool> tools,
                                                    store::Store& store, Clock& clock,
                                                    Random& random, Limits limits = {});
   // Starts a replica of an existing workspace from its genesis delta (as carried by an
@@ -123,7 +136,8 @@ class Workspace {
 
   const WorkspaceId& id() const;
   const std::string& name() const;
-  const std::vector<std::string>& tools() const;
+  const std::vector<std::string>& tools() const;  // names
+  const std::vector<tools::Tool>& tool_definitions() const;
   const DeviceId& device() const;
 
   // --- Local actions. Each is durable when it returns OK. PermissionDenied when this device's
@@ -134,7 +148,21 @@ class Workspace {
   Status Set(const RecordId& record, std::string_view field, Value value);
   Status Add(const RecordId& record, std::string_view field, int64_t amount);
   Status Append(const RecordId& record, std::string_view field, Value item);
-  Status Transition(const RecordId& record, std::string_view name);
+  // A workflow step. For a record of a tool type, the tool's rules decide: PermissionDenied
+  // names the role rule, FailedPrecondition the state, guard or stock-rights rule, and
+  // InvalidArgument the input at fault (where() = "fields.NAME"). `inputs` are the fields the
+  // transition takes; its effects run with it, all or nothing.
+  Status Transition(const RecordId& record, std::string_view name,
+                    const std::vector<std::pair<std::string, Value>>& inputs = {});
+  // Escrow: moves `amount` of this device's rights on a stock field (with `key` for a keyed
+  // one) to device `to`. FailedPrecondition when this device holds less.
+  Status Grant(const RecordId& record, std::string_view field, std::string_view key,
+               const DeviceId& to, int64_t amount);
+  // The rights `device` holds on a stock field, as far as this replica knows.
+  int64_t Rights(const RecordId& record, std::string_view field, std::string_view key,
+                 const DeviceId& device) const;
+  // The transitions of a tool record's type, each with whether this device may run it now.
+  std::vector<TransitionCheck> Transitions(const RecordId& record) const;
   Status Archive(const RecordId& record);
 
   // Membership (owners only). Each seals a delta at once, with the key changes it needs: a new

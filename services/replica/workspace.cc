@@ -590,11 +590,13 @@ Workspace::Workspace(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Workspace::~Workspace() = default;
 
 Result<std::unique_ptr<Workspace>> Workspace::Create(const identity::Identity& me, std::string name,
-                                                     std::vector<std::string> tools,
+                                                     std::vector<tools::Tool> tools,
                                                      store::Store& store, Clock& clock,
                                                      Random& random, Limits limits) {
   auto impl = std::make_unique<Impl>(me, store, clock, random, limits);
-  GROVE_RETURN_IF_ERROR(impl->InitGenesis(std::move(name), std::move(tools)));
+  std::vector<std::string> names;
+  for (const tools::Tool& t : tools) names.push_back(t.name);
+  GROVE_RETURN_IF_ERROR(impl->InitGenesis(std::move(name), std::move(names)));
   return std::unique_ptr<Workspace>(new Workspace(std::move(impl)));
 }
 
@@ -617,6 +619,9 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const identity::Identity& me,
 const WorkspaceId& Workspace::id() const { return impl_->id_; }
 const std::string& Workspace::name() const { return impl_->name_; }
 const std::vector<std::string>& Workspace::tools() const { return impl_->tools_; }
+const std::vector<tools::Tool>& Workspace::tool_definitions() const {
+  return impl_->tool_definitions_;
+}
 const DeviceId& Workspace::device() const { return impl_->me_.device(); }
 
 Result<RecordId> Workspace::CreateRecord(std::string_view type,
@@ -673,10 +678,24 @@ Status Workspace::Append(const RecordId& record, std::string_view field, Value i
   return impl_->CommitLocal(std::move(op));
 }
 
-Status Workspace::Transition(const RecordId& record, std::string_view name) {
+Status Workspace::Transition(const RecordId& record, std::string_view name,
+                             const std::vector<std::pair<std::string, Value>>& inputs) {
+  if (!inputs.empty()) return InvalidArgument("transition inputs are not supported yet", "fields");
   GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kTransition, name, "name"));
   return impl_->CommitLocal(std::move(op));
 }
+
+Status Workspace::Grant(const RecordId&, std::string_view, std::string_view, const DeviceId&,
+                        int64_t) {
+  return FailedPrecondition("stock rights are not supported yet");
+}
+
+int64_t Workspace::Rights(const RecordId&, std::string_view, std::string_view,
+                          const DeviceId&) const {
+  return 0;
+}
+
+std::vector<TransitionCheck> Workspace::Transitions(const RecordId&) const { return {}; }
 
 Status Workspace::Archive(const RecordId& record) {
   GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kArchive, {}, nullptr));

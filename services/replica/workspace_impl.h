@@ -104,6 +104,7 @@ class Workspace::Impl final : public Causality {
   WorkspaceId id_{};
   std::string name_;
   std::vector<std::string> tools_;
+  std::vector<tools::Tool> tool_definitions_;
   uint32_t me_dev_ = 0;
   Status broken_;  // set when the store failed; the replica must be reopened
 
