@@ -104,13 +104,28 @@ class Expr {
   virtual std::vector<std::string> functions() const = 0;
 };
 
-// Parses expression text. InvalidArgument with where() = "column N" (1-based) and a message
-// saying what was expected ("expected ')' after arguments of count").
+// Parses expression text. InvalidArgument with where() = "column N" (1-based byte offset) and a
+// message saying what was expected ("expected ',' or ')' to close the arguments of count, found
+// end of expression"). Bounded so that hostile text fails cleanly: at most 4096 bytes, 64 levels
+// of parentheses, calls and prefix operators, and a tree at most 256 deep (long chains such as
+// `a + b + ...` count). Built-in functions are checked for their number of arguments here.
 Result<std::shared_ptr<const Expr>> Parse(std::string_view text);
 
-// Evaluates. Errors: InvalidArgument for type errors and bad arguments, OutOfRange for integer
-// overflow, division by zero and exceeded limits, NotFound from the environment; each message
-// names the sub-expression at fault.
+// The code of "out of range" evaluation errors: integer overflow, division by zero, exceeded
+// Limits. common/status.h has no OutOfRange code yet; FailedPrecondition fits (the expression
+// is well-formed, the state it ran on makes it fail) until one exists — compare against this
+// constant, not against the code it stands for.
+inline constexpr Code kOutOfRange = Code::kFailedPrecondition;
+
+// Evaluates. Errors: InvalidArgument for type errors and bad arguments, kOutOfRange for integer
+// overflow, division by zero and exceeded limits, NotFound (and whatever else) from the
+// environment; each message starts with the source text of the sub-expression at fault
+// ("record.total > money(100, 'USD'): money in EUR compared with money in USD") and where() is
+// that sub-expression's "column N".
+//
+// Member access on null is null, so `record.ref.field` is null while the reference `ref` is
+// unset (test it with is_set()); member access on any other non-record value is an error.
+// sum(list, 'field') skips items whose field is null.
 Result<Value> Evaluate(const Expr& expr, Environment& env, const Limits& limits = {});
 
 // Evaluates and requires a bool (a guard). A non-bool result is InvalidArgument.

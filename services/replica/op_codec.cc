@@ -112,8 +112,14 @@ w::OpBatch EncodeOps(const std::vector<Op>& ops, const OpContext& ctx) {
         break;
       case OpKind::kTransition:
         out->set_name(tables.String(op.name));
+        if (op.effects) out->set_effects(op.effects);
         break;
       case OpKind::kArchive:
+        break;
+      case OpKind::kGrant:
+        out->set_field(tables.String(op.name));
+        out->set_amount(op.amount);
+        out->set_to_device(tables.Device(op.to));
         break;
     }
   }
@@ -227,6 +233,19 @@ Result<std::vector<Op>> DecodeOps(const w::OpBatch& batch, uint64_t delta_hlc, s
       case w::TRANSITION:
         op.kind = OpKind::kTransition;
         if (!name_at(in.name(), op.name)) return fail("transition name index out of range");
+        if (in.effects() >= static_cast<uint32_t>(batch.ops_size() - i)) {
+          return fail("transition counts more sub-ops than follow it");
+        }
+        op.effects = in.effects();
+        break;
+      case w::GRANT:
+        op.kind = OpKind::kGrant;
+        if (!name_at(in.field(), op.name)) return fail("field index out of range");
+        if (in.amount() <= 0 || in.amount() > kMaxAddAmount)
+          return fail("grant amount out of range");
+        if (in.to_device() >= devs.size()) return fail("grant device out of range");
+        op.amount = in.amount();
+        op.to = devs[in.to_device()];
         break;
       case w::ARCHIVE:
         op.kind = OpKind::kArchive;
@@ -260,6 +279,8 @@ void ApplyOp(RecordTable& table, const Op& op, const Stamp& stamp) {
     case OpKind::kArchive:
       table.Archive(op.record);
       break;
+    case OpKind::kGrant:
+      break;  // rights live in the rules' journal, not in the merged record
   }
 }
 

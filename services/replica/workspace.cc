@@ -90,13 +90,21 @@ Status Workspace::Impl::CheckWritable() const {
 
 // --- Creation and loading ----------------------------------------------------------------------
 
-Status Workspace::Impl::InitGenesis(std::string name, std::vector<std::string> tools) {
+Status Workspace::Impl::InitGenesis(std::string name, const std::vector<tools::Tool>& tools) {
   GROVE_RETURN_IF_ERROR(CheckName(name, "name"));
+  std::vector<const tools::Tool*> set;
+  for (const tools::Tool& t : tools) set.push_back(&t);
+  auto problems = tools::CheckToolSet(set);
+  if (!problems.empty()) return InvalidArgument(problems.front().Text(), "tools");
   w::PlainOp genesis;
   w::Genesis* g = genesis.mutable_genesis();
   g->set_name(name);
   g->set_creator_card(ToString(me_.card().encoded));
-  for (const std::string& t : tools) g->add_tools(t);
+  for (const tools::Tool& t : tools) {
+    g->add_tools(t.name);
+    Bytes canonical = tools::Canonical(t);
+    g->add_tool_definitions(canonical.data(), canonical.size());
+  }
   Bytes nonce(16);
   random_.Fill(nonce);
   g->set_nonce(nonce.data(), nonce.size());
@@ -120,7 +128,7 @@ Status Workspace::Impl::InitJoin(ByteView genesis_bytes) {
   }
   id_ = crypto::Sha256(AsBytes(delta.body()));
   name_ = body.plain(0).genesis().name();
-  tools_.assign(body.plain(0).genesis().tools().begin(), body.plain(0).genesis().tools().end());
+  GROVE_RETURN_IF_ERROR(InitTools(body.plain(0).genesis()));
   store::WriteBatch wb;
   wb.PutWorkspace(id_, AsBytes(name_));
   GROVE_RETURN_IF_ERROR(store_.Write(wb));
@@ -162,7 +170,8 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
     }
     if (row.seq == 1 && row.hash == id_ && body.plain_size() > 0 && body.plain(0).has_genesis()) {
       name_ = body.plain(0).genesis().name();
-      tools_.assign(body.plain(0).genesis().tools().begin(), body.plain(0).genesis().tools().end());
+      inner = InitTools(body.plain(0).genesis());
+      if (!inner.ok()) return false;
     }
     DeltaMeta m;
     m.hash = row.hash;
@@ -199,7 +208,6 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
     return true;
   }));
   GROVE_RETURN_IF_ERROR(inner);
-  if (feeds_[me_dev_].head() > 0) last_sent_vv_ = feeds_[me_dev_].deltas.back().vv;
   for (uint32_t d = 0; d < devices_.size(); ++d) {
     GROVE_ASSIGN_OR_RETURN(auto forked, store_.GetMeta(id_, "forked:" + HexEncode(devices_[d])));
     if (forked) {
@@ -236,8 +244,8 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
       return Corruption("stored pending action does not decode");
     }
     OpContext ctx{names_, *this, me_dev_, limits_.max_value_bytes};
-    GROVE_ASSIGN_OR_RETURN(auto ops, DecodeOps(batch, UINT64_MAX, 1, ctx));
-    pending_.push_back(PendingAction{index, std::move(ops.front())});
+    GROVE_ASSIGN_OR_RETURN(auto ops, DecodeOps(batch, UINT64_MAX, limits_.max_ops_per_delta, ctx));
+    for (Op& op : ops) pending_.push_back(PendingAction{index, std::move(op)});
     pending_bytes_ += bytes.size();
     next_pending_index_ = index + 1;
   }
@@ -260,11 +268,25 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
       if (feeds_[d].deltas[s - 1].status != StatusOf(d, s)) rebuild_needed_ = true;
     }
   }
+  // The rules judge ops in their causal past, from a journal kept in memory: replay to fill it.
+  if (rules_ && rules_->active()) rebuild_needed_ = true;
   if (rebuild_needed_) {
     GROVE_RETURN_IF_ERROR(RebuildAll(wb));
     PersistDirty(wb);
     GROVE_RETURN_IF_ERROR(store_.Write(wb));
   }
+  return Status::Ok();
+}
+
+Status Workspace::Impl::InitTools(const w::Genesis& genesis) {
+  tools_.assign(genesis.tools().begin(), genesis.tools().end());
+  tool_definitions_.clear();
+  for (const std::string& bytes : genesis.tool_definitions()) {
+    auto tool = tools::ParseCanonical(AsBytes(bytes));
+    if (!tool.ok()) return tool.status().Annotate("tool definition in the genesis delta");
+    tool_definitions_.push_back(std::move(tool).value());
+  }
+  rules_ = std::make_unique<Rules>(*this, tool_definitions_);
   return Status::Ok();
 }
 
@@ -280,21 +302,29 @@ Bytes Workspace::Impl::LocalCounters(uint64_t next_pending) const {
   return v;
 }
 
-Status Workspace::Impl::CommitLocal(Op op) {
+Status Workspace::Impl::CommitLocal(std::vector<Op> ops) {
   const uint64_t seq = feeds_[me_dev_].head() + 1;
   const uint32_t idx = static_cast<uint32_t>(pending_.size());
+  if (rules_ && rules_->active()) {
+    // The same check every peer will make when the delta arrives (see rules.h).
+    GROVE_RETURN_IF_ERROR(rules_->Check(me_dev_, membership_.CurrentRole(me_dev_),
+                                        Past{nullptr, me_dev_, seq}, ops, idx));
+  }
   OpContext ctx{names_, *this, me_dev_, limits_.max_value_bytes};
   std::string encoded;
-  EncodeOps({op}, ctx).SerializeToString(&encoded);
+  EncodeOps(ops, ctx).SerializeToString(&encoded);
 
-  ApplyOp(table_, op, Stamp{op.hlc, me_dev_, seq, idx});
+  for (uint32_t i = 0; i < ops.size(); ++i) {
+    ApplyOp(table_, ops[i], Stamp{ops[i].hlc, me_dev_, seq, idx + i});
+  }
   store::WriteBatch wb;
   wb.PutPending(id_, next_pending_index_, AsBytes(encoded));
   wb.PutMeta(id_, "local", LocalCounters(next_pending_index_ + 1));
   PersistDirty(wb);
   Status s = store_.Write(wb);
   if (!s.ok()) return Fail(s.Annotate("storing a local action"));
-  pending_.push_back(PendingAction{next_pending_index_++, std::move(op)});
+  for (Op& op : ops) pending_.push_back(PendingAction{next_pending_index_, std::move(op)});
+  ++next_pending_index_;
   pending_bytes_ += encoded.size();
   if (pending_.size() >= limits_.seal_after_ops || pending_bytes_ >= limits_.seal_after_bytes) {
     return SealWith({}, false);
@@ -354,8 +384,11 @@ Result<Bytes> Workspace::Impl::BuildDelta(std::vector<w::PlainOp> plain, const s
   body.set_seq(seq);
   if (seq > 1) body.set_prev(feed.deltas.back().hash.data(), 32);
   uint64_t max_dep_hlc = seq > 1 ? feed.deltas.back().hlc : 0;
+  // Context as changes since this device's previous delta, exactly as receivers rebuild it (also
+  // when that delta came back from elsewhere, e.g. after a restore).
+  const std::vector<uint64_t>* prev_vv = seq > 1 ? &feed.deltas.back().vv : nullptr;
   for (uint32_t d = 0; d < current_vv_.size(); ++d) {
-    uint64_t before = d < last_sent_vv_.size() ? last_sent_vv_[d] : 0;
+    uint64_t before = prev_vv && d < prev_vv->size() ? (*prev_vv)[d] : 0;
     if (d == me_dev_ || current_vv_[d] <= before) continue;
     w::VersionEntry* e = body.add_context();
     e->set_device(devices_[d].data(), 32);
@@ -444,7 +477,6 @@ Status Workspace::Impl::SealWith(std::vector<w::PlainOp> plain, bool force) {
 
   store::WriteBatch wb;
   ApplyReport report;
-  last_sent_vv_ = current_vv_;
   GROVE_RETURN_IF_ERROR(Deliver(in, wb, report, true));
   if (!pending_.empty()) wb.ClearPending(id_, pending_.back().index);
   wb.PutMeta(id_, "local", LocalCounters(next_pending_index_));
@@ -548,6 +580,21 @@ RecordView Workspace::Impl::View(RecordKey key, const Record& r) const {
   std::sort(history.begin(), history.end(),
             [this](const Entry* a, const Entry* b) { return table_.Less(a->stamp, b->stamp); });
   for (const Entry* e : history) v.history.push_back(std::get<std::string>(e->value.v));
+  if (rules_ && rules_->Governs(r.type)) {
+    v.state = rules_->StateOf(r.type, r);
+    v.computed = rules_->Computed(key);
+    // Keyed stock counters ("on_hand#Main") are shown per key.
+    for (auto it = v.fields.begin(); it != v.fields.end();) {
+      size_t hash = it->first.find('#');
+      const int64_t* level = std::get_if<int64_t>(&it->second.v);
+      if (hash == std::string::npos || !level) {
+        ++it;
+        continue;
+      }
+      v.keyed[it->first.substr(0, hash)][it->first.substr(hash + 1)] = *level;
+      it = v.fields.erase(it);
+    }
+  }
   return v;
 }
 
@@ -594,9 +641,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Create(const identity::Identity& m
                                                      store::Store& store, Clock& clock,
                                                      Random& random, Limits limits) {
   auto impl = std::make_unique<Impl>(me, store, clock, random, limits);
-  std::vector<std::string> names;
-  for (const tools::Tool& t : tools) names.push_back(t.name);
-  GROVE_RETURN_IF_ERROR(impl->InitGenesis(std::move(name), std::move(names)));
+  GROVE_RETURN_IF_ERROR(impl->InitGenesis(std::move(name), tools));
   return std::unique_ptr<Workspace>(new Workspace(std::move(impl)));
 }
 
@@ -635,10 +680,12 @@ Result<RecordId> Workspace::CreateRecord(std::string_view type,
     GROVE_RETURN_IF_ERROR(CheckName(field, "field"));
     op.fields.emplace_back(impl_->names_.Intern(field), value);
   }
-  op.record = RecordKey{impl_->me_dev_, impl_->next_record_n_++};
+  if (impl_->rules_) impl_->rules_->FillDefaults(op.name, op.fields);
+  op.record = RecordKey{impl_->me_dev_, impl_->next_record_n_};
   op.hlc = impl_->hlc_.Now();
   RecordId id = impl_->IdOf(op.record);
   GROVE_RETURN_IF_ERROR(impl_->CommitLocal(std::move(op)));
+  ++impl_->next_record_n_;  // only once it exists: a refused create must not burn the number
   return id;
 }
 
@@ -680,22 +727,62 @@ Status Workspace::Append(const RecordId& record, std::string_view field, Value i
 
 Status Workspace::Transition(const RecordId& record, std::string_view name,
                              const std::vector<std::pair<std::string, Value>>& inputs) {
-  if (!inputs.empty()) return InvalidArgument("transition inputs are not supported yet", "fields");
   GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kTransition, name, "name"));
+  Rules* rules = impl_->rules_.get();
+  if (!rules || !rules->active() || !rules->Governs(impl_->table_.Find(op.record)->type)) {
+    if (!inputs.empty()) return InvalidArgument("only tool transitions take inputs", "fields");
+    return impl_->CommitLocal(std::move(op));
+  }
+  std::vector<std::pair<uint32_t, Value>> interned;
+  for (const auto& [field, value] : inputs) {
+    GROVE_RETURN_IF_ERROR(CheckName(field, "fields"));
+    interned.emplace_back(impl_->names_.Intern(field), value);
+  }
+  const uint64_t seq = impl_->feeds_[impl_->me_dev_].head() + 1;
+  GROVE_ASSIGN_OR_RETURN(
+      std::vector<Op> sub,
+      rules->PlanTransition(impl_->me_dev_, impl_->membership_.CurrentRole(impl_->me_dev_),
+                            Past{nullptr, impl_->me_dev_, seq}, op.record, name, interned, op.hlc));
+  // Records created by effects take this device's next numbers.
+  uint64_t next = impl_->next_record_n_;
+  for (Op& s : sub) {
+    if (s.kind == OpKind::kCreate) s.record = RecordKey{impl_->me_dev_, next++};
+  }
+  op.effects = static_cast<uint32_t>(sub.size());
+  std::vector<Op> ops{std::move(op)};
+  for (Op& s : sub) ops.push_back(std::move(s));
+  GROVE_RETURN_IF_ERROR(impl_->CommitLocal(std::move(ops)));
+  impl_->next_record_n_ = next;
+  return Status::Ok();
+}
+
+Status Workspace::Grant(const RecordId& record, std::string_view field, std::string_view key,
+                        const DeviceId& to, int64_t amount) {
+  if (amount <= 0 || amount > kMaxAddAmount) {
+    return InvalidArgument("amount must be 1 to 2^40", "amount");
+  }
+  GROVE_RETURN_IF_ERROR(CheckName(field, "field"));
+  GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kGrant, {}, nullptr));
+  op.name = impl_->names_.Intern(Rules::CounterName(field, key));
+  op.amount = amount;
+  op.to = impl_->DeviceIndex(to);
   return impl_->CommitLocal(std::move(op));
 }
 
-Status Workspace::Grant(const RecordId&, std::string_view, std::string_view, const DeviceId&,
-                        int64_t) {
-  return FailedPrecondition("stock rights are not supported yet");
+int64_t Workspace::Rights(const RecordId& record, std::string_view field, std::string_view key,
+                          const DeviceId& device) const {
+  auto k = impl_->KeyOf(record);
+  auto dev = impl_->FindDevice(device);
+  if (!k || !dev || !impl_->rules_) return 0;
+  return impl_->rules_->RightsOf(*k, impl_->names_.Intern(Rules::CounterName(field, key)), *dev);
 }
 
-int64_t Workspace::Rights(const RecordId&, std::string_view, std::string_view,
-                          const DeviceId&) const {
-  return 0;
+std::vector<TransitionCheck> Workspace::Transitions(const RecordId& record) const {
+  auto k = impl_->KeyOf(record);
+  if (!k || !impl_->rules_) return {};
+  return impl_->rules_->Transitions(impl_->me_dev_, impl_->membership_.CurrentRole(impl_->me_dev_),
+                                    *k);
 }
-
-std::vector<TransitionCheck> Workspace::Transitions(const RecordId&) const { return {}; }
 
 Status Workspace::Archive(const RecordId& record) {
   GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kArchive, {}, nullptr));

@@ -398,15 +398,17 @@ Status Workspace::Impl::Deliver(Incoming& in, store::WriteBatch& wb, ApplyReport
       m.malformed = ops.status().message();
       m.status = DeltaStatus::kInvalid;
     } else {
-      GROVE_RETURN_IF_ERROR(ApplyDeltaOps(dev, seq, *ops));
+      ApplyDeltaOps(dev, seq, *ops);
     }
   }
   if (m.status == DeltaStatus::kInvalid) {
     ++report.invalid;
     if (problems_.size() < kMaxProblems) {
-      problems_.push_back(
-          Status(Code::kPermissionDenied,
-                 m.malformed.empty() ? "delta not valid under membership" : m.malformed, where));
+      problems_.push_back(Status(Code::kPermissionDenied,
+                                 !m.refused.empty()    ? "refused by the tools' rules: " + m.refused
+                                 : m.malformed.empty() ? "delta not valid under membership"
+                                                       : m.malformed,
+                                 where));
     }
   }
   store::DeltaRow row;
@@ -429,6 +431,8 @@ void Workspace::Impl::OpenBoxes(const PlainOp& op) {
     auto key = crypto::SymmetricKey::FromBytes(*opened);
     if (key.ok()) keys_.emplace(op.key, std::move(key).value());
     statuses_dirty_ = true;
+    // Deltas judged without the ones this key opens must be judged again (decision 0004).
+    if (rules_ && rules_->active()) rebuild_needed_ = true;
   }
 }
 
@@ -496,6 +500,8 @@ void Workspace::Impl::RecomputeStatuses(store::WriteBatch& wb) {
       }
     }
   }
+  // Roles in the past decide what the tools' rules allow: judge every delta again.
+  if (rules_ && rules_->active()) rebuild_needed_ = true;
   (void)wb;
 }
 
@@ -547,12 +553,38 @@ Result<std::vector<Op>> Workspace::Impl::OpenOps(uint32_t dev, uint64_t seq,
   return ops;
 }
 
-Status Workspace::Impl::ApplyDeltaOps(uint32_t dev, uint64_t seq, const std::vector<Op>& ops) {
+void Workspace::Impl::ApplyDeltaOps(uint32_t dev, uint64_t seq, const std::vector<Op>& ops) {
+  DeltaMeta& m = feeds_[dev].deltas[seq - 1];
+  if (rules_ && rules_->active()) {
+    // Judged in the delta's causal past, so every peer reaches the same verdict.
+    Status verdict = rules_->Check(dev, membership_.RoleFor(dev, seq), Past{&m.vv, dev, seq}, ops);
+    if (!verdict.ok()) {
+      m.refused = verdict.message();
+      m.status = DeltaStatus::kInvalid;
+      return;
+    }
+  }
   for (uint32_t i = 0; i < ops.size(); ++i) {
     ApplyOp(table_, ops[i], Stamp{ops[i].hlc, dev, seq, i});
   }
-  feeds_[dev].deltas[seq - 1].status = DeltaStatus::kApplied;
-  return Status::Ok();
+  m.refused.clear();
+  m.status = DeltaStatus::kApplied;
+}
+
+std::vector<std::pair<uint32_t, uint64_t>> Workspace::Impl::CausalOrder() const {
+  // A delta's HLC is above those of the deltas it depends on (checked on delivery), so HLC order
+  // puts every delta after its causal past.
+  std::vector<std::pair<uint32_t, uint64_t>> order;
+  for (uint32_t d = 0; d < feeds_.size(); ++d) {
+    for (uint64_t s = 1; s <= feeds_[d].head(); ++s) order.emplace_back(d, s);
+  }
+  std::sort(order.begin(), order.end(), [this](const auto& a, const auto& b) {
+    uint64_t ha = feeds_[a.first].deltas[a.second - 1].hlc;
+    uint64_t hb = feeds_[b.first].deltas[b.second - 1].hlc;
+    if (ha != hb) return ha < hb;
+    return a < b;
+  });
+  return order;
 }
 
 void Workspace::Impl::ApplyReadyDeltas(store::WriteBatch& wb) {
@@ -560,63 +592,69 @@ void Workspace::Impl::ApplyReadyDeltas(store::WriteBatch& wb) {
   // same as having applied them on arrival. Only membership and key changes alter verdicts.
   if (!statuses_dirty_) return;
   statuses_dirty_ = false;
-  for (uint32_t d = 0; d < feeds_.size(); ++d) {
-    for (uint64_t s = 1; s <= feeds_[d].head(); ++s) {
-      DeltaMeta& m = feeds_[d].deltas[s - 1];
-      DeltaStatus now = StatusOf(d, s);
-      if (m.status == now || m.status == DeltaStatus::kApplied) continue;
-      if (now == DeltaStatus::kApplied) {
-        auto raw = RawDelta(d, s);
-        w::Delta delta;
-        w::DeltaBody body;
-        if (!raw.ok() || !delta.ParseFromArray(raw->data(), static_cast<int>(raw->size())) ||
-            !body.ParseFromString(delta.body())) {
-          continue;
-        }
-        auto ops = OpenOps(d, s, body);
-        if (!ops.ok()) {
-          m.malformed = ops.status().message();
-          now = DeltaStatus::kInvalid;
-        } else {
-          (void)ApplyDeltaOps(d, s, *ops);
-        }
+  for (auto [d, s] : CausalOrder()) {
+    DeltaMeta& m = feeds_[d].deltas[s - 1];
+    DeltaStatus now = StatusOf(d, s);
+    // A rule's verdict changes only with membership, which rebuilds everything.
+    if (m.status == now || m.status == DeltaStatus::kApplied || !m.refused.empty()) continue;
+    if (now == DeltaStatus::kApplied) {
+      auto raw = RawDelta(d, s);
+      w::Delta delta;
+      w::DeltaBody body;
+      if (!raw.ok() || !delta.ParseFromArray(raw->data(), static_cast<int>(raw->size())) ||
+          !body.ParseFromString(delta.body())) {
+        continue;
       }
-      m.status = now;
-      wb.SetDeltaStatus(id_, devices_[d], s, static_cast<int32_t>(now));
+      auto ops = OpenOps(d, s, body);
+      if (!ops.ok()) {
+        m.malformed = ops.status().message();
+        now = DeltaStatus::kInvalid;
+      } else {
+        ApplyDeltaOps(d, s, *ops);
+        now = m.status;
+      }
     }
+    m.status = now;
+    wb.SetDeltaStatus(id_, devices_[d], s, static_cast<int32_t>(now));
   }
 }
 
 Status Workspace::Impl::RebuildAll(store::WriteBatch& wb) {
   table_.Clear();
+  if (rules_) rules_->Clear();
   rebuild_needed_ = false;
-  for (uint32_t d = 0; d < feeds_.size(); ++d) {
-    for (uint64_t s = 1; s <= feeds_[d].head(); ++s) {
-      DeltaMeta& m = feeds_[d].deltas[s - 1];
-      DeltaStatus now = StatusOf(d, s);
-      if (now == DeltaStatus::kApplied && m.has_sealed) {
-        GROVE_ASSIGN_OR_RETURN(Bytes raw, RawDelta(d, s));
-        w::Delta delta;
-        w::DeltaBody body;
-        if (!delta.ParseFromArray(raw.data(), static_cast<int>(raw.size())) ||
-            !body.ParseFromString(delta.body())) {
-          return Corruption("stored delta does not decode", Where(d, s));
-        }
-        auto ops = OpenOps(d, s, body);
-        if (ops.ok()) {
-          GROVE_RETURN_IF_ERROR(ApplyDeltaOps(d, s, *ops));
-        } else {
-          m.malformed = ops.status().message();
-          now = DeltaStatus::kInvalid;
-        }
+  for (auto [d, s] : CausalOrder()) {
+    DeltaMeta& m = feeds_[d].deltas[s - 1];
+    m.refused.clear();
+    DeltaStatus now = StatusOf(d, s);
+    if (now == DeltaStatus::kApplied && m.has_sealed) {
+      GROVE_ASSIGN_OR_RETURN(Bytes raw, RawDelta(d, s));
+      w::Delta delta;
+      w::DeltaBody body;
+      if (!delta.ParseFromArray(raw.data(), static_cast<int>(raw.size())) ||
+          !body.ParseFromString(delta.body())) {
+        return Corruption("stored delta does not decode", Where(d, s));
       }
-      if (m.status != now) wb.SetDeltaStatus(id_, devices_[d], s, static_cast<int32_t>(now));
-      m.status = now;
+      auto ops = OpenOps(d, s, body);
+      if (ops.ok()) {
+        const DeltaStatus stored = m.status;  // written below only if it changes
+        ApplyDeltaOps(d, s, *ops);
+        now = m.status;
+        m.status = stored;
+      } else {
+        m.malformed = ops.status().message();
+        now = DeltaStatus::kInvalid;
+      }
     }
+    if (m.status != now) wb.SetDeltaStatus(id_, devices_[d], s, static_cast<int32_t>(now));
+    m.status = now;
   }
   const uint64_t pending_seq = feeds_[me_dev_].head() + 1;
   for (uint32_t i = 0; i < pending_.size(); ++i) {
-    ApplyOp(table_, pending_[i].op, Stamp{pending_[i].op.hlc, me_dev_, pending_seq, i});
+    // Accepted when they were made; the peers that receive them judge them again.
+    const Stamp stamp{pending_[i].op.hlc, me_dev_, pending_seq, i};
+    ApplyOp(table_, pending_[i].op, stamp);
+    if (rules_) rules_->Note(pending_[i].op, stamp);
   }
   wb.ClearRecords(id_);
   return Status::Ok();

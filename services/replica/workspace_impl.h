@@ -17,6 +17,7 @@
 #include "replica/op_codec.h"
 #include "replica/records.h"
 #include "replica/replica.h"
+#include "replica/rules.h"
 
 namespace grove::replica {
 
@@ -35,6 +36,7 @@ struct DeltaMeta {
   bool has_sealed = false;
   std::optional<KeyId> key;
   std::string malformed;  // why its ops break a structural rule, "" if they do not
+  std::string refused;    // why its record ops break a tool's rule, "" if they do not
   std::vector<std::unique_ptr<PlainOp>> plain;
 };
 
@@ -61,7 +63,7 @@ struct PendingAction {
   Op op;
 };
 
-class Workspace::Impl final : public Causality {
+class Workspace::Impl final : public Causality, public RuleHost {
  public:
   Impl(const identity::Identity& me, store::Store& store, Clock& clock, Random& random,
        Limits limits);
@@ -72,14 +74,28 @@ class Workspace::Impl final : public Causality {
   uint32_t DeviceIndex(const DeviceId& device) override;
   std::optional<uint32_t> FindDevice(const DeviceId& device) const;
 
-  Status InitGenesis(std::string name, std::vector<std::string> tools);
+  // RuleHost
+  Names& names() override { return names_; }
+  const RecordTable& table() const override { return table_; }
+  const DeviceId& DeviceAt(uint32_t dev) const override { return devices_[dev]; }
+  std::optional<uint32_t> DeviceIndexOf(const DeviceId& device) const override {
+    return FindDevice(device);
+  }
+  std::optional<RecordKey> KeyOfId(const RecordId& id) const override { return KeyOf(id); }
+  RecordId IdOfKey(RecordKey key) const override { return IdOf(key); }
+
+  Status InitGenesis(std::string name, const std::vector<tools::Tool>& tools);
+  Status InitTools(const wire::v1::Genesis& genesis);
   Status InitJoin(ByteView genesis);
   Status Load(const WorkspaceId& id);
 
   // Checks what every action on an existing record needs (writable, a valid name when `what`
   // names one, the record exists) and starts its op with a fresh HLC.
   Result<Op> ActionOn(const RecordId& record, OpKind kind, std::string_view name, const char* what);
-  Status CommitLocal(Op op);
+  Status CommitLocal(Op op) { return CommitLocal(std::vector<Op>{std::move(op)}); }
+  // Checks a local action's ops against the tools (when the workspace has any), then makes them
+  // durable as one pending row and applies them.
+  Status CommitLocal(std::vector<Op> ops);
   Bytes LocalCounters(uint64_t next_pending) const;
   Status SealWith(std::vector<wire::v1::PlainOp> plain, bool force);
   Status CheckWritable() const;
@@ -105,6 +121,7 @@ class Workspace::Impl final : public Causality {
   std::string name_;
   std::vector<std::string> tools_;
   std::vector<tools::Tool> tool_definitions_;
+  std::unique_ptr<Rules> rules_;
   uint32_t me_dev_ = 0;
   Status broken_;  // set when the store failed; the replica must be reopened
 
@@ -112,7 +129,6 @@ class Workspace::Impl final : public Causality {
   std::map<DeviceId, uint32_t> device_index_;
   std::deque<Feed> feeds_;  // by device index
   std::vector<uint64_t> current_vv_;
-  std::vector<uint64_t> last_sent_vv_;  // vv of my newest delta, to send context as changes
 
   Names names_;
   RecordTable table_{*this, names_};
@@ -152,7 +168,11 @@ class Workspace::Impl final : public Causality {
   void ApplyReadyDeltas(store::WriteBatch& wb);
   Result<Bytes> RawDelta(uint32_t dev, uint64_t seq);
   Result<std::vector<Op>> OpenOps(uint32_t dev, uint64_t seq, const wire::v1::DeltaBody& body);
-  Status ApplyDeltaOps(uint32_t dev, uint64_t seq, const std::vector<Op>& ops);
+  // Applies a valid delta's record ops; a refusal by a tool's rule is recorded in its
+  // DeltaMeta::refused and leaves the state as it was.
+  void ApplyDeltaOps(uint32_t dev, uint64_t seq, const std::vector<Op>& ops);
+  // Every (device, seq) held, in an order compatible with causality (by HLC).
+  std::vector<std::pair<uint32_t, uint64_t>> CausalOrder() const;
   void PersistDirty(store::WriteBatch& wb, std::vector<RecordId>* changed = nullptr);
   bool HasMembershipInPast(uint32_t dev, const std::vector<uint64_t>& vv) const;
   void OpenBoxes(const PlainOp& op);

@@ -8,8 +8,11 @@
 // first, each with file:line:column.
 //
 // Canonical(): a deterministic byte form of a Tool (independent of YAML formatting, comments and
-// key order), from which ParseCanonical() gives back an equal Tool. The workspace's genesis delta
-// carries the canonical bytes; Hash() = SHA-256 of them pins the definition.
+// key order), from which ParseCanonical() gives back an equal Tool. Types, fields, states and
+// transitions keep their file order (UIs show them so); inputs, `sets` and a create's fields are
+// sorted by name when parsed, as their order means nothing. ParseCanonical() holds the bytes to
+// the same rules as a file (they come from peers): Corruption for anything else. The workspace's
+// genesis delta carries the canonical bytes; Hash() = SHA-256 of them pins the definition.
 //
 // Tools are immutable values after parsing; share them read-only across threads.
 #pragma once
@@ -19,6 +22,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "common/bytes.h"
@@ -80,6 +85,10 @@ struct Field {
   bool keyed = false;                          // stock: one counter per key
   std::optional<int64_t> max_bytes;            // attachment
   std::shared_ptr<const expr::Expr> computed;  // computed fields only
+  // `guard:` checked on every direct set/add/append of the field, with `value` bound to the new
+  // value; `message:` is shown when it refuses.
+  std::shared_ptr<const expr::Expr> guard;
+  std::string message;
   Location at;
 };
 
@@ -126,6 +135,10 @@ struct Type {
   std::vector<std::string> states;
   std::string initial;  // "" when the type has no states
   std::vector<Transition> transitions;
+  // `edit_guard:` checked on every direct change of a record of the type (docs/tools.md);
+  // `edit_message:` is shown when it refuses.
+  std::shared_ptr<const expr::Expr> edit_guard;
+  std::string edit_message;
   Location at;
 
   const Field* FindField(std::string_view name) const;
@@ -139,6 +152,7 @@ struct Tool {
   std::vector<std::string> requires_tools;
   std::vector<Type> types;
   std::string file;  // where it was read from ("" from canonical bytes)
+  Location at;       // of the tool's name in the file (line 0 from canonical bytes)
 
   const Type* FindType(std::string_view name) const;
 };

@@ -24,8 +24,8 @@ struct TestDevice {
 
   Random& random() { return rng; }
 
-  replica::Workspace& Create(const std::string& name) {
-    auto ws = replica::Workspace::Create(identity, name, {}, *store, clock, rng);
+  replica::Workspace& Create(const std::string& name, std::vector<tools::Tool> tools = {}) {
+    auto ws = replica::Workspace::Create(identity, name, std::move(tools), *store, clock, rng);
     EXPECT_TRUE(ws.ok()) << ws.status().ToString();
     workspace = std::move(ws).value();
     return *workspace;

@@ -1,0 +1,1260 @@
+#include "replica/rules.h"
+
+#include <algorithm>
+#include <set>
+
+namespace grove::replica {
+namespace {
+
+using tools::FieldKind;
+
+constexpr int kMaxTransitionDepth = 4;
+constexpr int kMaxComputedDepth = 8;
+
+const char* KindName(const Value& v) {
+  switch (v.v.index()) {
+    case 0:
+      return "null";
+    case 1:
+      return "integer";
+    case 2:
+      return "text";
+    case 3:
+      return "money";
+    case 4:
+      return "flag";
+    case 5:
+      return "bytes";
+    case 6:
+      return "reference";
+  }
+  return "?";
+}
+
+bool ValidDate(const std::string& s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (s[i] < '0' || s[i] > '9') return false;
+  }
+  int month = (s[5] - '0') * 10 + (s[6] - '0');
+  int day = (s[8] - '0') * 10 + (s[9] - '0');
+  return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
+bool Contains(const std::vector<std::string>& list, std::string_view item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+std::string Joined(const std::vector<std::string>& list) {
+  std::string out;
+  for (const std::string& s : list) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// Splits "field#key" (a keyed stock counter) into its parts.
+std::pair<std::string_view, std::string_view> SplitCounter(std::string_view name) {
+  size_t hash = name.find('#');
+  if (hash == std::string_view::npos) return {name, {}};
+  return {name.substr(0, hash), name.substr(hash + 1)};
+}
+
+bool SameOp(const Op& a, const Op& b) {
+  if (a.kind != b.kind || a.name != b.name) return false;
+  if (a.kind == OpKind::kCreate) {
+    auto fa = a.fields, fb = b.fields;
+    std::sort(fa.begin(), fa.end());
+    std::sort(fb.begin(), fb.end());
+    return fa == fb;
+  }
+  return a.record == b.record && a.value == b.value && a.amount == b.amount && a.to == b.to &&
+         a.effects == b.effects;
+}
+
+}  // namespace
+
+// --- The record as of a causal past ------------------------------------------------------------
+
+struct PastRecord {
+  RecordKey key;
+  bool exists = false;
+  uint32_t type = 0;
+  Stamp created;
+  bool archived = false;
+  std::unordered_map<uint32_t, const JournalEntry*> fields;  // register winners
+  std::unordered_map<uint32_t, int64_t> counters;
+  std::unordered_map<uint32_t, std::vector<const JournalEntry*>> lists;
+  const JournalEntry* last_transition = nullptr;
+  std::vector<uint32_t> editors;
+};
+
+// One expression evaluation over a causal past: resolves records, inputs and list entries to
+// handles, and implements the engine's functions.
+class Evaluation final : public expr::Environment {
+ public:
+  Evaluation(Rules& rules, const Past& past, uint32_t actor, Role role, uint64_t hlc)
+      : rules_(rules), past_(past), actor_(actor), role_(role), hlc_(hlc) {}
+
+  void Bind(std::string name, expr::Value v) { bindings_[std::move(name)] = std::move(v); }
+  void BindRecord(std::string name, RecordKey key) { Bind(std::move(name), RecordValue(key)); }
+  void BindInputs(const std::vector<std::pair<uint32_t, Value>>& inputs) {
+    Object o;
+    o.kind = Object::kInput;
+    o.inputs = &inputs;
+    objects_.push_back(o);
+    Bind("input", expr::Value::Record({objects_.size() - 1}));
+  }
+
+  Result<expr::Value> Name(std::string_view name) override {
+    if (auto it = bindings_.find(std::string(name)); it != bindings_.end()) return it->second;
+    if (name == "actor") return expr::Value::Device(rules_.host_.DeviceAt(actor_));
+    if (name == "actor_role") return expr::Value::Text(RoleName(role_));
+    if (name == "op_time") return expr::Value::Int(static_cast<int64_t>(hlc_ >> 16));
+    return NotFound("unknown name '" + std::string(name) + "'");
+  }
+
+  Result<expr::Value> Member(const expr::Value& base, std::string_view member) override {
+    const auto* handle = std::get_if<expr::RecordHandle>(&base.v);
+    if (!handle || handle->id >= objects_.size()) {
+      return InvalidArgument(std::string("cannot take .") + std::string(member) + " of " +
+                             base.KindName());
+    }
+    const Object& o = objects_[handle->id];
+    switch (o.kind) {
+      case Object::kInput:
+        for (const auto& [field, value] : *o.inputs) {
+          if (rules_.host_.names().Name(field) == member) return FromValue(value, nullptr);
+        }
+        return expr::Value();
+      case Object::kEntry:
+        if (member == "value") return FromValue(o.entry->value, o.item_field);
+        if (member == "by") return expr::Value::Device(rules_.host_.DeviceAt(o.entry->stamp.dev));
+        if (member == "at") return expr::Value::Int(static_cast<int64_t>(o.entry->stamp.hlc >> 16));
+        return NotFound("a list entry has value, by and at, not '" + std::string(member) + "'");
+      case Object::kRecord:
+        return RecordMember(o.key, member);
+    }
+    return Internal("bad handle");
+  }
+
+  Result<expr::Value> Call(std::string_view fn, const std::vector<expr::Value>& args) override {
+    if (fn == "children" || fn == "records") {
+      size_t want = fn == "children" ? 2 : 1;
+      if (args.size() != want) return ArgCount(fn, want);
+      auto type_name = Text(args[0], fn);
+      if (!type_name.ok()) return type_name.status();
+      uint32_t type = rules_.host_.names().Intern(*type_name);
+      std::vector<RecordKey> keys;
+      if (fn == "children") {
+        auto field = Text(args[1], fn);
+        if (!field.ok()) return field.status();
+        auto self = bindings_.find("record");
+        if (self == bindings_.end()) return InvalidArgument("children() needs a record");
+        const RecordKey parent = objects_[std::get<expr::RecordHandle>(self->second.v).id].key;
+        const RecordId parent_id = rules_.host_.IdOfKey(parent);
+        uint32_t f = rules_.host_.names().Intern(*field);
+        auto it = rules_.referrers_.find(parent);
+        if (it != rules_.referrers_.end()) {
+          std::set<RecordKey, KeyLess> seen;
+          for (RecordKey k : it->second) {
+            if (!seen.insert(k).second) continue;
+            const PastRecord& r = At(k);
+            if (!r.exists || r.archived || r.type != type) continue;
+            auto fv = r.fields.find(f);
+            if (fv == r.fields.end()) continue;
+            const auto* ref = std::get_if<RecordId>(&fv->second->value.v);
+            if (ref && *ref == parent_id) keys.push_back(k);
+          }
+        }
+      } else {
+        for (const auto& [k, entries] : rules_.journal_) {
+          const PastRecord& r = At(k);
+          if (r.exists && !r.archived && r.type == type) keys.push_back(k);
+        }
+      }
+      std::sort(keys.begin(), keys.end(), [this](RecordKey a, RecordKey b) {
+        return rules_.host_.IdOfKey(a) < rules_.host_.IdOfKey(b);
+      });
+      expr::List items;
+      for (RecordKey k : keys) items.push_back(RecordValue(k));
+      return expr::Value::Of(std::move(items));
+    }
+    if (fn == "rights" || fn == "level") {
+      if (args.size() < 2 || args.size() > 3) return ArgCount(fn, 2);
+      const auto* handle = std::get_if<expr::RecordHandle>(&args[0].v);
+      if (!handle || objects_[handle->id].kind != Object::kRecord) {
+        return InvalidArgument(std::string(fn) + "() needs a record first");
+      }
+      auto field = Text(args[1], fn);
+      if (!field.ok()) return field.status();
+      RecordKey key = objects_[handle->id].key;
+      if (args.size() == 3) {
+        auto k = Text(args[2], fn);
+        if (!k.ok()) return k.status();
+        uint32_t counter = rules_.host_.names().Intern(Rules::CounterName(*field, *k));
+        int64_t n = fn == "rights" ? rules_.Rights(key, counter, actor_, past_)
+                                   : rules_.Level(key, counter, past_);
+        return expr::Value::Int(n);
+      }
+      // Without a key: the sum over every key of the field.
+      int64_t total = 0;
+      const PastRecord& r = At(key);
+      for (const auto& [counter, level] : r.counters) {
+        if (SplitCounter(rules_.host_.names().Name(counter)).first != *field) continue;
+        total += fn == "rights" ? rules_.Rights(key, counter, actor_, past_) : level;
+      }
+      return expr::Value::Int(total);
+    }
+    if (fn == "all_editors") {
+      if (args.size() != 1) return ArgCount(fn, 1);
+      const auto* list = std::get_if<std::shared_ptr<const expr::List>>(&args[0].v);
+      if (!list) return InvalidArgument("all_editors() needs a list of records");
+      std::set<uint32_t> devs;
+      for (const expr::Value& item : **list) {
+        const auto* h = std::get_if<expr::RecordHandle>(&item.v);
+        if (!h || objects_[h->id].kind != Object::kRecord) continue;
+        for (uint32_t d : At(objects_[h->id].key).editors) devs.insert(d);
+      }
+      expr::List out;
+      for (uint32_t d : devs) out.push_back(expr::Value::Device(rules_.host_.DeviceAt(d)));
+      return expr::Value::Of(std::move(out));
+    }
+    if (fn == "max_by" || fn == "min_by") {
+      if (args.size() != 2) return ArgCount(fn, 2);
+      const auto* list = std::get_if<std::shared_ptr<const expr::List>>(&args[0].v);
+      if (!list) return InvalidArgument(std::string(fn) + "() needs a list");
+      auto member = Text(args[1], fn);
+      if (!member.ok()) return member.status();
+      std::optional<expr::Value> best, best_key;
+      for (const expr::Value& item : **list) {
+        GROVE_ASSIGN_OR_RETURN(expr::Value k, Member(item, *member));
+        if (k.is_null()) continue;
+        if (best_key) {
+          GROVE_ASSIGN_OR_RETURN(int cmp, Compare(k, *best_key));
+          if (fn == "max_by" ? cmp <= 0 : cmp >= 0) continue;
+        }
+        best = item;
+        best_key = k;
+      }
+      return best ? *best : expr::Value();
+    }
+    return NotFound("unknown function '" + std::string(fn) + "'");
+  }
+
+  expr::Value RecordValue(RecordKey key) {
+    auto [it, fresh] = record_handles_.try_emplace(key, objects_.size());
+    if (fresh) {
+      Object o;
+      o.kind = Object::kRecord;
+      o.key = key;
+      objects_.push_back(o);
+    }
+    return expr::Value::Record({it->second});
+  }
+
+  const PastRecord& At(RecordKey key) {
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    PastRecord r;
+    r.key = key;
+    auto j = rules_.journal_.find(key);
+    if (j != rules_.journal_.end()) {
+      const RecordTable& table = rules_.host_.table();
+      for (const JournalEntry& e : j->second) {
+        if (!past_.Contains(e.stamp)) continue;
+        if (std::find(r.editors.begin(), r.editors.end(), e.stamp.dev) == r.editors.end() &&
+            e.kind != OpKind::kTransition && e.kind != OpKind::kGrant) {
+          r.editors.push_back(e.stamp.dev);
+        }
+        switch (e.kind) {
+          case OpKind::kCreate:
+            if (!r.exists || table.Less(e.stamp, r.created)) {
+              r.exists = true;
+              r.type = e.name;
+              r.created = e.stamp;
+            }
+            break;
+          case OpKind::kSet: {
+            const JournalEntry*& slot = r.fields[e.name];
+            if (!slot || table.Less(slot->stamp, e.stamp)) slot = &e;
+            break;
+          }
+          case OpKind::kAdd:
+            r.counters[e.name] += e.amount;
+            break;
+          case OpKind::kAppend:
+            r.lists[e.name].push_back(&e);
+            break;
+          case OpKind::kTransition:
+            if (!r.last_transition || table.Less(r.last_transition->stamp, e.stamp)) {
+              r.last_transition = &e;
+            }
+            break;
+          case OpKind::kArchive:
+            r.archived = true;
+            break;
+          case OpKind::kGrant:
+            break;
+        }
+      }
+      for (auto& [name, entries] : r.lists) {
+        std::sort(entries.begin(), entries.end(), [&table](const auto* a, const auto* b) {
+          return table.Less(a->stamp, b->stamp);
+        });
+      }
+    }
+    return cache_.emplace(key, std::move(r)).first->second;
+  }
+
+  // The workflow state of a record in this past.
+  std::string StateOf(const PastRecord& r) const {
+    const Rules::TypeRef* ref = rules_.TypeOf(r.type);
+    if (!ref) return "";
+    if (!r.last_transition) return ref->type->initial;
+    const tools::Transition* t =
+        ref->type->FindTransition(rules_.host_.names().Name(r.last_transition->name));
+    return t ? t->to : "";
+  }
+
+  std::optional<RecordKey> KeyOfHandle(expr::RecordHandle h) const {
+    if (h.id >= objects_.size() || objects_[h.id].kind != Object::kRecord) return std::nullopt;
+    return objects_[h.id].key;
+  }
+  // A stored value as expressions see it.
+  expr::Value Stored(const Value& v, const tools::Field* field) { return FromValue(v, field); }
+
+ private:
+  struct KeyLess {
+    bool operator()(RecordKey a, RecordKey b) const {
+      return a.dev != b.dev ? a.dev < b.dev : a.n < b.n;
+    }
+  };
+  struct Object {
+    enum Kind { kRecord, kInput, kEntry } kind = kRecord;
+    RecordKey key;
+    const std::vector<std::pair<uint32_t, Value>>* inputs = nullptr;
+    const JournalEntry* entry = nullptr;
+    const tools::Field* item_field = nullptr;
+  };
+
+  static Status ArgCount(std::string_view fn, size_t n) {
+    return InvalidArgument(std::string(fn) + "() takes " + std::to_string(n) + " arguments");
+  }
+  static Result<std::string> Text(const expr::Value& v, std::string_view fn) {
+    const auto* s = std::get_if<std::string>(&v.v);
+    if (!s)
+      return InvalidArgument(std::string(fn) + "() needs a text argument, got " + v.KindName());
+    return *s;
+  }
+  static Result<int> Compare(const expr::Value& a, const expr::Value& b) {
+    if (const auto* x = std::get_if<int64_t>(&a.v)) {
+      if (const auto* y = std::get_if<int64_t>(&b.v)) return *x < *y ? -1 : *x > *y ? 1 : 0;
+    }
+    if (const auto* x = std::get_if<expr::MoneyValue>(&a.v)) {
+      if (const auto* y = std::get_if<expr::MoneyValue>(&b.v)) {
+        if (x->currency != y->currency) {
+          return InvalidArgument("money in " + x->currency + " compared with " + y->currency);
+        }
+        return x->minor < y->minor ? -1 : x->minor > y->minor ? 1 : 0;
+      }
+    }
+    if (const auto* x = std::get_if<std::string>(&a.v)) {
+      if (const auto* y = std::get_if<std::string>(&b.v))
+        return x->compare(*y) < 0 ? -1 : *x == *y ? 0 : 1;
+    }
+    return InvalidArgument(std::string("cannot order ") + a.KindName() + " and " + b.KindName());
+  }
+
+  expr::Value FromValue(const Value& v, const tools::Field* field) {
+    switch (v.v.index()) {
+      case 1:
+        return expr::Value::Int(std::get<int64_t>(v.v));
+      case 2:
+        return expr::Value::Text(std::get<std::string>(v.v));
+      case 3: {
+        const Money& m = std::get<Money>(v.v);
+        return expr::Value::Money(m.minor, m.currency);
+      }
+      case 4:
+        return expr::Value::Bool(std::get<bool>(v.v));
+      case 5: {
+        const Bytes& b = std::get<Bytes>(v.v);
+        if (field && field->kind == FieldKind::kMember && b.size() == 32) {
+          Hash32 d;
+          std::copy(b.begin(), b.end(), d.begin());
+          return expr::Value::Device(d);
+        }
+        return expr::Value::Blob(b);
+      }
+      case 6: {
+        auto key = rules_.host_.KeyOfId(std::get<RecordId>(v.v));
+        if (!key || !At(*key).exists) return expr::Value();
+        return RecordValue(*key);
+      }
+    }
+    return expr::Value();
+  }
+
+  Result<expr::Value> RecordMember(RecordKey key, std::string_view member) {
+    const PastRecord& r = At(key);
+    if (!r.exists) return expr::Value();
+    const Rules::TypeRef* ref = rules_.TypeOf(r.type);
+    Names& names = rules_.host_.names();
+    if (member == "id") return expr::Value::Text(rules_.host_.IdOfKey(key).Text());
+    if (member == "type") return expr::Value::Text(names.Name(r.type));
+    if (member == "state") return expr::Value::Text(StateOf(r));
+    if (member == "created_by") return expr::Value::Device(rules_.host_.DeviceAt(r.created.dev));
+    if (member == "created_at") return expr::Value::Int(static_cast<int64_t>(r.created.hlc >> 16));
+    if (member == "archived") return expr::Value::Bool(r.archived);
+    if (member == "editors") {
+      expr::List out;
+      for (uint32_t d : r.editors) out.push_back(expr::Value::Device(rules_.host_.DeviceAt(d)));
+      return expr::Value::Of(std::move(out));
+    }
+    const tools::Field* field = ref ? ref->type->FindField(member) : nullptr;
+    if (!field) {
+      return NotFound("type " + names.Name(r.type) + " has no field '" + std::string(member) + "'");
+    }
+    uint32_t name = names.Intern(member);
+    if (field->computed) {
+      if (depth_ >= kMaxComputedDepth) return InvalidArgument("computed fields nest too deeply");
+      auto saved = bindings_.find("record") != bindings_.end() ? std::optional(bindings_["record"])
+                                                               : std::nullopt;
+      bindings_["record"] = RecordValue(key);
+      ++depth_;
+      auto v = expr::Evaluate(*field->computed, *this);
+      --depth_;
+      if (saved) bindings_["record"] = *saved;
+      if (!v.ok()) {
+        return Status(v.status().code(), field->name + ": " + v.status().message());
+      }
+      return v;
+    }
+    switch (field->kind) {
+      case FieldKind::kCounter:
+      case FieldKind::kStock: {
+        if (field->keyed) {
+          return InvalidArgument("field " + field->name + " is keyed: use level(record, '" +
+                                 field->name + "', key)");
+        }
+        auto c = r.counters.find(name);
+        return expr::Value::Int(c == r.counters.end() ? 0 : c->second);
+      }
+      case FieldKind::kList: {
+        expr::List out;
+        auto l = r.lists.find(name);
+        if (l != r.lists.end()) {
+          for (const JournalEntry* e : l->second) {
+            Object o;
+            o.kind = Object::kEntry;
+            o.entry = e;
+            o.item_field = field;
+            objects_.push_back(o);
+            out.push_back(expr::Value::Record({objects_.size() - 1}));
+          }
+        }
+        return expr::Value::Of(std::move(out));
+      }
+      default: {
+        auto f = r.fields.find(name);
+        if (f == r.fields.end()) return expr::Value();
+        return FromValue(f->second->value, field);
+      }
+    }
+  }
+
+  friend class Rules;
+  Rules& rules_;
+  const Past& past_;
+  uint32_t actor_;
+  Role role_;
+  uint64_t hlc_;
+  int depth_ = 0;
+  std::map<std::string, expr::Value> bindings_;
+  std::vector<Object> objects_;
+  std::unordered_map<RecordKey, size_t, RecordKeyHash> record_handles_;
+  std::unordered_map<RecordKey, PastRecord, RecordKeyHash> cache_;
+};
+
+namespace {
+
+Result<Value> ToValue(Evaluation& eval, const expr::Value& v, RuleHost& host,
+                      const std::unordered_map<RecordKey, size_t, RecordKeyHash>&) {
+  if (const auto* h = std::get_if<expr::RecordHandle>(&v.v)) {
+    if (auto key = eval.KeyOfHandle(*h)) return Value(host.IdOfKey(*key));
+    return InvalidArgument("only records can be stored in a reference field");
+  }
+  switch (v.v.index()) {
+    case 0:
+      return Value();
+    case 1:
+      return Value(std::get<bool>(v.v));
+    case 2:
+      return Value(std::get<int64_t>(v.v));
+    case 3:
+      return Value(std::get<std::string>(v.v));
+    case 4: {
+      const auto& m = std::get<expr::MoneyValue>(v.v);
+      return Value(Money{m.minor, m.currency});
+    }
+    case 6: {
+      const Hash32& d = std::get<expr::DeviceValue>(v.v).id;
+      Value out;
+      out.v = Bytes(d.begin(), d.end());
+      return out;
+    }
+    case 8: {
+      Value out;
+      out.v = std::get<Bytes>(v.v);
+      return out;
+    }
+  }
+  return InvalidArgument(std::string("a ") + v.KindName() + " cannot be stored in a field");
+}
+
+}  // namespace
+
+// --- Rules -------------------------------------------------------------------------------------
+
+Rules::Rules(RuleHost& host, std::vector<tools::Tool> tools)
+    : host_(host), tools_(std::move(tools)) {
+  for (const tools::Tool& tool : tools_) {
+    for (const tools::Type& type : tool.types) {
+      types_[host_.names().Intern(type.name)] = TypeRef{&tool, &type};
+    }
+  }
+}
+
+std::string Rules::CounterName(std::string_view field, std::string_view key) {
+  std::string out(field);
+  if (!key.empty()) out += "#" + std::string(key);
+  return out;
+}
+
+const Rules::TypeRef* Rules::TypeOf(uint32_t type) const {
+  auto it = types_.find(type);
+  return it == types_.end() ? nullptr : &it->second;
+}
+
+bool Rules::Governs(uint32_t type) const { return TypeOf(type) != nullptr; }
+
+void Rules::Clear() {
+  journal_.clear();
+  referrers_.clear();
+}
+
+void Rules::Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* touched) {
+  auto& entries = journal_[op.record];
+  auto note_ref = [&](const Value& v) {
+    if (const auto* ref = std::get_if<RecordId>(&v.v)) {
+      if (auto target = host_.KeyOfId(*ref)) referrers_[*target].push_back(op.record);
+    }
+  };
+  auto push = [&](JournalEntry e) {
+    entries.push_back(std::move(e));
+    if (touched) touched->push_back(op.record);
+  };
+  switch (op.kind) {
+    case OpKind::kCreate:
+      push(JournalEntry{stamp, OpKind::kCreate, op.name, {}, 0, 0});
+      for (const auto& [field, value] : op.fields) {
+        note_ref(value);
+        push(JournalEntry{stamp, OpKind::kSet, field, value, 0, 0});
+      }
+      break;
+    case OpKind::kSet:
+    case OpKind::kAppend:
+      note_ref(op.value);
+      push(JournalEntry{stamp, op.kind, op.name, op.value, 0, 0});
+      break;
+    default:
+      push(JournalEntry{stamp, op.kind, op.name, {}, op.amount, op.to});
+      break;
+  }
+}
+
+void Rules::Note(const Op& op, const Stamp& stamp) {
+  if (active()) Journal(op, stamp, nullptr);
+}
+
+void Rules::Unjournal(const std::vector<RecordKey>& touched) {
+  for (auto it = touched.rbegin(); it != touched.rend(); ++it) {
+    auto& entries = journal_[*it];
+    entries.pop_back();
+    if (entries.empty()) journal_.erase(*it);
+  }
+}
+
+int64_t Rules::Level(RecordKey key, uint32_t counter, const Past& past) const {
+  int64_t level = 0;
+  auto it = journal_.find(key);
+  if (it == journal_.end()) return 0;
+  for (const JournalEntry& e : it->second) {
+    if (e.kind == OpKind::kAdd && e.name == counter && past.Contains(e.stamp)) level += e.amount;
+  }
+  return level;
+}
+
+int64_t Rules::Rights(RecordKey key, uint32_t counter, uint32_t device, const Past& past) const {
+  int64_t rights = 0;
+  auto it = journal_.find(key);
+  if (it == journal_.end()) return 0;
+  for (const JournalEntry& e : it->second) {
+    if (e.name != counter || !past.Contains(e.stamp)) continue;
+    if (e.kind == OpKind::kAdd && e.stamp.dev == device) rights += e.amount;
+    if (e.kind == OpKind::kGrant) {
+      if (e.stamp.dev == device) rights -= e.amount;
+      if (e.to == device) rights += e.amount;
+    }
+  }
+  return rights;
+}
+
+int64_t Rules::RightsOf(RecordKey key, uint32_t counter, uint32_t device) const {
+  return Rights(key, counter, device, Past{});
+}
+
+Status Rules::CheckValue(const tools::Field& field, const Value& value, const Past& past) const {
+  const std::string where = "fields." + field.name;
+  auto expected = [&](const std::string& what) {
+    return InvalidArgument("field " + field.name + ": expected " + what + ", got " +
+                               KindName(value) + " " + value.DebugString(),
+                           where);
+  };
+  if (value.is_null()) {
+    if (field.required) return InvalidArgument("field " + field.name + " is required", where);
+    return Status::Ok();
+  }
+  FieldKind kind = field.kind == FieldKind::kList ? field.of : field.kind;
+  switch (kind) {
+    case FieldKind::kText:
+    case FieldKind::kDate:
+    case FieldKind::kEnum: {
+      const auto* s = std::get_if<std::string>(&value.v);
+      if (!s) return expected(kind == FieldKind::kDate ? "a date YYYY-MM-DD" : "text");
+      if (kind == FieldKind::kText && field.max && static_cast<int64_t>(s->size()) > *field.max) {
+        return InvalidArgument(
+            "field " + field.name + ": longer than " + std::to_string(*field.max) + " bytes",
+            where);
+      }
+      if (kind == FieldKind::kText && !field.max && s->size() > 4096) {
+        return InvalidArgument("field " + field.name + ": longer than 4096 bytes", where);
+      }
+      if (kind == FieldKind::kDate && !ValidDate(*s)) return expected("a date YYYY-MM-DD");
+      if (kind == FieldKind::kEnum && !Contains(field.values, *s)) {
+        return expected("one of " + Joined(field.values));
+      }
+      return Status::Ok();
+    }
+    case FieldKind::kInteger:
+    case FieldKind::kTime: {
+      const auto* i = std::get_if<int64_t>(&value.v);
+      if (!i) return expected("an integer");
+      if (field.min && *i < *field.min) {
+        return InvalidArgument("field " + field.name + ": " + std::to_string(*i) +
+                                   " is below the minimum " + std::to_string(*field.min),
+                               where);
+      }
+      if (kind == FieldKind::kInteger && field.max && *i > *field.max) {
+        return InvalidArgument("field " + field.name + ": " + std::to_string(*i) +
+                                   " is above the maximum " + std::to_string(*field.max),
+                               where);
+      }
+      return Status::Ok();
+    }
+    case FieldKind::kMoney: {
+      const auto* m = std::get_if<Money>(&value.v);
+      if (!m) return expected("money");
+      if (!field.currency.empty() && m->currency != field.currency) {
+        return expected("money in " + field.currency);
+      }
+      return Status::Ok();
+    }
+    case FieldKind::kFlag:
+      return std::holds_alternative<bool>(value.v) ? Status::Ok() : expected("true or false");
+    case FieldKind::kMember:
+    case FieldKind::kAttachment: {
+      const auto* b = std::get_if<Bytes>(&value.v);
+      if (!b || b->size() != 32) {
+        return expected(kind == FieldKind::kMember ? "a device id" : "an attachment hash");
+      }
+      return Status::Ok();
+    }
+    case FieldKind::kReference: {
+      const auto* ref = std::get_if<RecordId>(&value.v);
+      if (!ref) return expected("a reference to a " + field.to);
+      auto key = host_.KeyOfId(*ref);
+      auto it = key ? journal_.find(*key) : journal_.end();
+      bool found = false;
+      uint32_t target = host_.names().Intern(field.to);
+      if (it != journal_.end()) {
+        for (const JournalEntry& e : it->second) {
+          if (e.kind == OpKind::kCreate && past.Contains(e.stamp) && e.name == target) found = true;
+        }
+      }
+      if (!found) {
+        return InvalidArgument("field " + field.name + ": no " + field.to + " " + ref->Text() +
+                                   " (as the author saw it)",
+                               where);
+      }
+      return Status::Ok();
+    }
+    default:
+      return InvalidArgument("field " + field.name + " cannot be written this way", where);
+  }
+}
+
+Status Rules::CheckRights(uint32_t author, const Past& past, const Op& op,
+                          const tools::Field& field, std::string_view key) const {
+  if (op.kind == OpKind::kAdd && op.amount >= 0) return Status::Ok();
+  int64_t rights = Rights(op.record, op.name, author, past);
+  int64_t need = op.kind == OpKind::kAdd ? -op.amount : op.amount;
+  if (rights >= need) return Status::Ok();
+  std::string where = key.empty() ? "" : " at " + std::string(key);
+  return FailedPrecondition(
+      "rights: " + std::string(op.kind == OpKind::kAdd ? "taking " : "granting ") +
+      std::to_string(need) + " of " + field.name + where + " needs " + std::to_string(need) +
+      " rights; this device holds " + std::to_string(rights) + " (stock level " +
+      std::to_string(Level(op.record, op.name, past)) +
+      "); ask a member who holds rights to grant some");
+}
+
+// A direct op (not inside a transition): field types, readonly, editable_in, field guards, the
+// type's edit guard, and stock rights.
+Status Rules::CheckDirect(uint32_t author, Role role, const Past& past, const Op& op) {
+  Names& names = host_.names();
+  Evaluation eval(*this, past, author, role, op.hlc);
+  const PastRecord& current = eval.At(op.record);
+  if (op.kind != OpKind::kCreate && !current.exists) {
+    return NotFound("no record " + host_.IdOfKey(op.record).Text() +
+                    " in the author's causal past");
+  }
+  if (op.kind == OpKind::kCreate && current.exists) {
+    return AlreadyExists("record " + host_.IdOfKey(op.record).Text() + " exists already");
+  }
+  uint32_t type_name = op.kind == OpKind::kCreate ? op.name : current.type;
+  const TypeRef* ref = TypeOf(type_name);
+  if (!ref) {
+    return InvalidArgument(
+        "type '" + names.Name(type_name) + "' is not defined by this workspace's tools", "type");
+  }
+  const tools::Type& type = *ref->type;
+  const std::string state = op.kind == OpKind::kCreate ? type.initial : eval.StateOf(current);
+  if (op.kind != OpKind::kCreate && current.archived && op.kind != OpKind::kArchive) {
+    return FailedPrecondition("state: the record is archived");
+  }
+
+  auto field_of = [&](uint32_t name) -> Result<const tools::Field*> {
+    auto [base, key] = SplitCounter(names.Name(name));
+    const tools::Field* f = type.FindField(base);
+    if (!f) {
+      return InvalidArgument("type " + type.name + " has no field '" + std::string(base) + "'",
+                             "fields." + std::string(base));
+    }
+    if (f->computed)
+      return InvalidArgument("field " + f->name + " is computed", "fields." + f->name);
+    if (!key.empty() && !(f->kind == FieldKind::kStock && f->keyed)) {
+      return InvalidArgument("field " + f->name + " is not a keyed stock field",
+                             "fields." + f->name);
+    }
+    if (key.empty() && f->kind == FieldKind::kStock && f->keyed) {
+      return InvalidArgument("field " + f->name + " is keyed: name a key", "fields." + f->name);
+    }
+    return f;
+  };
+  auto writable = [&](const tools::Field& f) -> Status {
+    if (f.readonly) {
+      return PermissionDenied("field " + f.name + " is set only by transitions",
+                              "fields." + f.name);
+    }
+    if (!f.editable_in.empty() && !Contains(f.editable_in, state)) {
+      return FailedPrecondition("state: field " + f.name + " can be changed only in " +
+                                    Joined(f.editable_in) + "; the record is " + state,
+                                "fields." + f.name);
+    }
+    return Status::Ok();
+  };
+  auto guard = [&](const tools::Field& f, const expr::Value& value) -> Status {
+    if (!f.guard) return Status::Ok();
+    Evaluation g(*this, past, author, role, op.hlc);
+    g.BindRecord("record", op.record);
+    g.Bind("value", value);
+    auto ok = expr::EvaluateGuard(*f.guard, g);
+    if (!ok.ok()) {
+      return FailedPrecondition("guard: " + f.name + ": " + ok.status().message(),
+                                "fields." + f.name);
+    }
+    if (*ok) return Status::Ok();
+    return FailedPrecondition(
+        "guard: " + (f.message.empty() ? f.name + " needs " + f.guard->text() : f.message),
+        "fields." + f.name);
+  };
+
+  switch (op.kind) {
+    case OpKind::kCreate: {
+      std::set<std::string> given;
+      for (const auto& [name, value] : op.fields) {
+        GROVE_ASSIGN_OR_RETURN(const tools::Field* f, field_of(name));
+        if (f->readonly) {
+          return PermissionDenied("field " + f->name + " is set only by transitions",
+                                  "fields." + f->name);
+        }
+        if (f->kind == FieldKind::kList || f->kind == FieldKind::kCounter ||
+            f->kind == FieldKind::kStock) {
+          return InvalidArgument("field " + f->name + " cannot be given at create",
+                                 "fields." + f->name);
+        }
+        if (!given.insert(f->name).second) {
+          return InvalidArgument("field " + f->name + " given twice", "fields." + f->name);
+        }
+        GROVE_RETURN_IF_ERROR(CheckValue(*f, value, past));
+        GROVE_RETURN_IF_ERROR(guard(*f, eval.Stored(value, f)));
+      }
+      for (const tools::Field& f : type.fields) {
+        if (f.required && !given.count(f.name)) {
+          return InvalidArgument("field " + f.name + " is required", "fields." + f.name);
+        }
+      }
+      break;
+    }
+    case OpKind::kSet: {
+      GROVE_ASSIGN_OR_RETURN(const tools::Field* f, field_of(op.name));
+      if (f->kind == FieldKind::kList || f->kind == FieldKind::kCounter ||
+          f->kind == FieldKind::kStock) {
+        return InvalidArgument(
+            "field " + f->name + " is a " + tools::FieldKindName(f->kind) + ": it cannot be set",
+            "fields." + f->name);
+      }
+      GROVE_RETURN_IF_ERROR(writable(*f));
+      GROVE_RETURN_IF_ERROR(CheckValue(*f, op.value, past));
+      GROVE_RETURN_IF_ERROR(guard(*f, eval.Stored(op.value, f)));
+      break;
+    }
+    case OpKind::kAdd:
+    case OpKind::kGrant: {
+      GROVE_ASSIGN_OR_RETURN(const tools::Field* f, field_of(op.name));
+      bool counter = f->kind == FieldKind::kCounter || f->kind == FieldKind::kStock;
+      if (!counter || (op.kind == OpKind::kGrant && f->kind != FieldKind::kStock)) {
+        return InvalidArgument("field " + f->name + " is not a " +
+                                   (op.kind == OpKind::kGrant ? "stock" : "counter or stock") +
+                                   " field",
+                               "fields." + f->name);
+      }
+      if (op.kind == OpKind::kAdd) {
+        GROVE_RETURN_IF_ERROR(writable(*f));
+        GROVE_RETURN_IF_ERROR(guard(*f, expr::Value::Int(op.amount)));
+      } else if (op.to == author) {
+        return InvalidArgument("a device cannot grant rights to itself", "to");
+      }
+      if (f->kind == FieldKind::kStock) {
+        GROVE_RETURN_IF_ERROR(
+            CheckRights(author, past, op, *f, SplitCounter(names.Name(op.name)).second));
+      }
+      break;
+    }
+    case OpKind::kAppend: {
+      GROVE_ASSIGN_OR_RETURN(const tools::Field* f, field_of(op.name));
+      if (f->kind != FieldKind::kList) {
+        return InvalidArgument("field " + f->name + " is not a list", "fields." + f->name);
+      }
+      GROVE_RETURN_IF_ERROR(writable(*f));
+      if (op.value.is_null()) return InvalidArgument("cannot append null", "fields." + f->name);
+      GROVE_RETURN_IF_ERROR(CheckValue(*f, op.value, past));
+      GROVE_RETURN_IF_ERROR(guard(*f, eval.Stored(op.value, f)));
+      break;
+    }
+    case OpKind::kArchive:
+      break;
+    case OpKind::kTransition:
+      return Internal("transition checked as a direct op");
+  }
+
+  if (type.edit_guard && op.kind != OpKind::kGrant) {
+    // The record as it would be after the op: journal it tentatively, evaluate, take it back.
+    std::vector<RecordKey> touched;
+    Journal(op, Stamp{op.hlc, author, past.seq, UINT32_MAX}, &touched);
+    Evaluation g(*this, past, author, role, op.hlc);
+    g.BindRecord("record", op.record);
+    auto ok = expr::EvaluateGuard(*type.edit_guard, g);
+    Unjournal(touched);
+    if (!ok.ok()) return FailedPrecondition("guard: " + ok.status().message());
+    if (!*ok) {
+      return FailedPrecondition("guard: " + (type.edit_message.empty()
+                                                 ? type.name + " cannot be changed now (needs " +
+                                                       type.edit_guard->text() + ")"
+                                                 : type.edit_message));
+    }
+  }
+  return Status::Ok();
+}
+
+// An op computed by a transition: its value must fit the field, and stock rights still hold.
+Status Rules::CheckEffectOp(uint32_t author, const Past& past, const Op& op) {
+  Names& names = host_.names();
+  Evaluation eval(*this, past, author, Role::kNone, op.hlc);
+  uint32_t type_name = op.kind == OpKind::kCreate ? op.name : eval.At(op.record).type;
+  const TypeRef* ref = TypeOf(type_name);
+  if (!ref) return InvalidArgument("effect on a record of unknown type " + names.Name(type_name));
+  if (op.kind == OpKind::kCreate) {
+    for (const auto& [name, value] : op.fields) {
+      const tools::Field* f = ref->type->FindField(names.Name(name));
+      if (!f) return InvalidArgument("effect sets unknown field " + names.Name(name));
+      GROVE_RETURN_IF_ERROR(CheckValue(*f, value, past));
+    }
+    return Status::Ok();
+  }
+  auto [base, key] = SplitCounter(names.Name(op.name));
+  const tools::Field* f = ref->type->FindField(base);
+  if (!f) return InvalidArgument("effect on unknown field " + std::string(base));
+  if (op.kind == OpKind::kSet) return CheckValue(*f, op.value, past);
+  if (op.kind == OpKind::kAdd && f->kind == FieldKind::kStock) {
+    return CheckRights(author, past, op, *f, key);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Op>> Rules::PlanTransition(uint32_t author, Role role, const Past& past,
+                                              RecordKey record, std::string_view name,
+                                              const std::vector<std::pair<uint32_t, Value>>& inputs,
+                                              uint64_t hlc) {
+  Names& names = host_.names();
+  Evaluation eval(*this, past, author, role, hlc);
+  const PastRecord& r = eval.At(record);
+  if (!r.exists) {
+    return NotFound("no record " + host_.IdOfKey(record).Text() + " in the author's causal past");
+  }
+  const TypeRef* ref = TypeOf(r.type);
+  if (!ref) return InvalidArgument("type '" + names.Name(r.type) + "' has no transitions");
+  const tools::Type& type = *ref->type;
+  const tools::Transition* t = type.FindTransition(name);
+  if (!t) {
+    std::vector<std::string> known;
+    for (const auto& x : type.transitions) known.push_back(x.name);
+    return InvalidArgument("type " + type.name + " has no transition '" + std::string(name) +
+                               "' (it has: " + Joined(known) + ")",
+                           "name");
+  }
+  if (!Contains(t->roles, RoleName(role))) {
+    return PermissionDenied("role: " + t->name + " needs role " + Joined(t->roles) +
+                            "; this device is " + RoleName(role));
+  }
+  if (r.archived) return FailedPrecondition("state: the record is archived");
+  std::string state = eval.StateOf(r);
+  if (!Contains(t->from, "*") && !Contains(t->from, state)) {
+    return FailedPrecondition("state: " + t->name + " needs state " + Joined(t->from) + "; the " +
+                              type.name + " is " + state);
+  }
+  for (const auto& [field, value] : inputs) {
+    const tools::Input* in = nullptr;
+    for (const tools::Input& i : t->inputs) {
+      if (i.field == names.Name(field)) in = &i;
+    }
+    if (!in) {
+      return InvalidArgument(t->name + " takes no input " + names.Name(field),
+                             "fields." + names.Name(field));
+    }
+    const tools::Field* f = type.FindField(in->field);
+    if (!f) return InvalidArgument("input names unknown field " + in->field);
+    GROVE_RETURN_IF_ERROR(CheckValue(*f, value, past));
+  }
+  for (const tools::Input& i : t->inputs) {
+    bool given = std::any_of(inputs.begin(), inputs.end(), [&](const auto& p) {
+      return names.Name(p.first) == i.field && !p.second.is_null();
+    });
+    if (i.required && !given) {
+      return InvalidArgument(t->name + " needs input " + i.field, "fields." + i.field);
+    }
+  }
+  eval.BindRecord("record", record);
+  eval.BindInputs(inputs);
+  if (t->guard) {
+    auto ok = expr::EvaluateGuard(*t->guard, eval);
+    if (!ok.ok()) return FailedPrecondition("guard: " + t->name + ": " + ok.status().message());
+    if (!*ok) {
+      return FailedPrecondition(
+          "guard: " + (t->message.empty() ? t->name + " needs " + t->guard->text() : t->message));
+    }
+  }
+
+  std::vector<Op> out;
+  auto make = [&](OpKind kind, RecordKey target, uint32_t field) {
+    Op op;
+    op.kind = kind;
+    op.hlc = hlc;
+    op.record = target;
+    op.name = field;
+    return op;
+  };
+  for (const auto& [field, value] : inputs) {
+    Op op = make(OpKind::kSet, record, field);
+    op.value = value;
+    out.push_back(std::move(op));
+  }
+  for (const auto& [field, e] : t->sets) {
+    auto v = expr::Evaluate(*e, eval);
+    if (!v.ok())
+      return FailedPrecondition("guard: " + t->name + " sets " + field + ": " +
+                                v.status().message());
+    GROVE_ASSIGN_OR_RETURN(Value value, ToValue(eval, *v, host_, {}));
+    Op op = make(OpKind::kSet, record, names.Intern(field));
+    op.value = std::move(value);
+    out.push_back(std::move(op));
+  }
+
+  // Effects, in order; every expression sees the state before the transition.
+  std::function<Status(const tools::Effects&, int)> run = [&](const tools::Effects& effects,
+                                                              int depth) -> Status {
+    for (const tools::Effect& e : effects) {
+      auto fail = [&](const Status& s) {
+        return FailedPrecondition("guard: " + t->name + " effect: " + s.message());
+      };
+      RecordKey target = record;
+      if (e.record && e.kind != tools::Effect::Kind::kForEach &&
+          e.kind != tools::Effect::Kind::kCreate) {
+        auto v = expr::Evaluate(*e.record, eval);
+        if (!v.ok()) return fail(v.status());
+        const auto* h = std::get_if<expr::RecordHandle>(&v->v);
+        if (!h || eval.objects_[h->id].kind != Evaluation::Object::kRecord) {
+          return fail(InvalidArgument(e.record->text() + " is not a record"));
+        }
+        target = eval.objects_[h->id].key;
+      }
+      switch (e.kind) {
+        case tools::Effect::Kind::kSet: {
+          auto v = expr::Evaluate(*e.value, eval);
+          if (!v.ok()) return fail(v.status());
+          auto value = ToValue(eval, *v, host_, {});
+          if (!value.ok()) return fail(value.status());
+          Op op = make(OpKind::kSet, target, names.Intern(e.field));
+          op.value = std::move(value).value();
+          out.push_back(std::move(op));
+          break;
+        }
+        case tools::Effect::Kind::kAdd: {
+          auto v = expr::Evaluate(*e.value, eval);
+          if (!v.ok()) return fail(v.status());
+          const auto* amount = std::get_if<int64_t>(&v->v);
+          if (!amount) return fail(InvalidArgument(e.value->text() + " is not an integer"));
+          if (*amount > kMaxAddAmount || *amount < -kMaxAddAmount) {
+            return fail(InvalidArgument("amount out of range"));
+          }
+          std::string key;
+          if (e.key) {
+            auto k = expr::Evaluate(*e.key, eval);
+            if (!k.ok()) return fail(k.status());
+            const auto* text = std::get_if<std::string>(&k->v);
+            if (!text || text->empty() || text->size() > 128) {
+              return fail(
+                  InvalidArgument(e.key->text() + " is not a key (text of 1 to 128 bytes)"));
+            }
+            key = *text;
+          }
+          if (*amount == 0) break;  // nothing to record
+          Op op = make(OpKind::kAdd, target, names.Intern(CounterName(e.field, key)));
+          op.amount = *amount;
+          out.push_back(std::move(op));
+          break;
+        }
+        case tools::Effect::Kind::kCreate: {
+          Op op = make(OpKind::kCreate, RecordKey{author, 0}, names.Intern(e.type));
+          for (const auto& [field, fe] : e.fields) {
+            auto v = expr::Evaluate(*fe, eval);
+            if (!v.ok()) return fail(v.status());
+            auto value = ToValue(eval, *v, host_, {});
+            if (!value.ok()) return fail(value.status());
+            op.fields.emplace_back(names.Intern(field), std::move(value).value());
+          }
+          out.push_back(std::move(op));
+          break;
+        }
+        case tools::Effect::Kind::kTransition: {
+          if (depth >= kMaxTransitionDepth)
+            return fail(InvalidArgument("transitions nest too deeply"));
+          auto sub = PlanTransition(author, role, past, target, e.name, {}, hlc);
+          if (!sub.ok()) return sub.status();
+          Op op = make(OpKind::kTransition, target, names.Intern(e.name));
+          op.effects = static_cast<uint32_t>(sub->size());
+          out.push_back(std::move(op));
+          for (Op& s : *sub) out.push_back(std::move(s));
+          break;
+        }
+        case tools::Effect::Kind::kForEach: {
+          auto v = expr::Evaluate(*e.value, eval);
+          if (!v.ok()) return fail(v.status());
+          const auto* list = std::get_if<std::shared_ptr<const expr::List>>(&v->v);
+          if (!list) return fail(InvalidArgument(e.value->text() + " is not a list"));
+          auto saved = eval.bindings_.find(e.name) != eval.bindings_.end()
+                           ? std::optional(eval.bindings_[e.name])
+                           : std::nullopt;
+          for (const expr::Value& item : **list) {
+            eval.Bind(e.name, item);
+            GROVE_RETURN_IF_ERROR(run(e.body, depth));
+          }
+          if (saved) {
+            eval.Bind(e.name, *saved);
+          } else {
+            eval.bindings_.erase(e.name);
+          }
+          break;
+        }
+      }
+    }
+    return Status::Ok();
+  };
+  GROVE_RETURN_IF_ERROR(run(t->effects, 0));
+  return out;
+}
+
+Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vector<Op>& ops,
+                    uint32_t first_idx) {
+  std::vector<RecordKey> touched;
+  auto refuse = [&](size_t i, const Status& s) {
+    Unjournal(touched);
+    return Status(s.code(), s.message(), s.where().empty() ? "op " + std::to_string(i) : s.where());
+  };
+  auto journal = [&](const Op& op, size_t i) {
+    Journal(op, Stamp{op.hlc, author, past.seq, first_idx + static_cast<uint32_t>(i)}, &touched);
+  };
+  // Sub-ops are checked against the plan, then journaled; nested transitions are inside the plan.
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
+    if (op.kind != OpKind::kTransition) {
+      Status s = CheckDirect(author, role, past, op);
+      if (!s.ok()) return refuse(i, s);
+      journal(op, i);
+      continue;
+    }
+    if (i + op.effects >= ops.size()) {
+      return refuse(i, InvalidArgument("transition counts more sub-ops than follow it"));
+    }
+    // Inputs: the leading sub-ops that set fields of the record itself and are inputs.
+    std::vector<std::pair<uint32_t, Value>> inputs;
+    {
+      Evaluation eval(*this, past, author, role, op.hlc);
+      const PastRecord& r = eval.At(op.record);
+      const TypeRef* ref = TypeOf(r.type);
+      const tools::Transition* t =
+          ref ? ref->type->FindTransition(host_.names().Name(op.name)) : nullptr;
+      for (size_t k = 1; t && k <= op.effects; ++k) {
+        const Op& sub = ops[i + k];
+        bool is_input = sub.kind == OpKind::kSet && sub.record == op.record &&
+                        std::any_of(t->inputs.begin(), t->inputs.end(), [&](const auto& in) {
+                          return in.field == host_.names().Name(sub.name);
+                        });
+        if (!is_input) break;
+        inputs.emplace_back(sub.name, sub.value);
+      }
+    }
+    auto plan =
+        PlanTransition(author, role, past, op.record, host_.names().Name(op.name), inputs, op.hlc);
+    if (!plan.ok()) return refuse(i, plan.status());
+    if (plan->size() != op.effects) {
+      return refuse(
+          i, InvalidArgument("transition carries " + std::to_string(op.effects) +
+                             " sub-ops; its definition gives " + std::to_string(plan->size())));
+    }
+    journal(op, i);
+    for (size_t k = 0; k < plan->size(); ++k) {
+      const Op& got = ops[i + 1 + k];
+      const Op& want = (*plan)[k];
+      if (!SameOp(got, want)) {
+        return refuse(i + 1 + k, InvalidArgument("sub-op differs from what the transition gives"));
+      }
+      if (got.kind == OpKind::kCreate) {
+        Evaluation eval(*this, past, author, role, got.hlc);
+        if (got.record.dev != author || eval.At(got.record).exists) {
+          return refuse(i + 1 + k, InvalidArgument("an effect creates a record that exists"));
+        }
+      }
+      if (got.kind != OpKind::kTransition) {
+        Status s = CheckEffectOp(author, past, got);
+        if (!s.ok()) return refuse(i + 1 + k, s);
+      }
+      journal(got, i + 1 + k);
+    }
+    i += op.effects;
+  }
+  return Status::Ok();
+}
+
+void Rules::FillDefaults(uint32_t type, std::vector<std::pair<uint32_t, Value>>& fields) {
+  const TypeRef* ref = TypeOf(type);
+  if (!ref) return;
+  for (const tools::Field& f : ref->type->fields) {
+    if (!f.default_value) continue;
+    uint32_t name = host_.names().Intern(f.name);
+    bool given =
+        std::any_of(fields.begin(), fields.end(), [&](const auto& p) { return p.first == name; });
+    if (given) continue;
+    Value v;
+    const auto& lit = f.default_value->v;
+    switch (lit.index()) {
+      case 1:
+        v = Value(std::get<bool>(lit));
+        break;
+      case 2:
+        v = Value(std::get<int64_t>(lit));
+        break;
+      case 3:
+        v = Value(std::get<std::string>(lit));
+        break;
+      case 4:
+        v = Value(
+            Money{std::get<expr::MoneyValue>(lit).minor, std::get<expr::MoneyValue>(lit).currency});
+        break;
+      default:
+        continue;
+    }
+    fields.emplace_back(name, std::move(v));
+  }
+}
+
+std::string Rules::StateOf(uint32_t type, const Record& r) const {
+  const TypeRef* ref = TypeOf(type);
+  if (!ref) return "";
+  const Entry* last = host_.table().Winner(r.state);
+  if (!last) return ref->type->initial;
+  const auto* name = std::get_if<std::string>(&last->value.v);
+  const tools::Transition* t = name ? ref->type->FindTransition(*name) : nullptr;
+  return t ? t->to : "";
+}
+
+std::map<std::string, Value> Rules::Computed(RecordKey key) {
+  std::map<std::string, Value> out;
+  Past all;
+  Evaluation eval(*this, all, 0, Role::kNone, 0);
+  const PastRecord& r = eval.At(key);
+  const TypeRef* ref = TypeOf(r.type);
+  if (!ref) return out;
+  eval.BindRecord("record", key);
+  for (const tools::Field& f : ref->type->fields) {
+    if (!f.computed) continue;
+    auto v = expr::Evaluate(*f.computed, eval);
+    if (!v.ok()) continue;  // shown as absent: e.g. a total over lines in two currencies
+    auto value = ToValue(eval, *v, host_, {});
+    if (value.ok()) out[f.name] = std::move(value).value();
+  }
+  return out;
+}
+
+std::vector<TransitionCheck> Rules::Transitions(uint32_t author, Role role, RecordKey key) {
+  std::vector<TransitionCheck> out;
+  Past all;
+  Evaluation eval(*this, all, author, role, 0);
+  const PastRecord& r = eval.At(key);
+  const TypeRef* ref = TypeOf(r.type);
+  if (!ref) return out;
+  for (const tools::Transition& t : ref->type->transitions) {
+    // Required inputs are not known yet: check everything else with them absent.
+    std::vector<std::pair<uint32_t, Value>> none;
+    auto plan = PlanTransition(author, role, all, key, t.name, none, UINT64_MAX >> 1);
+    Status verdict = plan.ok() ? Status::Ok() : plan.status();
+    if (!verdict.ok() && verdict.code() == Code::kInvalidArgument &&
+        verdict.message().find("needs input") != std::string::npos) {
+      verdict = Status::Ok();
+    }
+    out.push_back(TransitionCheck{t.name, verdict});
+  }
+  return out;
+}
+
+}  // namespace grove::replica

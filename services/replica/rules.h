@@ -1,0 +1,138 @@
+// Rules: the tools' business rules, enforced in the merge (docs/decisions/0004).
+//
+// Every op on a record of a tool type is checked against the tool definitions pinned in the
+// workspace, in the *causal past of its delta*: the state made of exactly the ops the author had
+// applied when it sealed the delta (its version vector) plus the earlier ops of the same delta.
+// That state is the same on every peer, whatever else each peer has received since, so all honest
+// peers accept and reject the same deltas. To evaluate in the past, the rules keep a journal of
+// every applied op per tool record (the materialized RecordTable only keeps the merged present).
+//
+// A transition op is followed in its delta by its *sub-ops*: the inputs it was given (sets), the
+// `sets` of its definition, and its effects, in that order; the transition op counts them. Every
+// peer recomputes the sub-ops from the definition and refuses the delta when they differ, so an
+// effect (a receipt adding to stock) is never trusted, only checked.
+//
+// Stock fields are bounded counters: a device's rights are its own increments plus grants to it
+// minus grants it made, all in its causal past, and a decrement beyond them is refused. A device's
+// own ops are always in its own causal past, so rights never go below zero and neither does stock.
+//
+// Internal to the replica module; not thread-safe (the workspace's thread owns it).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "expr/expr.h"
+#include "replica/op_codec.h"
+#include "replica/records.h"
+#include "replica/replica.h"
+#include "tools/tool.h"
+
+namespace grove::replica {
+
+// Which ops an evaluation may see: those of deltas in `vv`, and every op of the delta being
+// checked that is already journaled (the earlier ones). `vv == nullptr` sees every applied op
+// (a local action: everything applied here is in the causal past of the delta it will be sealed
+// in).
+struct Past {
+  const std::vector<uint64_t>* vv = nullptr;
+  uint32_t author = 0;
+  uint64_t seq = 0;
+  bool Contains(const Stamp& s) const {
+    if (!vv || (s.dev == author && s.seq == seq)) return true;
+    return s.dev < vv->size() && s.seq <= (*vv)[s.dev];
+  }
+};
+
+// One applied op on a tool record, as the journal keeps it.
+struct JournalEntry {
+  Stamp stamp;
+  OpKind kind = OpKind::kSet;
+  uint32_t name = 0;  // field (interned; "field#key" for keyed stock), type for create
+  Value value;
+  int64_t amount = 0;
+  uint32_t to = 0;  // grant: the device receiving rights
+};
+
+// What the rules need from the workspace that owns them.
+class RuleHost {
+ public:
+  virtual ~RuleHost() = default;
+  virtual Names& names() = 0;
+  virtual const RecordTable& table() const = 0;
+  virtual const DeviceId& DeviceAt(uint32_t dev) const = 0;
+  virtual std::optional<uint32_t> DeviceIndexOf(const DeviceId& device) const = 0;
+  virtual std::optional<RecordKey> KeyOfId(const RecordId& id) const = 0;
+  virtual RecordId IdOfKey(RecordKey key) const = 0;
+};
+
+class Rules {
+ public:
+  Rules(RuleHost& host, std::vector<tools::Tool> tools);
+  bool active() const { return !tools_.empty(); }
+  const std::vector<tools::Tool>& tools() const { return tools_; }
+
+  // Checks ops[0..] (one delta, or one local action with its sub-ops) by `author` acting with
+  // `role`, journaling each op as it passes so later ops see it. On refusal, the journal is
+  // left as before and the Status names the op and the rule: PermissionDenied (role),
+  // FailedPrecondition ("state: ...", "guard: ...", "rights: ..."), InvalidArgument (a field).
+  // Op i is journaled with stamp index first_idx + i.
+  Status Check(uint32_t author, Role role, const Past& past, const std::vector<Op>& ops,
+               uint32_t first_idx = 0);
+
+  // The sub-ops of a transition (see above) that `author` would run now, with every rule checked.
+  Result<std::vector<Op>> PlanTransition(uint32_t author, Role role, const Past& past,
+                                         RecordKey record, std::string_view name,
+                                         const std::vector<std::pair<uint32_t, Value>>& inputs,
+                                         uint64_t hlc);
+
+  // Default values of a type's fields not given, for a local create.
+  void FillDefaults(uint32_t type, std::vector<std::pair<uint32_t, Value>>& fields);
+
+  // Journals an op that was applied without a check (a workspace without tools never calls it).
+  void Note(const Op& op, const Stamp& stamp);
+  void Clear();
+
+  // Reading, over everything applied.
+  bool Governs(uint32_t type) const;
+  // The workflow state of a tool record: the last transition's target, or the initial state.
+  std::string StateOf(uint32_t type, const Record& r) const;
+  std::map<std::string, Value> Computed(RecordKey key);
+  int64_t RightsOf(RecordKey key, uint32_t counter, uint32_t device) const;
+  std::vector<TransitionCheck> Transitions(uint32_t author, Role role, RecordKey key);
+
+  // "field#key" for a keyed stock counter, else "field".
+  static std::string CounterName(std::string_view field, std::string_view key);
+
+ private:
+  struct TypeRef {
+    const tools::Tool* tool = nullptr;
+    const tools::Type* type = nullptr;
+  };
+  friend class Evaluation;
+
+  const TypeRef* TypeOf(uint32_t type) const;
+  Status CheckDirect(uint32_t author, Role role, const Past& past, const Op& op);
+  Status CheckEffectOp(uint32_t author, const Past& past, const Op& op);
+  Status CheckValue(const tools::Field& field, const Value& value, const Past& past) const;
+  Status CheckRights(uint32_t author, const Past& past, const Op& op, const tools::Field& field,
+                     std::string_view key) const;
+  int64_t Rights(RecordKey key, uint32_t counter, uint32_t device, const Past& past) const;
+  int64_t Level(RecordKey key, uint32_t counter, const Past& past) const;
+  void Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* touched);
+  void Unjournal(const std::vector<RecordKey>& touched);
+
+  RuleHost& host_;
+  std::vector<tools::Tool> tools_;
+  std::unordered_map<uint32_t, TypeRef> types_;  // by interned type name
+  std::unordered_map<RecordKey, std::vector<JournalEntry>, RecordKeyHash> journal_;
+  // Records that ever held a reference to a record, for children().
+  std::unordered_map<RecordKey, std::vector<RecordKey>, RecordKeyHash> referrers_;
+  uint32_t next_tentative_ = 0;
+};
+
+}  // namespace grove::replica

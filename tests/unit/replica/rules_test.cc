@@ -1,0 +1,403 @@
+// The tools' rules in the merge: local refusals name the rule, and deltas that break a rule —
+// forged with a valid signature by a member that skips its own checks — are refused by every
+// peer alike, whatever else each peer has seen.
+#include <gtest/gtest.h>
+
+#include "support/delta_forge.h"
+#include "support/status_assert.h"
+#include "support/test_device.h"
+#include "tools/tool.h"
+
+namespace grove::replica {
+namespace {
+
+using grove::testing::DeltaForge;
+using grove::testing::SendMissing;
+using grove::testing::SyncPair;
+using grove::testing::TestDevice;
+
+constexpr char kShop[] = R"yaml(tool: shop
+version: 1
+title: Shop
+types:
+  item:
+    fields:
+      sku: {type: text, required: true, max: 16}
+      reorder_point: {type: integer, min: 0, default: 0}
+      on_hand: {type: stock, keyed: true}
+      low: {type: flag, computed: "level(record, 'on_hand') < record.reorder_point"}
+  movement:
+    fields:
+      item: {type: reference, to: item, required: true}
+      location: {type: text, required: true}
+      quantity: {type: integer, required: true}
+    states: [draft, posted]
+    initial: draft
+    edit_guard: "record.state == 'draft'"
+    edit_message: "a posted movement cannot be changed"
+    transitions:
+      receive:
+        from: [draft]
+        to: posted
+        guard: "record.quantity > 0"
+        effects:
+          - add: {record: "record.item", field: on_hand, key: "record.location", amount: "record.quantity"}
+      issue:
+        from: [draft]
+        to: posted
+        guard: "record.quantity > 0"
+        effects:
+          - add: {record: "record.item", field: on_hand, key: "record.location", amount: "-record.quantity"}
+  order:
+    fields:
+      title: {type: text, required: true}
+      amount: {type: money, required: true}
+      approved_by: {type: member, readonly: true}
+      cancel_reason: {type: text, readonly: true}
+      notes: {type: list, of: text}
+    states: [draft, submitted, approved, cancelled]
+    initial: draft
+    transitions:
+      submit: {from: [draft], to: submitted}
+      approve:
+        from: [submitted]
+        to: approved
+        roles: [owner]
+        guard: "not (actor in record.editors)"
+        message: "nobody approves an order they created or changed"
+        sets: {approved_by: actor}
+      cancel:
+        from: [draft, submitted]
+        to: cancelled
+        inputs: {cancel_reason: {required: true}}
+)yaml";
+
+tools::Tool Shop() {
+  auto parsed = tools::ParseTool(kShop, "shop.yaml");
+  for (const auto& d : parsed.diagnostics) ADD_FAILURE() << d.Text();
+  return *parsed.tool;
+}
+
+class RulesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    owner_.Create("shop", {Shop()});
+    member_.Join(*owner_.workspace);
+    other_.Join(*owner_.workspace);
+    ASSERT_OK(owner_->AddMember(member_.identity.card(), Role::kMember));
+    ASSERT_OK(owner_->AddMember(other_.identity.card(), Role::kMember));
+    SyncPair(*owner_.workspace, *member_.workspace);
+    SyncPair(*owner_.workspace, *other_.workspace);
+  }
+
+  RecordId Create(TestDevice& d, std::string_view type,
+                  std::vector<std::pair<std::string, Value>> fields) {
+    auto id = d->CreateRecord(type, fields);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : RecordId{};
+  }
+
+  RecordId Item(TestDevice& d) { return Create(d, "item", {{"sku", "A-1"}}); }
+  RecordId Movement(TestDevice& d, const RecordId& item, std::string location, int64_t q) {
+    return Create(d, "movement", {{"item", item}, {"location", location}, {"quantity", q}});
+  }
+  int64_t Stock(TestDevice& d, const RecordId& item, const std::string& location) {
+    auto v = d->Get(item);
+    if (!v) return -1;
+    auto f = v->keyed.find("on_hand");
+    if (f == v->keyed.end()) return 0;
+    auto l = f->second.find(location);
+    return l == f->second.end() ? 0 : l->second;
+  }
+
+  FakeClock clock_{1'700'000'000'000};
+  TestDevice owner_{"owner", 1, clock_};
+  TestDevice member_{"member", 2, clock_};
+  TestDevice other_{"other", 3, clock_};
+};
+
+TEST_F(RulesTest, FieldsAreTypedAndRequired) {
+  auto bad = owner_->CreateRecord("item", {{"sku", int64_t{7}}});
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(bad.status().where(), "fields.sku");
+  EXPECT_NE(bad.status().message().find("expected text"), std::string::npos);
+
+  auto missing = owner_->CreateRecord("item", {});
+  EXPECT_EQ(missing.status().where(), "fields.sku");
+
+  auto unknown = owner_->CreateRecord("gadget", {});
+  EXPECT_NE(unknown.status().message().find("not defined by this workspace's tools"),
+            std::string::npos);
+
+  auto too_long = owner_->CreateRecord("item", {{"sku", "0123456789abcdefXYZ"}});
+  EXPECT_EQ(too_long.status().code(), Code::kInvalidArgument);
+
+  RecordId item = Item(owner_);
+  EXPECT_EQ(owner_->Get(item)->fields.at("reorder_point"), Value(int64_t{0}));  // the default
+  EXPECT_EQ(owner_->Set(item, "reorder_point", int64_t{-1}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(owner_->Set(item, "colour", "red").code(), Code::kInvalidArgument);
+  EXPECT_EQ(owner_->Set(item, "low", true).code(), Code::kInvalidArgument);  // computed
+  EXPECT_EQ(owner_->Add(item, "sku", 1).code(), Code::kInvalidArgument);
+  ASSERT_OK(owner_->Set(item, "reorder_point", int64_t{5}));
+  EXPECT_EQ(owner_->Get(item)->computed.at("low"), Value(true));
+}
+
+TEST_F(RulesTest, TransitionsCheckStateRoleGuardAndInputs) {
+  RecordId order = Create(member_, "order", {{"title", "paper"}, {"amount", Money{12000, "EUR"}}});
+  Status wrong_state = member_->Transition(order, "cancel", {{"cancel_reason", "x"}});
+  ASSERT_OK(wrong_state);
+  RecordId cancelled = order;
+  wrong_state = member_->Transition(cancelled, "submit");
+  EXPECT_EQ(wrong_state.code(), Code::kFailedPrecondition);
+  EXPECT_EQ(wrong_state.message().rfind("state:", 0), 0u) << wrong_state.ToString();
+  order = Create(member_, "order", {{"title", "paper"}, {"amount", Money{12000, "EUR"}}});
+  ASSERT_OK(member_->Transition(order, "submit"));
+  EXPECT_EQ(member_->Get(order)->state, "submitted");
+
+  Status role = member_->Transition(order, "approve");
+  EXPECT_EQ(role.code(), Code::kPermissionDenied);
+  EXPECT_EQ(role.message().rfind("role:", 0), 0u) << role.ToString();
+
+  EXPECT_EQ(member_->Set(order, "approved_by", Value(std::string("x"))).code(),
+            Code::kPermissionDenied);  // readonly
+
+  // The owner created nothing here, but after changing the order it may not approve it.
+  SyncPair(*member_.workspace, *owner_.workspace);
+  ASSERT_OK(owner_->Append(order, "notes", "looks fine"));
+  Status sod = owner_->Transition(order, "approve");
+  EXPECT_EQ(sod.code(), Code::kFailedPrecondition);
+  EXPECT_NE(sod.message().find("nobody approves an order they created or changed"),
+            std::string::npos);
+
+  RecordId second = Create(member_, "order", {{"title", "ink"}, {"amount", Money{500, "EUR"}}});
+  ASSERT_OK(member_->Transition(second, "submit"));
+  SyncPair(*member_.workspace, *owner_.workspace);
+  ASSERT_OK(owner_->Transition(second, "approve"));
+  auto approved = owner_->Get(second);
+  EXPECT_EQ(approved->state, "approved");
+  const auto& by = std::get<Bytes>(approved->fields.at("approved_by").v);
+  EXPECT_EQ(Bytes(owner_.identity.device().begin(), owner_.identity.device().end()), by);
+
+  Status no_reason = member_->Transition(order, "cancel");
+  EXPECT_EQ(no_reason.code(), Code::kInvalidArgument);
+  EXPECT_EQ(no_reason.where(), "fields.cancel_reason");
+  ASSERT_OK(member_->Transition(order, "cancel", {{"cancel_reason", "duplicate"}}));
+  EXPECT_EQ(member_->Get(order)->state, "cancelled");
+  EXPECT_EQ(member_->Get(order)->fields.at("cancel_reason"), Value("duplicate"));
+
+  // Peers reach the same state and agree.
+  SyncPair(*member_.workspace, *owner_.workspace);
+  EXPECT_EQ(owner_->digests().state, member_->digests().state);
+}
+
+TEST_F(RulesTest, EffectsMoveStockAndEditGuardsHold) {
+  RecordId item = Item(owner_);
+  RecordId in = Movement(owner_, item, "Main", 10);
+  ASSERT_OK(owner_->Transition(in, "receive"));
+  EXPECT_EQ(Stock(owner_, item, "Main"), 10);
+  Status posted = owner_->Set(in, "quantity", int64_t{11});
+  EXPECT_EQ(posted.code(), Code::kFailedPrecondition);
+  EXPECT_NE(posted.message().find("a posted movement cannot be changed"), std::string::npos);
+
+  RecordId out = Movement(owner_, item, "Main", 11);
+  Status beyond = owner_->Transition(out, "issue");
+  EXPECT_EQ(beyond.code(), Code::kFailedPrecondition);
+  EXPECT_EQ(beyond.message().rfind("rights:", 0), 0u) << beyond.ToString();
+  EXPECT_EQ(Stock(owner_, item, "Main"), 10);  // nothing changed
+  EXPECT_EQ(owner_->Get(out)->state, "draft");
+  // A direct add on stock is checked the same way.
+  EXPECT_EQ(owner_->Add(item, "on_hand", -1).code(), Code::kInvalidArgument);  // no key given
+
+  SyncPair(*owner_.workspace, *member_.workspace);
+  EXPECT_EQ(Stock(member_, item, "Main"), 10);
+  EXPECT_EQ(member_->digests().state, owner_->digests().state);
+}
+
+TEST_F(RulesTest, PartitionedIssuesNeverDriveStockNegative) {
+  RecordId item = Item(owner_);
+  RecordId in = Movement(owner_, item, "Main", 10);
+  ASSERT_OK(owner_->Transition(in, "receive"));
+  ASSERT_OK(owner_->Grant(item, "on_hand", "Main", member_.identity.device(), 4));
+  EXPECT_EQ(owner_->Rights(item, "on_hand", "Main", owner_.identity.device()), 6);
+  EXPECT_EQ(owner_->Grant(item, "on_hand", "Main", member_.identity.device(), 7).code(),
+            Code::kFailedPrecondition);
+  SyncPair(*owner_.workspace, *member_.workspace);
+  EXPECT_EQ(member_->Rights(item, "on_hand", "Main", member_.identity.device()), 4);
+
+  // Partitioned: each site issues what it holds rights to, and not one piece more.
+  RecordId a = Movement(owner_, item, "Main", 6);
+  ASSERT_OK(owner_->Transition(a, "issue"));
+  RecordId b = Movement(member_, item, "Main", 4);
+  ASSERT_OK(member_->Transition(b, "issue"));
+  RecordId c = Movement(member_, item, "Main", 1);
+  Status refused = member_->Transition(c, "issue");
+  EXPECT_EQ(refused.code(), Code::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("this device holds 0"), std::string::npos) << refused.ToString();
+
+  SyncPair(*owner_.workspace, *member_.workspace);
+  SyncPair(*owner_.workspace, *member_.workspace);
+  EXPECT_EQ(Stock(owner_, item, "Main"), 0);
+  EXPECT_EQ(Stock(member_, item, "Main"), 0);
+  EXPECT_EQ(owner_->digests().state, member_->digests().state);
+}
+
+// A member that skips its own checks signs deltas that break the rules; every peer refuses them
+// and reports why, and the merged state is what it would be without them.
+TEST_F(RulesTest, ForgedRuleBreakingDeltasAreRefusedByEveryPeer) {
+  RecordId item = Item(owner_);
+  RecordId in = Movement(owner_, item, "Main", 5);
+  ASSERT_OK(owner_->Transition(in, "receive"));
+  RecordId order = Create(owner_, "order", {{"title", "x"}, {"amount", Money{1, "EUR"}}});
+  SyncPair(*owner_.workspace, *member_.workspace);
+  SyncPair(*owner_.workspace, *other_.workspace);
+  const Digests before = owner_->digests();
+
+  DeltaForge forge(other_.identity, owner_->id());
+  forge.See(*owner_->DeltasFor({}, SIZE_MAX));
+
+  const Bytes owner_dev(owner_.identity.device().begin(), owner_.identity.device().end());
+  const Bytes other_dev(other_.identity.device().begin(), other_.identity.device().end());
+  // Device 1 of each batch is the records' creator (the owner).
+  auto batch_on = [&](const RecordId& record) {
+    wire::v1::OpBatch batch;
+    batch.add_devices(other_dev.data(), other_dev.size());
+    batch.add_devices(owner_dev.data(), owner_dev.size());
+    wire::v1::Op* op = batch.add_ops();
+    op->mutable_record()->set_device(1);
+    op->mutable_record()->set_n(record.n);
+    return batch;
+  };
+
+  struct Case {
+    const char* what;
+    wire::v1::OpBatch batch;
+    const char* reason;
+  };
+  std::vector<Case> cases;
+  {  // Stock taken beyond the forger's rights (it holds none).
+    auto b = batch_on(item);
+    b.add_strings("on_hand#Main");
+    b.mutable_ops(0)->set_kind(wire::v1::ADD);
+    b.mutable_ops(0)->set_field(0);
+    b.mutable_ops(0)->set_amount(-3);
+    cases.push_back({"stock beyond rights", b, "rights:"});
+  }
+  {  // A transition from the wrong state (the movement is posted already).
+    auto b = batch_on(in);
+    b.add_strings("receive");
+    b.mutable_ops(0)->set_kind(wire::v1::TRANSITION);
+    b.mutable_ops(0)->set_name(0);
+    cases.push_back({"wrong state", b, "state:"});
+  }
+  {  // A role the forger does not have (approve needs owner), with the state made right first.
+    auto b = batch_on(order);
+    b.add_strings("submit");
+    b.add_strings("approve");
+    b.mutable_ops(0)->set_kind(wire::v1::TRANSITION);
+    b.mutable_ops(0)->set_name(0);
+    auto* op = b.add_ops();
+    *op = b.ops(0);
+    op->set_name(1);
+    cases.push_back({"wrong role", b, "role:"});
+  }
+  {  // An unknown field.
+    auto b = batch_on(item);
+    b.add_strings("colour");
+    b.mutable_ops(0)->set_kind(wire::v1::SET);
+    b.mutable_ops(0)->set_field(0);
+    b.mutable_ops(0)->mutable_value()->set_text("red");
+    cases.push_back({"unknown field", b, "has no field"});
+  }
+  {  // A value of the wrong type.
+    auto b = batch_on(item);
+    b.add_strings("reorder_point");
+    b.mutable_ops(0)->set_kind(wire::v1::SET);
+    b.mutable_ops(0)->set_field(0);
+    b.mutable_ops(0)->mutable_value()->set_text("five");
+    cases.push_back({"wrong type", b, "expected an integer"});
+  }
+  {  // A readonly field.
+    auto b = batch_on(order);
+    b.add_strings("approved_by");
+    b.mutable_ops(0)->set_kind(wire::v1::SET);
+    b.mutable_ops(0)->set_field(0);
+    b.mutable_ops(0)->mutable_value()->set_blob(other_dev.data(), other_dev.size());
+    cases.push_back({"readonly field", b, "set only by transitions"});
+  }
+
+  for (Case& c : cases) {
+    Bytes forged = forge.Forge(c.batch, other_.random());
+    for (TestDevice* peer : {&owner_, &member_}) {
+      ApplyReport report = peer->workspace->Apply(std::vector<Bytes>{forged});
+      EXPECT_EQ(report.accepted, 1u) << c.what;
+      EXPECT_EQ(report.invalid, 1u) << c.what;
+      auto problems = peer->workspace->problems();
+      ASSERT_FALSE(problems.empty());
+      EXPECT_NE(problems.back().message().find(c.reason), std::string::npos)
+          << c.what << ": " << problems.back().ToString();
+    }
+  }
+  // The state is as before on both peers; their versions moved on (the evidence is held).
+  EXPECT_EQ(owner_->digests().state, before.state);
+  EXPECT_EQ(member_->digests().state, before.state);
+  EXPECT_EQ(owner_->digests().version, member_->digests().version);
+  EXPECT_EQ(Stock(owner_, item, "Main"), 5);
+
+  // The verdicts survive a restart (the rules' journal is rebuilt from the feeds).
+  owner_.Reopen();
+  EXPECT_EQ(owner_->digests().state, before.state);
+  EXPECT_EQ(Stock(owner_, item, "Main"), 5);
+}
+
+// Sub-ops are recomputed by every peer: a transition whose effect claims more than its
+// definition gives is refused.
+TEST_F(RulesTest, ForgedEffectsAreRecomputedAndRefused) {
+  RecordId item = Item(owner_);
+  RecordId mv = Movement(owner_, item, "Main", 5);
+  SyncPair(*owner_.workspace, *other_.workspace);
+  SyncPair(*owner_.workspace, *member_.workspace);
+  DeltaForge forge(other_.identity, owner_->id());
+  forge.See(*owner_->DeltasFor({}, SIZE_MAX));
+
+  const Bytes owner_dev(owner_.identity.device().begin(), owner_.identity.device().end());
+  const Bytes other_dev(other_.identity.device().begin(), other_.identity.device().end());
+  wire::v1::OpBatch b;
+  b.add_devices(other_dev.data(), other_dev.size());
+  b.add_devices(owner_dev.data(), owner_dev.size());
+  b.add_strings("receive");
+  b.add_strings("on_hand#Main");
+  auto* t = b.add_ops();
+  t->set_kind(wire::v1::TRANSITION);
+  t->mutable_record()->set_device(1);
+  t->mutable_record()->set_n(mv.n);
+  t->set_name(0);
+  t->set_effects(1);
+  auto* add = b.add_ops();
+  add->set_kind(wire::v1::ADD);
+  add->mutable_record()->set_device(1);
+  add->mutable_record()->set_n(item.n);
+  add->set_field(1);
+  add->set_amount(500);
+
+  Bytes forged = forge.Forge(b, other_.random());
+  for (TestDevice* peer : {&owner_, &member_}) {
+    ApplyReport report = peer->workspace->Apply(std::vector<Bytes>{forged});
+    EXPECT_EQ(report.invalid, 1u);
+    EXPECT_NE(peer->workspace->problems().back().message().find("sub-op differs"),
+              std::string::npos)
+        << peer->workspace->problems().back().ToString();
+    EXPECT_EQ(Stock(*peer, item, "Main"), 0);
+    EXPECT_EQ(peer->workspace->Get(mv)->state, "draft");
+  }
+
+  // The honest version of the same transition is accepted everywhere (the forger's replica
+  // first takes in its forged delta, so that its next delta does not fork its feed).
+  EXPECT_EQ(other_->Apply(std::vector<Bytes>{forged}).invalid, 1u);
+  RecordId honest = Movement(other_, item, "Main", 5);
+  ASSERT_OK(other_->Transition(honest, "receive"));
+  SendMissing(*other_.workspace, *owner_.workspace);
+  EXPECT_EQ(Stock(owner_, item, "Main"), 5);
+}
+
+}  // namespace
+}  // namespace grove::replica
