@@ -775,10 +775,15 @@ Status Rules::CheckDirect(uint32_t author, Role role, const Past& past, const Op
   };
   auto guard = [&](const tools::Field& f, const expr::Value& value) -> Status {
     if (!f.guard) return Status::Ok();
+    // At create, `record` is the record as created.
+    std::vector<RecordKey> touched;
+    if (op.kind == OpKind::kCreate)
+      Journal(op, Stamp{op.hlc, author, past.seq, UINT32_MAX}, &touched);
     Evaluation g(*this, past, author, role, op.hlc);
     g.BindRecord("record", op.record);
     g.Bind("value", value);
     auto ok = expr::EvaluateGuard(*f.guard, g);
+    Unjournal(touched);
     if (!ok.ok()) {
       return FailedPrecondition("guard: " + f.name + ": " + ok.status().message(),
                                 "fields." + f.name);

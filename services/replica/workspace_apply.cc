@@ -99,6 +99,22 @@ ApplyReport Workspace::Impl::Apply(std::span<const Bytes> deltas) {
       it = incoming_.erase(it);
       progress = true;
     }
+    if (!progress) {
+      // An author whose membership was delivered just now can be authenticated now.
+      std::set<uint32_t> waiting;
+      for (const auto& [key, in] : incoming_) {
+        if (!in.authenticated && membership_.members().count(key.first)) waiting.insert(key.first);
+      }
+      auto authenticated = [this] {
+        size_t n = 0;
+        for (const auto& [key, in] : incoming_) n += in.authenticated;
+        return n;
+      };
+      const size_t held = incoming_.size(), before = authenticated();
+      for (uint32_t dev : waiting) Authenticate(dev, report);
+      // Go round again only if something changed, so this ends.
+      progress = incoming_.size() != held || authenticated() != before;
+    }
   }
   report.buffered = incoming_.size();
 
