@@ -74,19 +74,6 @@ bool SameOp(const Op& a, const Op& b) {
 
 // --- The record as of a causal past ------------------------------------------------------------
 
-struct PastRecord {
-  RecordKey key;
-  bool exists = false;
-  uint32_t type = 0;
-  Stamp created;
-  bool archived = false;
-  std::unordered_map<uint32_t, const JournalEntry*> fields;  // register winners
-  std::unordered_map<uint32_t, int64_t> counters;
-  std::unordered_map<uint32_t, std::vector<const JournalEntry*>> lists;
-  const JournalEntry* last_transition = nullptr;
-  std::vector<uint32_t> editors;
-};
-
 // One expression evaluation over a causal past: resolves records, inputs and list entries to
 // handles, and implements the engine's functions.
 class Evaluation final : public expr::Environment {
@@ -252,8 +239,11 @@ class Evaluation final : public expr::Environment {
   }
 
   const PastRecord& At(RecordKey key) {
-    auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
+    // Within one Check(), views are shared by every evaluation over the same past (the rules
+    // drop a record's view when they journal an op on it).
+    auto& cache = rules_.shared_past_ == &past_ ? rules_.views_ : cache_;
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
     PastRecord r;
     r.key = key;
     auto j = rules_.journal_.find(key);
@@ -302,7 +292,7 @@ class Evaluation final : public expr::Environment {
         });
       }
     }
-    return cache_.emplace(key, std::move(r)).first->second;
+    return cache.emplace(key, std::move(r)).first->second;
   }
 
   // The workflow state of a record in this past.
@@ -543,6 +533,7 @@ void Rules::Clear() {
 }
 
 void Rules::Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* touched) {
+  views_.erase(op.record);
   auto& entries = journal_[op.record];
   auto note_ref = [&](const Value& v) {
     if (const auto* ref = std::get_if<RecordId>(&v.v)) {
@@ -578,6 +569,7 @@ void Rules::Note(const Op& op, const Stamp& stamp) {
 
 void Rules::Unjournal(const std::vector<RecordKey>& touched) {
   for (auto it = touched.rbegin(); it != touched.rend(); ++it) {
+    views_.erase(*it);
     auto& entries = journal_[*it];
     entries.pop_back();
     if (entries.empty()) journal_.erase(*it);
@@ -723,7 +715,8 @@ Status Rules::CheckRights(uint32_t author, const Past& past, const Op& op,
 Status Rules::CheckDirect(uint32_t author, Role role, const Past& past, const Op& op) {
   Names& names = host_.names();
   Evaluation eval(*this, past, author, role, op.hlc);
-  const PastRecord& current = eval.At(op.record);
+  // A copy: guards below journal ops tentatively, which drops shared views.
+  const PastRecord current = eval.At(op.record);
   if (op.kind != OpKind::kCreate && !current.exists) {
     return NotFound("no record " + host_.IdOfKey(op.record).Text() +
                     " in the author's causal past");
@@ -1111,6 +1104,17 @@ Result<std::vector<Op>> Rules::PlanTransition(uint32_t author, Role role, const 
 
 Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vector<Op>& ops,
                     uint32_t first_idx) {
+  struct SharedViews {
+    Rules& rules;
+    SharedViews(Rules& r, const Past& past) : rules(r) {
+      rules.views_.clear();
+      rules.shared_past_ = &past;
+    }
+    ~SharedViews() {
+      rules.views_.clear();
+      rules.shared_past_ = nullptr;
+    }
+  } shared(*this, past);
   std::vector<RecordKey> touched;
   auto refuse = [&](size_t i, const Status& s) {
     Unjournal(touched);

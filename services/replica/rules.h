@@ -58,6 +58,20 @@ struct JournalEntry {
   uint32_t to = 0;  // grant: the device receiving rights
 };
 
+// A tool record as of a causal past, built from the journal.
+struct PastRecord {
+  RecordKey key;
+  bool exists = false;
+  uint32_t type = 0;
+  Stamp created;
+  bool archived = false;
+  std::unordered_map<uint32_t, const JournalEntry*> fields;  // register winners
+  std::unordered_map<uint32_t, int64_t> counters;
+  std::unordered_map<uint32_t, std::vector<const JournalEntry*>> lists;
+  const JournalEntry* last_transition = nullptr;
+  std::vector<uint32_t> editors;
+};
+
 // What the rules need from the workspace that owns them.
 class RuleHost {
  public:
@@ -132,7 +146,9 @@ class Rules {
   std::unordered_map<RecordKey, std::vector<JournalEntry>, RecordKeyHash> journal_;
   // Records that ever held a reference to a record, for children().
   std::unordered_map<RecordKey, std::vector<RecordKey>, RecordKeyHash> referrers_;
-  uint32_t next_tentative_ = 0;
+  // Views of records in the past being checked, shared by the evaluations of one Check().
+  std::unordered_map<RecordKey, PastRecord, RecordKeyHash> views_;
+  const Past* shared_past_ = nullptr;
 };
 
 }  // namespace grove::replica

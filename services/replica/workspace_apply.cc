@@ -447,8 +447,17 @@ void Workspace::Impl::OpenBoxes(const PlainOp& op) {
     auto key = crypto::SymmetricKey::FromBytes(*opened);
     if (key.ok()) keys_.emplace(op.key, std::move(key).value());
     statuses_dirty_ = true;
-    // Deltas judged without the ones this key opens must be judged again (decision 0004).
-    if (rules_ && rules_->active()) rebuild_needed_ = true;
+    // A delta judged without the ones this key opens must be judged again (decision 0004). It
+    // can depend on them only if its HLC is above theirs.
+    if (rules_ && rules_->active()) {
+      for (const Feed& feed : feeds_) {
+        for (const DeltaMeta& m : feed.deltas) {
+          if (m.status == DeltaStatus::kAwaitingKey && m.hlc < max_judged_hlc_) {
+            rebuild_needed_ = true;
+          }
+        }
+      }
+    }
   }
 }
 
@@ -516,8 +525,19 @@ void Workspace::Impl::RecomputeStatuses(store::WriteBatch& wb) {
       }
     }
   }
-  // Roles in the past decide what the tools' rules allow: judge every delta again.
-  if (rules_ && rules_->active()) rebuild_needed_ = true;
+  // Roles in the past decide what the tools' rules allow: a delta judged under another role
+  // than it has now is judged again.
+  if (rules_ && rules_->active() && !rebuild_needed_) {
+    for (uint32_t d = 0; d < feeds_.size() && !rebuild_needed_; ++d) {
+      for (uint64_t s = 1; s <= feeds_[d].head(); ++s) {
+        const DeltaMeta& m = feeds_[d].deltas[s - 1];
+        if (m.judged && m.judged_role != membership_.RoleFor(d, s)) {
+          rebuild_needed_ = true;
+          break;
+        }
+      }
+    }
+  }
   (void)wb;
 }
 
@@ -573,7 +593,10 @@ void Workspace::Impl::ApplyDeltaOps(uint32_t dev, uint64_t seq, const std::vecto
   DeltaMeta& m = feeds_[dev].deltas[seq - 1];
   if (rules_ && rules_->active()) {
     // Judged in the delta's causal past, so every peer reaches the same verdict.
-    Status verdict = rules_->Check(dev, membership_.RoleFor(dev, seq), Past{&m.vv, dev, seq}, ops);
+    m.judged = true;
+    m.judged_role = membership_.RoleFor(dev, seq);
+    max_judged_hlc_ = std::max(max_judged_hlc_, m.hlc);
+    Status verdict = rules_->Check(dev, m.judged_role, Past{&m.vv, dev, seq}, ops);
     if (!verdict.ok()) {
       m.refused = verdict.message();
       m.status = DeltaStatus::kInvalid;
@@ -638,10 +661,12 @@ void Workspace::Impl::ApplyReadyDeltas(store::WriteBatch& wb) {
 Status Workspace::Impl::RebuildAll(store::WriteBatch& wb) {
   table_.Clear();
   if (rules_) rules_->Clear();
+  max_judged_hlc_ = 0;
   rebuild_needed_ = false;
   for (auto [d, s] : CausalOrder()) {
     DeltaMeta& m = feeds_[d].deltas[s - 1];
     m.refused.clear();
+    m.judged = false;
     DeltaStatus now = StatusOf(d, s);
     if (now == DeltaStatus::kApplied && m.has_sealed) {
       GROVE_ASSIGN_OR_RETURN(Bytes raw, RawDelta(d, s));

@@ -37,6 +37,8 @@ struct DeltaMeta {
   std::optional<KeyId> key;
   std::string malformed;  // why its ops break a structural rule, "" if they do not
   std::string refused;    // why its record ops break a tool's rule, "" if they do not
+  bool judged = false;    // checked against the tools' rules, with this role:
+  Role judged_role = Role::kNone;
   std::vector<std::unique_ptr<PlainOp>> plain;
 };
 
@@ -122,6 +124,7 @@ class Workspace::Impl final : public Causality, public RuleHost {
   std::vector<std::string> tools_;
   std::vector<tools::Tool> tool_definitions_;
   std::unique_ptr<Rules> rules_;
+  uint64_t max_judged_hlc_ = 0;  // newest delta judged by the rules since the last rebuild
   uint32_t me_dev_ = 0;
   Status broken_;  // set when the store failed; the replica must be reopened
 
