@@ -92,7 +92,7 @@ class Evaluation final : public expr::Environment {
   }
 
   Result<expr::Value> Name(std::string_view name) override {
-    if (auto it = bindings_.find(std::string(name)); it != bindings_.end()) return it->second;
+    if (auto it = bindings_.find(name); it != bindings_.end()) return it->second;
     if (name == "actor") return expr::Value::Device(rules_.host_.DeviceAt(actor_));
     if (name == "actor_role") return expr::Value::Text(RoleName(role_));
     if (name == "op_time") return expr::Value::Int(static_cast<int64_t>(hlc_ >> 16));
@@ -459,7 +459,7 @@ class Evaluation final : public expr::Environment {
   Role role_;
   uint64_t hlc_;
   int depth_ = 0;
-  std::map<std::string, expr::Value> bindings_;
+  std::map<std::string, expr::Value, std::less<>> bindings_;
   std::vector<Object> objects_;
   std::unordered_map<RecordKey, size_t, RecordKeyHash> record_handles_;
   std::unordered_map<RecordKey, PastRecord, RecordKeyHash> cache_;

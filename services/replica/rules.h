@@ -19,6 +19,7 @@
 // Internal to the replica module; not thread-safe (the workspace's thread owns it).
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -59,15 +60,40 @@ struct JournalEntry {
 };
 
 // A tool record as of a causal past, built from the journal.
+// A small map by interned name: records have a handful of fields, so a vector searched in
+// order beats a hash table (built once per view, many times per second).
+template <typename V>
+class NameMap {
+ public:
+  using Item = std::pair<uint32_t, V>;
+  V& operator[](uint32_t name) {
+    for (Item& i : items_) {
+      if (i.first == name) return i.second;
+    }
+    return items_.emplace_back(name, V{}).second;
+  }
+  auto find(uint32_t name) const {
+    return std::find_if(items_.begin(), items_.end(),
+                        [name](const Item& i) { return i.first == name; });
+  }
+  auto begin() { return items_.begin(); }
+  auto end() { return items_.end(); }
+  auto begin() const { return items_.begin(); }
+  auto end() const { return items_.end(); }
+
+ private:
+  std::vector<Item> items_;
+};
+
 struct PastRecord {
   RecordKey key;
   bool exists = false;
   uint32_t type = 0;
   Stamp created;
   bool archived = false;
-  std::unordered_map<uint32_t, const JournalEntry*> fields;  // register winners
-  std::unordered_map<uint32_t, int64_t> counters;
-  std::unordered_map<uint32_t, std::vector<const JournalEntry*>> lists;
+  NameMap<const JournalEntry*> fields;  // register winners
+  NameMap<int64_t> counters;
+  NameMap<std::vector<const JournalEntry*>> lists;
   const JournalEntry* last_transition = nullptr;
   std::vector<uint32_t> editors;
 };
