@@ -15,6 +15,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -71,15 +73,105 @@ struct Invitation {
   std::string role;
 };
 
+// Whether this device may run a transition on a record now; when not, the rule that refuses it.
+struct TransitionAvailability {
+  std::string name = {};
+  bool allowed = false;
+  std::string reason = {};  // the refusal's message, "" when allowed
+  std::string code = {};    // "role" | "state" | "guard" | "rights" | "rule"; "" when allowed
+};
+
+// Members are initialized so designated initializers may leave them out.
 struct RecordInfo {
-  std::string id;  // record id text
-  std::string type;
-  std::string state;
+  std::string id = {};  // record id text
+  std::string type = {};
+  std::string state = {};
   bool archived = false;
-  std::map<std::string, Value> fields;
-  std::map<std::string, std::vector<Value>> conflicts;
-  std::map<std::string, std::vector<Value>> lists;
-  std::vector<std::string> history;
+  std::map<std::string, Value> fields = {};
+  std::map<std::string, std::vector<Value>> conflicts = {};
+  std::map<std::string, std::vector<Value>> lists = {};
+  std::vector<std::string> history = {};
+  // Tool records only: computed fields, and keyed stock levels (field -> key -> level).
+  std::map<std::string, Value> computed = {};
+  std::map<std::string, std::map<std::string, int64_t>> keyed = {};
+  // Filled by GetRecord for a tool record; list queries leave it empty.
+  std::vector<TransitionAvailability> transitions = {};
+};
+
+// A tool's definitions as a UI needs them (docs/tools.md has the meaning of each part). Members
+// are initialized so designated initializers may leave them out.
+struct FieldInfo {
+  std::string name = {};
+  std::string title = {};
+  std::string type = {};  // kind name: text, integer, money, date, time, flag, enum, reference, ...
+  bool required = false;
+  bool readonly = false;
+  bool computed = false;
+  std::vector<std::string> values = {};  // enum
+  std::string to = {};                   // reference: target type
+  std::string of = {};                   // list: item kind name
+  std::string currency = {};             // money: fixed currency, "" = any
+  bool keyed = false;                    // stock: one counter per key
+  std::vector<std::string> editable_in = {};
+};
+
+struct TransitionInput {
+  std::string name = {};  // a field of the record type
+  bool required = false;
+};
+
+struct TransitionInfo {
+  std::string name = {};
+  std::string title = {};
+  std::vector<std::string> from = {};  // {"*"} = any
+  std::string to = {};
+  std::vector<std::string> roles = {};
+  std::string guard = {};    // expression text, "" = none
+  std::string message = {};  // shown when the guard refuses
+  std::vector<TransitionInput> inputs = {};
+};
+
+struct TypeInfo {
+  std::string name = {};
+  std::string title = {};
+  std::vector<FieldInfo> fields = {};
+  std::vector<std::string> states = {};
+  std::string initial = {};
+  std::vector<TransitionInfo> transitions = {};
+
+  const FieldInfo* FindField(std::string_view field) const {
+    for (const FieldInfo& f : fields) {
+      if (f.name == field) return &f;
+    }
+    return nullptr;
+  }
+};
+
+struct ToolInfo {
+  std::string name = {};
+  uint32_t version = 0;
+  std::string title = {};
+  std::string hash = {};  // hex SHA-256 of the canonical form
+  std::vector<TypeInfo> types = {};
+};
+
+// What GET .../records asks: filters, then sort, then one page.
+struct RecordQuery {
+  std::string type;                                  // "" = all types
+  std::string state;                                 // "" = any
+  std::vector<std::pair<std::string, Value>> where;  // field == value, all of them
+  std::string search;       // case-insensitive substring of any text field; "" = no filter
+  std::string sort = "id";  // "id", "type", "state" or a field (nulls last, then by id)
+  bool descending = false;
+  size_t offset = 0;
+  size_t limit = 100;
+  bool include_archived = false;
+  std::string due_before;  // YYYY-MM-DD: only records whose date field `due` is before it
+};
+
+struct RecordPage {
+  std::vector<RecordInfo> records;
+  uint64_t total = 0;  // records matching the filters, before paging
 };
 
 struct DigestInfo {
@@ -102,6 +194,19 @@ struct RecordPatch {
   std::map<std::string, int64_t> add;
 };
 
+// The rule a refused transition names: "role" for PermissionDenied; for FailedPrecondition the
+// message's prefix before ':' when it is "state", "guard" or "rights", else "rule"; "" for any
+// other status.
+inline std::string RefusalRule(const grove::Status& status) {
+  if (status.code() == Code::kPermissionDenied) return "role";
+  if (status.code() != Code::kFailedPrecondition) return "";
+  const std::string& message = status.message();
+  for (const char* rule : {"state", "guard", "rights"}) {
+    if (message.starts_with(std::string(rule) + ":")) return rule;
+  }
+  return "rule";
+}
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -121,14 +226,28 @@ class Backend {
   virtual std::vector<Invitation> Invitations() = 0;
   virtual grove::Status AcceptInvitation(const std::string& ws) = 0;
 
+  // Values of a tool type's fields are as value_json.h reads them: a reference field may hold
+  // record id text (the backend resolves it), a member field the device's 32 bytes.
   virtual Result<std::string> CreateRecord(const std::string& ws, const std::string& type,
                                            const std::map<std::string, Value>& fields) = 0;
   virtual grove::Status PatchRecord(const std::string& ws, const std::string& id,
                                     const RecordPatch& patch) = 0;
   virtual Result<RecordInfo> GetRecord(const std::string& ws, const std::string& id) = 0;
-  // Records of a type ("" = all), ordered by id.
-  virtual Result<std::vector<RecordInfo>> ListRecords(const std::string& ws,
-                                                      const std::string& type) = 0;
+  // The records matching `q`, one page of them, and how many match in all.
+  virtual Result<RecordPage> QueryRecords(const std::string& ws, const RecordQuery& q) = 0;
+  // Runs transition `name` on record `id` with `fields` as its inputs. PermissionDenied when the
+  // role rule refuses, FailedPrecondition for the state, guard or rights rule (the message names
+  // the rule), InvalidArgument (where = "fields.NAME") for a bad input.
+  virtual grove::Status RunTransition(const std::string& ws, const std::string& id,
+                                      const std::string& name,
+                                      const std::map<std::string, Value>& fields) = 0;
+  // Escrow: moves `amount` of this device's rights on stock field `field` (`key` for a keyed
+  // one; "" otherwise) of record `id` to device `to_device` (device id text).
+  virtual grove::Status GrantRights(const std::string& ws, const std::string& id,
+                                    const std::string& field, const std::string& key,
+                                    const std::string& to_device, int64_t amount) = 0;
+  // The tools of a workspace (empty for a free-form one), in the workspace's order.
+  virtual Result<std::vector<ToolInfo>> ListTools(const std::string& ws) = 0;
   virtual Result<DigestInfo> Digest(const std::string& ws) = 0;
 
   // The seq of the newest event so far (0 before the first): where a new stream starts.

@@ -67,24 +67,45 @@ Result<Json> ObjectMember(const Json& object, const std::string& key) {
   return *member;
 }
 
-Result<std::map<std::string, Value>> FieldValues(const Json& fields, const std::string& prefix) {
+// The kind-free checks of every value in `fields` (see CheckValueShape), made before the
+// backend is asked which kinds the fields have.
+Status CheckFieldShapes(const Json& fields, const std::string& prefix) {
+  for (const auto& [name, json] : fields.members()) {
+    if (name.empty()) return InvalidArgument(prefix + " has an empty field name", prefix);
+    GROVE_RETURN_IF_ERROR(CheckValueShape(json, prefix + "." + name));
+  }
+  return Status::Ok();
+}
+
+// The tool type named `type`, or nullptr when no tool of the workspace declares it.
+const TypeInfo* FindType(const std::vector<ToolInfo>& tools, std::string_view type) {
+  for (const ToolInfo& tool : tools) {
+    for (const TypeInfo& t : tool.types) {
+      if (t.name == type) return &t;
+    }
+  }
+  return nullptr;
+}
+
+// The kind of field `name` of `type`; "" for a free-form field.
+std::string_view KindOf(const TypeInfo* type, std::string_view name) {
+  const FieldInfo* field = type ? type->FindField(name) : nullptr;
+  return field ? std::string_view(field->type) : std::string_view();
+}
+
+Result<std::map<std::string, Value>> FieldValues(const Json& fields, const std::string& prefix,
+                                                 const TypeInfo* type = nullptr) {
   std::map<std::string, Value> values;
   for (const auto& [name, json] : fields.members()) {
     if (name.empty()) return InvalidArgument(prefix + " has an empty field name", prefix);
-    GROVE_ASSIGN_OR_RETURN(Value value, ValueFromJson(json, prefix + "." + name));
+    GROVE_ASSIGN_OR_RETURN(Value value,
+                           ValueFromJsonAs(json, prefix + "." + name, KindOf(type, name)));
     values.emplace(name, std::move(value));
   }
   return values;
 }
 
 const std::string& Param(const Request& request, size_t i) { return request.params.at(i); }
-
-std::string QueryValue(const Request& request, std::string_view key) {
-  for (const auto& [name, value] : request.query) {
-    if (name == key) return value;
-  }
-  return "";
-}
 
 // --- reply shaping -------------------------------------------------------------------------------
 
@@ -147,18 +168,112 @@ Json ConnectionJson(const ConnectionInfo& c) {
   return json;
 }
 
-Json RecordJson(const RecordInfo& record) {
+Json TransitionAvailabilityJson(const TransitionAvailability& t) {
+  Json json = Json::Object();
+  json.Set("name", t.name);
+  json.Set("allowed", t.allowed);
+  if (!t.allowed) {
+    json.Set("reason", t.reason);
+    json.Set("code", t.code);
+  }
+  return json;
+}
+
+// A record's JSON; `tools` give its fields' kinds (member fields show as device id text).
+Json RecordJson(const RecordInfo& record, const std::vector<ToolInfo>& tools = {}) {
+  const TypeInfo* type = FindType(tools, record.type);
   Json json = Json::Object();
   json.Set("id", record.id);
   json.Set("type", record.type);
   json.Set("state", record.state);
   json.Set("archived", record.archived);
   Json fields = Json::Object();
-  for (const auto& [name, value] : record.fields) fields.Set(name, ValueToJson(value));
+  for (const auto& [name, value] : record.fields) {
+    fields.Set(name, ValueToJsonAs(value, KindOf(type, name)));
+  }
   json.Set("fields", std::move(fields));
   json.Set("conflicts", ValuesJson(record.conflicts));
   json.Set("lists", ValuesJson(record.lists));
   json.Set("history", StringsJson(record.history));
+  Json computed = Json::Object();
+  for (const auto& [name, value] : record.computed) {
+    computed.Set(name, ValueToJsonAs(value, KindOf(type, name)));
+  }
+  json.Set("computed", std::move(computed));
+  Json keyed = Json::Object();
+  for (const auto& [name, levels] : record.keyed) {
+    Json by_key = Json::Object();
+    for (const auto& [key, level] : levels) by_key.Set(key, level);
+    keyed.Set(name, std::move(by_key));
+  }
+  json.Set("keyed", std::move(keyed));
+  Json transitions = Json::Array();
+  for (const TransitionAvailability& t : record.transitions) {
+    transitions.Add(TransitionAvailabilityJson(t));
+  }
+  json.Set("transitions", std::move(transitions));
+  return json;
+}
+
+Json FieldInfoJson(const FieldInfo& f) {
+  Json json = Json::Object();
+  json.Set("name", f.name);
+  json.Set("title", f.title);
+  json.Set("type", f.type);
+  json.Set("required", f.required);
+  json.Set("readonly", f.readonly);
+  json.Set("computed", f.computed);
+  if (!f.values.empty()) json.Set("values", StringsJson(f.values));
+  if (!f.to.empty()) json.Set("to", f.to);
+  if (!f.of.empty()) json.Set("of", f.of);
+  if (!f.currency.empty()) json.Set("currency", f.currency);
+  if (f.keyed) json.Set("keyed", true);
+  if (!f.editable_in.empty()) json.Set("editable_in", StringsJson(f.editable_in));
+  return json;
+}
+
+Json TransitionInfoJson(const TransitionInfo& t) {
+  Json json = Json::Object();
+  json.Set("name", t.name);
+  json.Set("title", t.title);
+  json.Set("from", StringsJson(t.from));
+  json.Set("to", t.to);
+  json.Set("roles", StringsJson(t.roles));
+  if (!t.guard.empty()) json.Set("guard", t.guard);
+  if (!t.message.empty()) json.Set("message", t.message);
+  Json inputs = Json::Array();
+  for (const TransitionInput& input : t.inputs) {
+    Json in = Json::Object();
+    in.Set("name", input.name);
+    in.Set("required", input.required);
+    inputs.Add(std::move(in));
+  }
+  json.Set("inputs", std::move(inputs));
+  return json;
+}
+
+Json ToolJson(const ToolInfo& tool) {
+  Json json = Json::Object();
+  json.Set("name", tool.name);
+  json.Set("version", static_cast<int64_t>(tool.version));
+  json.Set("title", tool.title);
+  json.Set("hash", tool.hash);
+  Json types = Json::Array();
+  for (const TypeInfo& type : tool.types) {
+    Json t = Json::Object();
+    t.Set("name", type.name);
+    t.Set("title", type.title);
+    Json fields = Json::Array();
+    for (const FieldInfo& f : type.fields) fields.Add(FieldInfoJson(f));
+    t.Set("fields", std::move(fields));
+    t.Set("states", StringsJson(type.states));
+    t.Set("initial", type.initial);
+    Json transitions = Json::Array();
+    for (const TransitionInfo& tr : type.transitions) transitions.Add(TransitionInfoJson(tr));
+    t.Set("transitions", std::move(transitions));
+    types.Add(std::move(t));
+  }
+  json.Set("types", std::move(types));
   return json;
 }
 
@@ -271,11 +386,27 @@ Reply CreateRecord(Backend& backend, const Request& request) {
   if (type->empty()) return ErrorReply(InvalidArgument("type must not be empty", "type"));
   Result<Json> fields = ObjectMember(*body, "fields");
   if (!fields.ok()) return ErrorReply(fields.status());
-  Result<std::map<std::string, Value>> values = FieldValues(*fields, "fields");
+  if (Status s = CheckFieldShapes(*fields, "fields"); !s.ok()) return ErrorReply(s);
+  Result<std::vector<ToolInfo>> tools = backend.ListTools(Param(request, 0));
+  if (!tools.ok()) return ErrorReply(tools.status());
+  Result<std::map<std::string, Value>> values =
+      FieldValues(*fields, "fields", FindType(*tools, *type));
   if (!values.ok()) return ErrorReply(values.status());
   Result<std::string> id = backend.CreateRecord(Param(request, 0), *type, *values);
   if (!id.ok()) return ErrorReply(id.status());
   return Ok(IdJson(*id), 201);
+}
+
+// The record as it is after a change the backend made, as the change's reply.
+Reply ReadBack(Backend& backend, const std::string& ws, const std::string& id,
+               const std::vector<ToolInfo>& tools) {
+  Result<RecordInfo> record = backend.GetRecord(ws, id);
+  if (!record.ok()) {
+    // The change was made; only reading it back failed. Not the client's fault, and not 404.
+    return ErrorReply(Internal("the record was changed but could not be read back: " +
+                               record.status().message()));
+  }
+  return Ok(RecordJson(*record, tools));
 }
 
 Reply PatchRecord(Backend& backend, const Request& request) {
@@ -285,48 +416,123 @@ Reply PatchRecord(Backend& backend, const Request& request) {
   if (!set.ok()) return ErrorReply(set.status());
   Result<Json> add = ObjectMember(*body, "add");
   if (!add.ok()) return ErrorReply(add.status());
+  if (Status s = CheckFieldShapes(*set, "set"); !s.ok()) return ErrorReply(s);
   RecordPatch patch;
-  Result<std::map<std::string, Value>> values = FieldValues(*set, "set");
-  if (!values.ok()) return ErrorReply(values.status());
-  patch.set = std::move(*values);
   for (const auto& [name, json] : add->members()) {
     const std::string field = "add." + name;
     if (name.empty()) return ErrorReply(InvalidArgument("add has an empty field name", "add"));
     if (!json.is_int()) return ErrorReply(WrongType(field, "an integer", json));
-    if (patch.set.contains(name)) {
-      return ErrorReply(InvalidArgument(name + " is both set and added to", field));
-    }
     patch.add.emplace(name, json.integer());
   }
-  if (patch.set.empty() && patch.add.empty()) {
+  if (set->members().empty() && patch.add.empty()) {
     return ErrorReply(InvalidArgument("the patch changes nothing: give set or add", "body"));
+  }
+  for (const auto& [name, json] : set->members()) {
+    if (patch.add.contains(name)) {
+      return ErrorReply(InvalidArgument(name + " is both set and added to", "add." + name));
+    }
   }
   const std::string& ws = Param(request, 0);
   const std::string& id = Param(request, 1);
-  if (Status s = backend.PatchRecord(ws, id, patch); !s.ok()) return ErrorReply(s);
-  Result<RecordInfo> record = backend.GetRecord(ws, id);
-  if (!record.ok()) {
-    // The change was made; only reading it back failed. Not the client's fault, and not 404.
-    return ErrorReply(Internal("the record was changed but could not be read back: " +
-                               record.status().message()));
+  Result<std::vector<ToolInfo>> tools = backend.ListTools(ws);
+  if (!tools.ok()) return ErrorReply(tools.status());
+  // Only a tool record's fields have kinds, and only its type says which.
+  const TypeInfo* type = nullptr;
+  if (!tools->empty() && !set->members().empty()) {
+    Result<RecordInfo> before = backend.GetRecord(ws, id);
+    if (!before.ok()) return ErrorReply(before.status());
+    type = FindType(*tools, before->type);
   }
-  return Ok(RecordJson(*record));
+  Result<std::map<std::string, Value>> values = FieldValues(*set, "set", type);
+  if (!values.ok()) return ErrorReply(values.status());
+  patch.set = std::move(*values);
+  if (Status s = backend.PatchRecord(ws, id, patch); !s.ok()) return ErrorReply(s);
+  return ReadBack(backend, ws, id, *tools);
 }
 
 Reply GetRecord(Backend& backend, const Request& request) {
   Result<RecordInfo> record = backend.GetRecord(Param(request, 0), Param(request, 1));
   if (!record.ok()) return ErrorReply(record.status());
-  return Ok(RecordJson(*record));
+  Result<std::vector<ToolInfo>> tools = backend.ListTools(Param(request, 0));
+  if (!tools.ok()) return ErrorReply(tools.status());
+  return Ok(RecordJson(*record, *tools));
 }
 
 Reply ListRecords(Backend& backend, const Request& request) {
-  Result<std::vector<RecordInfo>> records =
-      backend.ListRecords(Param(request, 0), QueryValue(request, "type"));
-  if (!records.ok()) return ErrorReply(records.status());
+  const std::string& ws = Param(request, 0);
+  Result<std::vector<ToolInfo>> tools = backend.ListTools(ws);
+  if (!tools.ok()) return ErrorReply(tools.status());
+  Result<RecordQuery> query = ParseRecordQuery(request.query, *tools);
+  if (!query.ok()) return ErrorReply(query.status());
+  Result<RecordPage> page = backend.QueryRecords(ws, *query);
+  if (!page.ok()) return ErrorReply(page.status());
   Json list = Json::Array();
-  for (const RecordInfo& record : *records) list.Add(RecordJson(record));
+  for (const RecordInfo& record : page->records) list.Add(RecordJson(record, *tools));
   Json json = Json::Object();
   json.Set("records", std::move(list));
+  json.Set("total", page->total);
+  json.Set("offset", static_cast<uint64_t>(query->offset));
+  json.Set("limit", static_cast<uint64_t>(query->limit));
+  return Ok(std::move(json));
+}
+
+Reply RunTransition(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {"name", "fields"});
+  if (!body.ok()) return ErrorReply(body.status());
+  Result<std::string> name = StringMember(*body, "name");
+  if (!name.ok()) return ErrorReply(name.status());
+  if (name->empty()) return ErrorReply(InvalidArgument("name must not be empty", "name"));
+  Result<Json> fields = ObjectMember(*body, "fields");
+  if (!fields.ok()) return ErrorReply(fields.status());
+  if (Status s = CheckFieldShapes(*fields, "fields"); !s.ok()) return ErrorReply(s);
+  const std::string& ws = Param(request, 0);
+  const std::string& id = Param(request, 1);
+  Result<std::vector<ToolInfo>> tools = backend.ListTools(ws);
+  if (!tools.ok()) return ErrorReply(tools.status());
+  const TypeInfo* type = nullptr;
+  if (!tools->empty() && !fields->members().empty()) {
+    Result<RecordInfo> before = backend.GetRecord(ws, id);
+    if (!before.ok()) return ErrorReply(before.status());
+    type = FindType(*tools, before->type);
+  }
+  Result<std::map<std::string, Value>> values = FieldValues(*fields, "fields", type);
+  if (!values.ok()) return ErrorReply(values.status());
+  if (Status s = backend.RunTransition(ws, id, *name, *values); !s.ok()) {
+    return RefusalReply(s);
+  }
+  return ReadBack(backend, ws, id, *tools);
+}
+
+Reply GrantRights(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {"field", "key", "to", "amount"});
+  if (!body.ok()) return ErrorReply(body.status());
+  Result<std::string> field = StringMember(*body, "field");
+  if (!field.ok()) return ErrorReply(field.status());
+  if (field->empty()) return ErrorReply(InvalidArgument("field must not be empty", "field"));
+  Result<std::string> key = StringMember(*body, "key", "");
+  if (!key.ok()) return ErrorReply(key.status());
+  Result<std::string> to = StringMember(*body, "to");
+  if (!to.ok()) return ErrorReply(to.status());
+  const Json* amount = body->Find("amount");
+  if (amount == nullptr) return ErrorReply(InvalidArgument("amount is missing", "amount"));
+  if (!amount->is_int()) return ErrorReply(WrongType("amount", "an integer", *amount));
+  if (amount->integer() <= 0) {
+    return ErrorReply(InvalidArgument("amount must be positive", "amount"));
+  }
+  const std::string& ws = Param(request, 0);
+  const std::string& id = Param(request, 1);
+  if (Status s = backend.GrantRights(ws, id, *field, *key, *to, amount->integer()); !s.ok()) {
+    return RefusalReply(s);
+  }
+  Result<std::vector<ToolInfo>> tools = backend.ListTools(ws);
+  return ReadBack(backend, ws, id, tools.ok() ? *tools : std::vector<ToolInfo>{});
+}
+
+Reply ListTools(Backend& backend, const Request& request) {
+  Result<std::vector<ToolInfo>> tools = backend.ListTools(Param(request, 0));
+  if (!tools.ok()) return ErrorReply(tools.status());
+  Json json = Json::Array();
+  for (const ToolInfo& tool : *tools) json.Add(ToolJson(tool));
   return Ok(std::move(json));
 }
 
@@ -356,9 +562,21 @@ const std::vector<Route>& Routes() {
       {"GET", "/api/v1/invitations", RouteKind::kJson, ListInvitations, {}},
       {"POST", "/api/v1/invitations/{ws}/accept", RouteKind::kJson, AcceptInvitation, {}},
       {"POST", "/api/v1/workspaces/{ws}/records", RouteKind::kJson, CreateRecord, {}},
-      {"GET", "/api/v1/workspaces/{ws}/records", RouteKind::kJson, ListRecords, {"type"}},
+      {"GET",
+       "/api/v1/workspaces/{ws}/records",
+       RouteKind::kJson,
+       ListRecords,
+       {"type", "state", "where.*", "search", "sort", "order", "offset", "limit", "archived",
+        "due_before"}},
       {"GET", "/api/v1/workspaces/{ws}/records/{id}", RouteKind::kJson, GetRecord, {}},
       {"PATCH", "/api/v1/workspaces/{ws}/records/{id}", RouteKind::kJson, PatchRecord, {}},
+      {"POST",
+       "/api/v1/workspaces/{ws}/records/{id}/transitions",
+       RouteKind::kJson,
+       RunTransition,
+       {}},
+      {"POST", "/api/v1/workspaces/{ws}/records/{id}/rights", RouteKind::kJson, GrantRights, {}},
+      {"GET", "/api/v1/workspaces/{ws}/tools", RouteKind::kJson, ListTools, {}},
       {"GET", "/api/v1/workspaces/{ws}/digest", RouteKind::kJson, GetDigest, {}},
       {"GET", "/api/v1/events", RouteKind::kEvents, nullptr, {}},
   };
@@ -422,6 +640,19 @@ Json ErrorJson(std::string_view code, std::string_view message, std::string_view
   Json json = Json::Object();
   json.Set("error", std::move(error));
   return json;
+}
+
+Reply RefusalReply(const Status& status) {
+  Reply reply = ErrorReply(status);
+  const std::string rule = RefusalRule(status);
+  if (!rule.empty()) {
+    Json error = *reply.body->Find("error");
+    error.Set("rule", rule);
+    Json json = Json::Object();
+    json.Set("error", std::move(error));
+    reply.body = std::move(json);
+  }
+  return reply;
 }
 
 Reply ErrorReply(const Status& status) {

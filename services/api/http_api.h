@@ -12,19 +12,26 @@
 //   DELETE /api/v1/workspaces/{ws}/members/{device}  204
 //   GET    /api/v1/invitations                       [{workspace, name, from, from_name, role}]
 //   POST   /api/v1/invitations/{ws}/accept           200 {id}
+//   GET    /api/v1/workspaces/{ws}/tools             [tool...] (types, fields, transitions)
 //   POST   /api/v1/workspaces/{ws}/records           {type, fields} -> 201 {id}
-//   GET    /api/v1/workspaces/{ws}/records?type=T    {records: [record...]}
-//   GET    /api/v1/workspaces/{ws}/records/{id}      record
+//   GET    /api/v1/workspaces/{ws}/records?type=&state=&where.F=&search=&sort=&order=&offset=
+//          &limit=&archived=&due_before=             {records: [record...], total, offset, limit}
+//   GET    /api/v1/workspaces/{ws}/records/{id}      record (with its transitions' availability)
 //   PATCH  /api/v1/workspaces/{ws}/records/{id}      {set: {f: value}, add: {f: int}} -> record
+//   POST   .../records/{id}/transitions              {name, fields} -> record; 403/409 + rule
+//   POST   .../records/{id}/rights                   {field, key, to, amount} -> record
 //   GET    /api/v1/workspaces/{ws}/digest            {version, state, deltas}
 //   GET    /api/v1/events                            text/event-stream (server-sent events)
 //
 // schemas/openapi.yaml is the full contract (shapes, values, errors); a test keeps it in step
 // with Routes(). Every route but /healthz and /metrics needs "Authorization: Bearer <token>".
 //
-// Errors are {"error": {"code", "message", "field"?}} with the status from backend.h's mapping
-// plus 401 unauthorized, 404/405 for unknown routes and methods, 413 for bodies over 1 MiB. A
-// request is checked in full before the Backend is called, so a refused request changes nothing.
+// Errors are {"error": {"code", "message", "field"?, "rule"?}} with the status from backend.h's
+// mapping plus 401 unauthorized, 404/405 for unknown routes and methods, 413 for bodies over
+// 1 MiB; "rule" names the tool rule that refused a transition or grant. A request is checked in
+// full before the Backend is asked to change anything (requests with field values first read
+// the workspace's tools, and for PATCH and transitions the record's type, to read values by
+// field kind), so a refused request changes nothing.
 // No exception leaves a request: each one is answered, or its connection closed, on its own.
 //
 // Thread-safety: Start, port and Stop may be called from any thread; requests are served on up to

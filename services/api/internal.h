@@ -36,8 +36,9 @@ struct Route {
   std::string_view method;
   std::string_view pattern;  // "/api/v1/workspaces/{ws}"
   RouteKind kind;
-  Handler handler;                      // kJson only
-  std::vector<std::string_view> query;  // the query parameters it takes
+  Handler handler;  // kJson only
+  // The query parameters it takes; "p.*" takes every "p.NAME" with a non-empty NAME.
+  std::vector<std::string_view> query;
 };
 
 const std::vector<Route>& Routes();
@@ -61,8 +62,15 @@ const char* ErrorCodeFor(Code code);
 // {"error": {"code", "message", "field"}}; field left out when empty.
 Json ErrorJson(std::string_view code, std::string_view message, std::string_view field);
 Reply ErrorReply(const Status& status);
+// ErrorReply plus "rule" (backend.h's RefusalRule) for a refused transition or grant.
+Reply RefusalReply(const Status& status);
 Reply ErrorReply(int http_status, std::string_view code, std::string_view message,
                  std::string_view field = {});
+
+// The query of GET .../records as a RecordQuery; `tools` give the kinds of where.FIELD values
+// and the fields a tool type has. InvalidArgument naming the parameter at fault.
+Result<RecordQuery> ParseRecordQuery(const std::vector<std::pair<std::string, std::string>>& query,
+                                     const std::vector<ToolInfo>& tools);
 
 // The JSON shapes of the backend's values, also used for events.
 Json EventJson(const Event& event);

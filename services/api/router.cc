@@ -43,6 +43,17 @@ bool MatchPattern(std::string_view pattern, const std::vector<std::string_view>&
   return true;
 }
 
+bool QueryParameterTaken(const Route& route, std::string_view key) {
+  for (std::string_view taken : route.query) {
+    if (taken == key) return true;
+    if (taken.ends_with(".*")) {
+      const std::string_view prefix = taken.substr(0, taken.size() - 1);  // "where."
+      if (key.size() > prefix.size() && key.starts_with(prefix)) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
@@ -108,7 +119,7 @@ Routing FindRoute(std::string_view method, std::string_view target) {
         routing.error = InvalidArgument("bad percent-encoding in the query", "query");
         return routing;
       }
-      if (std::find(matched->query.begin(), matched->query.end(), *key) == matched->query.end()) {
+      if (!QueryParameterTaken(*matched, *key)) {
         routing.error = InvalidArgument("unknown query parameter \"" + *key + "\"", *key);
         return routing;
       }

@@ -1,6 +1,9 @@
 #include "api/value_json.h"
 
+#include <limits>
 #include <variant>
+
+#include "identity/identity.h"
 
 namespace grove::api {
 namespace {
@@ -162,7 +165,10 @@ Result<replica::Value> ValueFromJson(const Json& json, const std::string& field)
       break;
   }
   if (json.Find("ref") != nullptr) {
-    return InvalidArgument(field + ": references are not supported yet", field);
+    return InvalidArgument(field +
+                               ": a reference can only be given to a field of type reference "
+                               "of a tool type",
+                           field);
   }
   if (const Json* blob = json.Find("blob_base64"); blob != nullptr) {
     if (json.members().size() != 1) {
@@ -186,6 +192,132 @@ Result<replica::Value> ValueFromJson(const Json& json, const std::string& field)
                              " is an object that is no value: money is {\"minor\": 1250, "
                              "\"currency\": \"EUR\"}, a blob {\"blob_base64\": \"...\"}",
                          field);
+}
+
+namespace {
+
+bool AllDigits(std::string_view text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+std::optional<int64_t> Digits(std::string_view digits) {
+  int64_t n = 0;
+  for (const char c : digits) {
+    const int d = c - '0';
+    if (n > (std::numeric_limits<int64_t>::max() - d) / 10) return std::nullopt;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+// The record id text of a reference: "id" or {"ref": "id"}; nullopt for anything else.
+std::optional<std::string> ReferenceText(const Json& json) {
+  if (json.is_string()) return json.text();
+  if (json.is_object() && json.members().size() == 1) {
+    const Json* ref = json.Find("ref");
+    if (ref != nullptr && ref->is_string()) return ref->text();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool IsDate(std::string_view text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
+  if (!AllDigits(text.substr(0, 4)) || !AllDigits(text.substr(5, 2)) ||
+      !AllDigits(text.substr(8, 2))) {
+    return false;
+  }
+  const int year = std::stoi(std::string(text.substr(0, 4)));
+  const int month = std::stoi(std::string(text.substr(5, 2)));
+  const int day = std::stoi(std::string(text.substr(8, 2)));
+  if (month < 1 || month > 12 || day < 1) return false;
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+}
+
+Result<std::optional<replica::Money>> ParseMoneyText(std::string_view text) {
+  // [-]DIGITS[.DIGITS][ ]CUR
+  if (text.size() < 4) return std::optional<replica::Money>();
+  const std::string_view currency = text.substr(text.size() - 3);
+  std::string_view amount = text.substr(0, text.size() - 3);
+  if (!IsCurrencyCode(currency)) return std::optional<replica::Money>();
+  if (amount.ends_with(' ')) amount.remove_suffix(1);
+  const bool negative = amount.starts_with('-');
+  if (negative) amount.remove_prefix(1);
+  const size_t dot = amount.find('.');
+  const std::string_view units = amount.substr(0, dot);
+  const std::string_view decimals =
+      dot == std::string_view::npos ? std::string_view{} : amount.substr(dot + 1);
+  if (!AllDigits(units) || (dot != std::string_view::npos && !AllDigits(decimals))) {
+    return std::optional<replica::Money>();
+  }
+  if (decimals.size() > 2) {
+    return InvalidArgument(std::string(text) + " has " + std::to_string(decimals.size()) +
+                           " decimals; money takes at most 2 (minor units are never rounded)");
+  }
+  std::string cents(decimals);
+  cents.resize(2, '0');
+  std::optional<int64_t> whole = Digits(units);
+  const int64_t fraction = (cents[0] - '0') * 10 + (cents[1] - '0');
+  if (!whole || *whole > (std::numeric_limits<int64_t>::max() - fraction) / 100) {
+    return InvalidArgument(std::string(text) + " is too large an amount");
+  }
+  const int64_t minor = *whole * 100 + fraction;
+  return std::optional<replica::Money>(
+      replica::Money{negative ? -minor : minor, std::string(currency)});
+}
+
+Status CheckValueShape(const Json& json, const std::string& field) {
+  if (ReferenceText(json)) return Status::Ok();
+  Result<replica::Value> value = ValueFromJson(json, field);
+  return value.ok() ? Status::Ok() : value.status();
+}
+
+Result<replica::Value> ValueFromJsonAs(const Json& json, const std::string& field,
+                                       std::string_view kind) {
+  if (json.is_null()) return replica::Value();
+  if (kind == "reference") {
+    std::optional<std::string> id = ReferenceText(json);
+    if (!id || !replica::ParseRecordIdText(*id)) {
+      return InvalidArgument(field + " is a reference: give a record id (\"mfrggzdfmztwq2lk-42\")",
+                             field);
+    }
+    return replica::Value(*id);
+  }
+  if (kind == "member") {
+    std::optional<replica::DeviceId> device;
+    if (json.is_string()) device = identity::ParseDeviceId(json.text());
+    if (!device) {
+      return InvalidArgument(field + " is a member: give a device id (52 base32 characters)",
+                             field);
+    }
+    replica::Value value;
+    value.v = Bytes(device->begin(), device->end());
+    return value;
+  }
+  if (kind == "date") {
+    if (!json.is_string() || !IsDate(json.text())) {
+      return InvalidArgument(field + " is a date: give \"YYYY-MM-DD\"", field);
+    }
+    return replica::Value(json.text());
+  }
+  if (kind == "time" && !json.is_int()) {
+    if (json.is_number()) return NotAnInteger(json, field);
+    return InvalidArgument(field + " is a time: give integer milliseconds since 1970 UTC", field);
+  }
+  return ValueFromJson(json, field);
+}
+
+Json ValueToJsonAs(const replica::Value& value, std::string_view kind) {
+  if (kind == "member") {
+    const Bytes* bytes = std::get_if<Bytes>(&value.v);
+    if (bytes != nullptr && bytes->size() == 32) {
+      return Json(identity::DeviceIdText(*ToHash32(*bytes)));
+    }
+  }
+  return ValueToJson(value);
 }
 
 }  // namespace grove::api

@@ -44,36 +44,11 @@ std::string Minor(int64_t minor) {
 }  // namespace
 
 Result<std::optional<api::Json>> ParseMoneyText(std::string_view text) {
-  // [-]DIGITS[.DIGITS][ ]CUR
-  if (text.size() < 4) return std::optional<api::Json>();
-  const std::string_view currency = text.substr(text.size() - 3);
-  std::string_view amount = text.substr(0, text.size() - 3);
-  if (!api::IsCurrencyCode(currency)) return std::optional<api::Json>();
-  if (amount.ends_with(' ')) amount.remove_suffix(1);
-  const bool negative = amount.starts_with('-');
-  if (negative) amount.remove_prefix(1);
-  const size_t dot = amount.find('.');
-  const std::string_view units = amount.substr(0, dot);
-  const std::string_view decimals =
-      dot == std::string_view::npos ? std::string_view{} : amount.substr(dot + 1);
-  if (!AllDigits(units) || (dot != std::string_view::npos && !AllDigits(decimals))) {
-    return std::optional<api::Json>();
-  }
-  if (decimals.size() > 2) {
-    return InvalidArgument(std::string(text) + " has " + std::to_string(decimals.size()) +
-                           " decimals; money takes at most 2 (minor units are never rounded)");
-  }
-  std::string cents(decimals);
-  cents.resize(2, '0');
-  std::optional<int64_t> whole = Digits(units);
-  const int64_t fraction = (cents[0] - '0') * 10 + (cents[1] - '0');
-  if (!whole || *whole > (std::numeric_limits<int64_t>::max() - fraction) / 100) {
-    return InvalidArgument(std::string(text) + " is too large an amount");
-  }
-  const int64_t minor = *whole * 100 + fraction;
+  GROVE_ASSIGN_OR_RETURN(std::optional<replica::Money> money, api::ParseMoneyText(text));
+  if (!money) return std::optional<api::Json>();
   api::Json json = api::Json::Object();
-  json.Set("minor", negative ? -minor : minor);
-  json.Set("currency", currency);
+  json.Set("minor", money->minor);
+  json.Set("currency", money->currency);
   return std::optional<api::Json>(std::move(json));
 }
 

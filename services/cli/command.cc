@@ -19,7 +19,8 @@ const Option* FindOption(const Command& command, std::string_view name) {
 std::string OptionUsage(const Option& option) {
   std::string text = "--" + std::string(option.name);
   if (!option.value.empty()) text += " " + std::string(option.value);
-  return option.required ? text : "[" + text + "]";
+  text = option.required ? text : "[" + text + "]";
+  return option.repeatable ? text + "..." : text;
 }
 
 }  // namespace
@@ -32,6 +33,14 @@ const std::string* Args::Get(std::string_view name) const {
 }
 
 bool Args::Has(std::string_view name) const { return Get(name) != nullptr; }
+
+std::vector<std::string> Args::All(std::string_view name) const {
+  std::vector<std::string> values;
+  for (const auto& [key, value] : options_) {
+    if (key == name) values.push_back(value);
+  }
+  return values;
+}
 
 Result<Args> ParseArgs(const Command& command, std::span<const std::string> words) {
   Args args;
@@ -51,7 +60,9 @@ Result<Args> ParseArgs(const Command& command, std::span<const std::string> word
     const std::string name = word.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     const Option* option = FindOption(command, name);
     if (option == nullptr) return InvalidArgument("unknown option --" + name);
-    if (args.Has(name)) return InvalidArgument("--" + name + " given twice");
+    if (args.Has(name) && !option->repeatable) {
+      return InvalidArgument("--" + name + " given twice");
+    }
     std::string value;
     if (option->value.empty()) {
       if (eq != std::string::npos) return InvalidArgument("--" + name + " takes no value");

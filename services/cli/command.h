@@ -39,6 +39,7 @@ struct Option {
   std::string_view value;  // the value's placeholder ("DIR"); empty for a flag such as --json
   bool required = false;
   std::string_view help;
+  bool repeatable = false;  // may be given more than once (Args::All)
 };
 
 struct Command;
@@ -50,6 +51,8 @@ class Args {
   const std::string* Get(std::string_view name) const;
   // Whether the flag --name was given.
   bool Has(std::string_view name) const;
+  // Every value of a repeatable --name, in the order given.
+  std::vector<std::string> All(std::string_view name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
@@ -92,7 +95,9 @@ std::vector<Command> DemoCommands();      // demo
 // Over the running peer's HTTP API (api_client.h):
 std::vector<Command> StatusCommands();  // status
 std::vector<Command>
-WorkspaceCommands();                    // ws create|list|invite|accept|members|remove, invitations
-std::vector<Command> RecordCommands();  // record create|set|add|get|list
+WorkspaceCommands();  // ws create|list|invite|accept|members|remove|tools, invitations
+std::vector<Command> RecordCommands();  // record create|set|add|get|list|transition|grant
+// Tool files; no peer needed:
+std::vector<Command> ToolCommands();  // tool check, tool list
 
 }  // namespace grove::cli

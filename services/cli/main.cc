@@ -13,8 +13,8 @@ namespace {
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> commands = [] {
     std::vector<Command> all;
-    for (auto group : {IdentityCommands, CardCommands, StoreCommands, DemoCommands, StatusCommands,
-                       WorkspaceCommands, RecordCommands}) {
+    for (auto group : {IdentityCommands, CardCommands, StoreCommands, DemoCommands, ToolCommands,
+                       StatusCommands, WorkspaceCommands, RecordCommands}) {
       std::vector<Command> more = group();
       all.insert(all.end(), more.begin(), more.end());
     }

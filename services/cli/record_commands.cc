@@ -1,5 +1,5 @@
-// Records over the peer's API: `grove record create|set|add|get|list`. Values are read as
-// described in api_client.h.
+// Records over the peer's API: `grove record create|set|add|get|list|transition|grant`. Values
+// are read as described in api_client.h.
 #include <iostream>
 #include <set>
 #include <string>
@@ -62,12 +62,32 @@ void PrintRecord(const Json& record) {
     std::cout << title << ":\n" << table.Text("  ");
   };
   section("fields", record.Find("fields"), false, "");
+  section("computed", record.Find("computed"), false, "");
+  if (const Json* keyed = record.Find("keyed"); keyed && !keyed->members().empty()) {
+    Table table;
+    for (const auto& [field, levels] : keyed->members()) {
+      for (const auto& [key, level] : levels.members()) table.Row({field, key, CellText(level)});
+    }
+    std::cout << "stock by key:\n" << table.Text("  ");
+  }
   // Concurrent writes the record has not settled: every competing value.
   section("conflicts", record.Find("conflicts"), true, " | ");
   section("lists", record.Find("lists"), true, ", ");
   if (const Json* history = record.Find("history"); history && !history->items().empty()) {
     std::cout << "history:\n";
     for (const Json& line : history->items()) std::cout << "  " << CellText(line) << "\n";
+  }
+  if (const Json* transitions = record.Find("transitions");
+      transitions && !transitions->items().empty()) {
+    Table table;
+    for (const Json& t : transitions->items()) {
+      const Json* allowed = t.Find("allowed");
+      const bool yes = allowed && allowed->is_bool() && allowed->boolean();
+      table.Row(TrimmedRow({JsonText(t, "name"),
+                            yes ? "allowed" : "refused (" + JsonText(t, "code") + ")",
+                            yes ? "" : JsonText(t, "reason")}));
+    }
+    std::cout << "transitions:\n" << table.Text("  ");
   }
 }
 
@@ -176,9 +196,24 @@ int RunList(const Args& args) {
   int exit = kExitOk;
   std::optional<Target> target = Open(args, exit);
   if (!target) return exit;
-  std::string path = RecordsPath(*target);
-  if (const std::string* type = args.Get("type")) path += "?type=" + PathSegment(*type);
-  Result<Json> list = target->api.Get(path);
+  std::string query;
+  auto param = [&](const std::string& key, const std::string& value) {
+    query += (query.empty() ? "?" : "&") + key + "=" + PathSegment(value);
+  };
+  for (const char* option : {"type", "state", "search", "sort", "limit", "offset"}) {
+    if (const std::string* value = args.Get(option)) param(option, *value);
+  }
+  if (const std::string* due = args.Get("due-before")) param("due_before", *due);
+  if (args.Has("desc")) param("order", "desc");
+  if (args.Has("archived")) param("archived", "true");
+  for (const std::string& where : args.All("where")) {
+    const size_t eq = where.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Usage("--where \"" + where + "\" is not FIELD=VALUE");
+    }
+    param("where." + PathSegment(where.substr(0, eq)), where.substr(eq + 1));
+  }
+  Result<Json> list = target->api.Get(RecordsPath(*target) + query);
   if (!list.ok()) return target->api.Fail(list.status());
   if (args.Has("json")) {
     PrintJson(*list);
@@ -211,6 +246,56 @@ int RunList(const Args& args) {
     table.Row(TrimmedRow(std::move(row)));
   }
   std::cout << table.Text();
+  const Json* total = list->Find("total");
+  if (total && total->is_int() && static_cast<size_t>(total->integer()) > records->items().size()) {
+    std::cout << "(" << records->items().size() << " of " << total->integer()
+              << " records; see --offset and --limit)\n";
+  }
+  return kExitOk;
+}
+
+int RunTransition(const Args& args) {
+  int exit = kExitOk;
+  Json fields;
+  if (!FieldArgs(args, 3, fields, exit)) return exit;
+  std::optional<Target> target = Open(args, exit);
+  if (!target) return exit;
+  Json body = Json::Object();
+  body.Set("name", args.positional()[2]);
+  body.Set("fields", std::move(fields));
+  Result<Json> record = target->api.Call(
+      "POST", RecordsPath(*target) + "/" + PathSegment(args.positional()[1]) + "/transitions",
+      &body);
+  if (!record.ok()) return target->api.Fail(record.status());
+  if (args.Has("json")) {
+    PrintJson(*record);
+  } else {
+    PrintRecord(*record);
+  }
+  return kExitOk;
+}
+
+int RunGrant(const Args& args) {
+  int exit = kExitOk;
+  Result<std::pair<std::string, Json>> amount = ParseFieldArg("amount=" + args.positional()[3]);
+  if (!amount.ok() || !amount->second.is_int() || amount->second.integer() <= 0) {
+    return Usage("AMOUNT must be a positive integer, not \"" + args.positional()[3] + "\"");
+  }
+  std::optional<Target> target = Open(args, exit);
+  if (!target) return exit;
+  Json body = Json::Object();
+  body.Set("field", args.positional()[2]);
+  if (const std::string* key = args.Get("key")) body.Set("key", *key);
+  body.Set("to", *args.Get("to"));
+  body.Set("amount", amount->second);
+  Result<Json> record = target->api.Call(
+      "POST", RecordsPath(*target) + "/" + PathSegment(args.positional()[1]) + "/rights", &body);
+  if (!record.ok()) return target->api.Fail(record.status());
+  if (args.Has("json")) {
+    PrintJson(*record);
+  } else {
+    PrintRecord(*record);
+  }
   return kExitOk;
 }
 
@@ -219,7 +304,22 @@ int RunList(const Args& args) {
 std::vector<Command> RecordCommands() {
   const std::vector<Option> common = {kApiDataOption, kApiAddressOption, kApiJsonOption};
   std::vector<Option> list_options = common;
-  list_options.insert(list_options.begin() + 1, {"type", "T", false, "only records of type T"});
+  list_options.insert(
+      list_options.begin() + 1,
+      {{"type", "T", false, "only records of type T"},
+       {"state", "S", false, "only records in state S"},
+       {"where", "FIELD=VALUE", false, "only records whose FIELD is VALUE", true},
+       {"search", "TEXT", false, "only records with TEXT in a text field (any case)"},
+       {"sort", "FIELD", false, "sort by FIELD (default id); records without it last"},
+       {"desc", "", false, "sort in descending order"},
+       {"limit", "N", false, "at most N records (default 100, at most 1000)"},
+       {"offset", "N", false, "skip the first N records"},
+       {"due-before", "YYYY-MM-DD", false, "only records whose date field due is before it"},
+       {"archived", "", false, "archived records too"}});
+  std::vector<Option> grant_options = common;
+  grant_options.insert(grant_options.begin() + 1,
+                       {{"to", "DEVICE", true, "the device that gets the rights"},
+                        {"key", "KEY", false, "the key of a keyed stock field"}});
   return {
       {.name = "record create",
        .summary = "Create a record of TYPE in workspace WS; prints its id. Values: 42, true, "
@@ -247,10 +347,23 @@ std::vector<Command> RecordCommands() {
        .positionals = {"WS", "ID"},
        .run = RunGet},
       {.name = "record list",
-       .summary = "The records of workspace WS, one column per field.",
+       .summary = "The records of workspace WS, one column per field: filtered, sorted, one page.",
        .options = list_options,
        .positionals = {"WS"},
        .run = RunList},
+      {.name = "record transition",
+       .summary = "Run transition NAME of record ID (a tool record), with its inputs as "
+                  "FIELD=VALUE; prints the record. A refusal names the rule.",
+       .options = common,
+       .positionals = {"WS", "ID", "NAME", "FIELD=VALUE..."},
+       .run = RunTransition,
+       .repeat_last = true},
+      {.name = "record grant",
+       .summary = "Move AMOUNT of this device's rights on stock FIELD of record ID to --to "
+                  "DEVICE; prints the record.",
+       .options = grant_options,
+       .positionals = {"WS", "ID", "FIELD", "AMOUNT"},
+       .run = RunGrant},
   };
 }
 

@@ -1,4 +1,4 @@
-// Workspaces over the peer's API: `grove ws create|list|invite|accept|members|remove` and
+// Workspaces over the peer's API: `grove ws create|list|invite|accept|members|remove|tools` and
 // `grove invitations`.
 #include <iostream>
 #include <string>
@@ -202,6 +202,87 @@ int RunRemove(const Args& args) {
   return kExitOk;
 }
 
+std::string Strings(const Json* list, std::string_view separator = ", ") {
+  std::string text;
+  if (list == nullptr) return text;
+  for (const Json& item : list->items()) {
+    text += (text.empty() ? "" : std::string(separator)) + CellText(item);
+  }
+  return text;
+}
+
+bool Flag(const Json& object, std::string_view key) {
+  const Json* member = object.Find(key);
+  return member != nullptr && member->is_bool() && member->boolean();
+}
+
+// A field's kind and options in a line: "reference to supplier, required".
+std::string FieldLine(const Json& f) {
+  std::string line = JsonText(f, "type");
+  if (f.Find("to")) line += " to " + JsonText(f, "to");
+  if (f.Find("of")) line += " of " + JsonText(f, "of");
+  if (f.Find("currency")) line += " in " + JsonText(f, "currency");
+  if (f.Find("values")) line += " (" + Strings(f.Find("values")) + ")";
+  for (const char* flag : {"required", "readonly", "computed", "keyed"}) {
+    if (Flag(f, flag)) line += std::string(", ") + flag;
+  }
+  if (f.Find("editable_in")) line += ", editable in " + Strings(f.Find("editable_in"));
+  return line;
+}
+
+// "submit: draft -> submitted (owner, member) if count(...) > 0; inputs: reason*"
+std::string TransitionLine(const Json& t) {
+  std::string line = JsonText(t, "name") + ": " + Strings(t.Find("from"), "|") + " -> " +
+                     JsonText(t, "to") + " (" + Strings(t.Find("roles")) + ")";
+  if (t.Find("guard")) line += " if " + JsonText(t, "guard");
+  if (const Json* inputs = t.Find("inputs"); inputs && !inputs->items().empty()) {
+    std::string names;
+    for (const Json& in : inputs->items()) {
+      names +=
+          (names.empty() ? "" : ", ") + JsonText(in, "name") + (Flag(in, "required") ? "*" : "");
+    }
+    line += "; inputs: " + names;
+  }
+  return line;
+}
+
+int RunTools(const Args& args) {
+  int exit = kExitOk;
+  std::optional<Target> target = Open(args, exit);
+  if (!target) return exit;
+  Result<Json> tools = target->api.Get("/api/v1/workspaces/" + target->ws + "/tools");
+  if (!tools.ok()) return target->api.Fail(tools.status());
+  if (args.Has("json")) {
+    PrintJson(*tools);
+    return kExitOk;
+  }
+  if (tools->items().empty()) {
+    std::cout << "no tools: workspace " << Short(target->ws) << " is free-form\n";
+    return kExitOk;
+  }
+  for (const Json& tool : tools->items()) {
+    std::cout << JsonText(tool, "name") << " v" << JsonText(tool, "version") << " ("
+              << JsonText(tool, "title") << ") " << JsonText(tool, "hash").substr(0, 16) << "\n";
+    const Json* types = tool.Find("types");
+    for (const Json& type : types ? types->items() : std::vector<Json>{}) {
+      std::cout << "  " << JsonText(type, "name") << ": " << JsonText(type, "title") << "\n";
+      Table fields;
+      if (const Json* list = type.Find("fields")) {
+        for (const Json& f : list->items()) fields.Row({JsonText(f, "name"), FieldLine(f)});
+      }
+      std::cout << fields.Text("    ");
+      if (const Json* states = type.Find("states"); states && !states->items().empty()) {
+        std::cout << "    states: " << Strings(states) << " (initial " << JsonText(type, "initial")
+                  << ")\n";
+      }
+      if (const Json* list = type.Find("transitions")) {
+        for (const Json& t : list->items()) std::cout << "    " << TransitionLine(t) << "\n";
+      }
+    }
+  }
+  return kExitOk;
+}
+
 int RunInvitations(const Args& args) {
   int exit = kExitOk;
   std::optional<Target> target = Open(args, exit);
@@ -239,7 +320,8 @@ std::vector<Command> WorkspaceCommands() {
   return {
       {.name = "ws create",
        .summary = "Create a workspace owned by this device; prints its id.",
-       .options = with({{"tools", "a,b", false, "the tools it uses, comma-separated"}}),
+       .options = with({{"tools", "a,b", false,
+                         "the built-in tools it uses, comma-separated (see grove tool list)"}}),
        .positionals = {"NAME"},
        .run = RunCreate},
       {.name = "ws list",
@@ -269,6 +351,11 @@ std::vector<Command> WorkspaceCommands() {
        .options = common,
        .positionals = {"WS", "DEVICE"},
        .run = RunRemove},
+      {.name = "ws tools",
+       .summary = "The tools of workspace WS: their record types, fields and transitions.",
+       .options = common,
+       .positionals = {"WS"},
+       .run = RunTools},
       {.name = "invitations",
        .summary = "Workspaces this device was invited to and has not joined yet.",
        .options = common,

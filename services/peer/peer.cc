@@ -7,7 +7,9 @@
 
 #include "logging/log.h"
 #include "metrics/metrics.h"
+#include "peer/record_views.h"
 #include "replica/replica.h"
+#include "tools/tool.h"
 
 namespace grove::peer {
 namespace {
@@ -420,7 +422,28 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     r.conflicts = v.conflicts;
     r.lists = v.lists;
     r.history = v.history;
+    r.computed = v.computed;
+    r.keyed = v.keyed;
     return r;
+  }
+
+  // The built-in tools named, for a new workspace. InvalidArgument names an unknown one and
+  // lists those there are.
+  static Result<std::vector<tools::Tool>> LoadTools(const std::vector<std::string>& names) {
+    std::vector<tools::Tool> out;
+    for (size_t i = 0; i < names.size(); ++i) {
+      Result<tools::Tool> tool = tools::LoadBuiltin(names[i]);
+      if (!tool.ok()) {
+        if (tool.status().code() != Code::kNotFound) return tool.status();
+        std::string known;
+        for (const std::string& n : tools::BuiltinNames()) known += (known.empty() ? "" : ", ") + n;
+        return grove::Status(Code::kInvalidArgument,
+                             "unknown tool \"" + names[i] + "\"; the tools are: " + known,
+                             "tools[" + std::to_string(i) + "]");
+      }
+      out.push_back(std::move(tool).value());
+    }
+    return out;
   }
 
   Peer& owner_;
@@ -500,18 +523,17 @@ api::StatusInfo Peer::Status() {
 Result<std::string> Peer::CreateWorkspace(const std::string& name,
                                           const std::vector<std::string>& tools) {
   return impl_->loop_.Call([&]() -> Result<std::string> {
-    if (!tools.empty()) {
-      return grove::Status(Code::kInvalidArgument,
-                           "tools are not available yet; create a free-form workspace", "tools");
-    }
-    auto ws = replica::Workspace::Create(*impl_->identity_, name, {}, *impl_->store_, impl_->clock_,
-                                         impl_->random_);
+    GROVE_ASSIGN_OR_RETURN(std::vector<tools::Tool> definitions, Impl::LoadTools(tools));
+    auto ws = replica::Workspace::Create(*impl_->identity_, name, std::move(definitions),
+                                         *impl_->store_, impl_->clock_, impl_->random_);
     if (!ws.ok()) return ws.status();
     std::string id = HexEncode((*ws)->id());
     impl_->sync_->AddWorkspace(std::move(ws).value());
     impl_->Emit("workspace", id, "");
+    std::string tool_names;
+    for (const std::string& t : tools) tool_names += (tool_names.empty() ? "" : ",") + t;
     impl_->log_.Info("peer", "workspace created",
-                     {{"workspace", id.substr(0, 16)}, {"name", name}});
+                     {{"workspace", id.substr(0, 16)}, {"name", name}, {"tools", tool_names}});
     return id;
   });
 }
@@ -597,7 +619,9 @@ Result<std::string> Peer::CreateRecord(const std::string& text, const std::strin
                                        const std::map<std::string, api::Value>& fields) {
   return impl_->loop_.Call([&]() -> Result<std::string> {
     GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
-    std::vector<std::pair<std::string, replica::Value>> list(fields.begin(), fields.end());
+    std::map<std::string, replica::Value> values = fields;
+    GROVE_RETURN_IF_ERROR(ResolveReferences(*ws, type, "fields", values));
+    std::vector<std::pair<std::string, replica::Value>> list(values.begin(), values.end());
     auto id = ws->CreateRecord(type, list);
     if (!id.ok()) return id.status();
     impl_->AfterLocalAction(*ws, id->Text());
@@ -610,7 +634,10 @@ grove::Status Peer::PatchRecord(const std::string& text, const std::string& id_t
   return impl_->loop_.Call([&]() -> grove::Status {
     GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
     GROVE_ASSIGN_OR_RETURN(replica::RecordId id, ws->ResolveRecordId(id_text));
-    if (!ws->Get(id)) return NotFound("no record " + id_text, "id");
+    std::optional<replica::RecordView> view = ws->Get(id);
+    if (!view) return NotFound("no record " + id_text, "id");
+    std::map<std::string, replica::Value> set = patch.set;
+    GROVE_RETURN_IF_ERROR(ResolveReferences(*ws, view->type, "set", set));
     // Check everything before changing anything: a refused patch changes nothing.
     for (const auto& [field, value] : patch.set) {
       if (field.empty() || field.size() > 256) {
@@ -628,7 +655,7 @@ grove::Status Peer::PatchRecord(const std::string& text, const std::string& id_t
                              "add." + field);
       }
     }
-    for (const auto& [field, value] : patch.set) GROVE_RETURN_IF_ERROR(ws->Set(id, field, value));
+    for (const auto& [field, value] : set) GROVE_RETURN_IF_ERROR(ws->Set(id, field, value));
     for (const auto& [field, amount] : patch.add) {
       GROVE_RETURN_IF_ERROR(ws->Add(id, field, amount));
     }
@@ -643,16 +670,68 @@ Result<api::RecordInfo> Peer::GetRecord(const std::string& text, const std::stri
     GROVE_ASSIGN_OR_RETURN(replica::RecordId id, ws->ResolveRecordId(id_text));
     auto view = ws->Get(id);
     if (!view) return NotFound("no record " + id_text, "id");
-    return Impl::RecordOut(*view);
+    api::RecordInfo info = Impl::RecordOut(*view);
+    info.transitions = Availability(ws->Transitions(id));
+    return info;
   });
 }
 
-Result<std::vector<api::RecordInfo>> Peer::ListRecords(const std::string& text,
-                                                       const std::string& type) {
-  return impl_->loop_.Call([&]() -> Result<std::vector<api::RecordInfo>> {
+Result<api::RecordPage> Peer::QueryRecords(const std::string& text, const api::RecordQuery& q) {
+  return impl_->loop_.Call([&]() -> Result<api::RecordPage> {
     GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
-    std::vector<api::RecordInfo> out;
-    for (const replica::RecordView& v : ws->List(type)) out.push_back(Impl::RecordOut(v));
+    const std::vector<replica::RecordView> all = ws->List(q.type, q.include_archived);
+    api::RecordPage page;
+    for (const replica::RecordView* v : SelectRecords(all, q, page.total)) {
+      page.records.push_back(Impl::RecordOut(*v));
+    }
+    return page;
+  });
+}
+
+grove::Status Peer::RunTransition(const std::string& text, const std::string& id_text,
+                                  const std::string& name,
+                                  const std::map<std::string, api::Value>& fields) {
+  return impl_->loop_.Call([&]() -> grove::Status {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_ASSIGN_OR_RETURN(replica::RecordId id, ws->ResolveRecordId(id_text));
+    std::optional<replica::RecordView> view = ws->Get(id);
+    if (!view) return NotFound("no record " + id_text, "id");
+    std::map<std::string, replica::Value> inputs = fields;
+    GROVE_RETURN_IF_ERROR(ResolveReferences(*ws, view->type, "fields", inputs));
+    GROVE_RETURN_IF_ERROR(ws->Transition(
+        id, name,
+        std::vector<std::pair<std::string, replica::Value>>(inputs.begin(), inputs.end())));
+    impl_->AfterLocalAction(*ws, id.Text());
+    // Effects may have changed or created other records: tell listeners to reload.
+    for (const tools::Tool& tool : ws->tool_definitions()) {
+      const tools::Type* type = tool.FindType(view->type);
+      const tools::Transition* t = type ? type->FindTransition(name) : nullptr;
+      if (t != nullptr && !t->effects.empty()) impl_->Emit("workspace", HexEncode(ws->id()), "");
+    }
+    return grove::Status::Ok();
+  });
+}
+
+grove::Status Peer::GrantRights(const std::string& text, const std::string& id_text,
+                                const std::string& field, const std::string& key,
+                                const std::string& to_device, int64_t amount) {
+  return impl_->loop_.Call([&]() -> grove::Status {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_ASSIGN_OR_RETURN(replica::RecordId id, ws->ResolveRecordId(id_text));
+    if (!ws->Get(id)) return NotFound("no record " + id_text, "id");
+    auto to = identity::ParseDeviceId(to_device);
+    if (!to) return grove::Status(Code::kInvalidArgument, "to must be a device id", "to");
+    GROVE_RETURN_IF_ERROR(ws->Grant(id, field, key, *to, amount));
+    impl_->AfterLocalAction(*ws, id.Text());
+    return grove::Status::Ok();
+  });
+}
+
+Result<std::vector<api::ToolInfo>> Peer::ListTools(const std::string& text) {
+  return impl_->loop_.Call([&]() -> Result<std::vector<api::ToolInfo>> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    std::vector<api::ToolInfo> out;
+    for (const tools::Tool& tool : ws->tool_definitions()) out.push_back(ToolInfoOf(tool));
     return out;
   });
 }

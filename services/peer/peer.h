@@ -78,8 +78,13 @@ class Peer final : public api::Backend {
   grove::Status PatchRecord(const std::string& ws, const std::string& id,
                             const api::RecordPatch& patch) override;
   Result<api::RecordInfo> GetRecord(const std::string& ws, const std::string& id) override;
-  Result<std::vector<api::RecordInfo>> ListRecords(const std::string& ws,
-                                                   const std::string& type) override;
+  Result<api::RecordPage> QueryRecords(const std::string& ws, const api::RecordQuery& q) override;
+  grove::Status RunTransition(const std::string& ws, const std::string& id, const std::string& name,
+                              const std::map<std::string, api::Value>& fields) override;
+  grove::Status GrantRights(const std::string& ws, const std::string& id, const std::string& field,
+                            const std::string& key, const std::string& to_device,
+                            int64_t amount) override;
+  Result<std::vector<api::ToolInfo>> ListTools(const std::string& ws) override;
   Result<api::DigestInfo> Digest(const std::string& ws) override;
   uint64_t CurrentEventSeq() override;
   std::vector<api::Event> WaitEvents(uint64_t after_seq, int timeout_ms) override;

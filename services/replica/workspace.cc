@@ -681,11 +681,16 @@ Result<RecordId> Workspace::CreateRecord(std::string_view type,
     op.fields.emplace_back(impl_->names_.Intern(field), value);
   }
   if (impl_->rules_) impl_->rules_->FillDefaults(op.name, op.fields);
-  op.record = RecordKey{impl_->me_dev_, impl_->next_record_n_};
+  // The counter advances before the commit, which stores it with the action; a create the rules
+  // refuse (before anything is written) gives its number back.
+  op.record = RecordKey{impl_->me_dev_, impl_->next_record_n_++};
   op.hlc = impl_->hlc_.Now();
   RecordId id = impl_->IdOf(op.record);
-  GROVE_RETURN_IF_ERROR(impl_->CommitLocal(std::move(op)));
-  ++impl_->next_record_n_;  // only once it exists: a refused create must not burn the number
+  Status s = impl_->CommitLocal(std::move(op));
+  if (!s.ok()) {
+    if (impl_->broken_.ok()) --impl_->next_record_n_;
+    return s;
+  }
   return id;
 }
 
@@ -743,17 +748,17 @@ Status Workspace::Transition(const RecordId& record, std::string_view name,
       std::vector<Op> sub,
       rules->PlanTransition(impl_->me_dev_, impl_->membership_.CurrentRole(impl_->me_dev_),
                             Past{nullptr, impl_->me_dev_, seq}, op.record, name, interned, op.hlc));
-  // Records created by effects take this device's next numbers.
-  uint64_t next = impl_->next_record_n_;
+  // Records created by effects take this device's next numbers (stored with the action).
+  const uint64_t first = impl_->next_record_n_;
   for (Op& s : sub) {
-    if (s.kind == OpKind::kCreate) s.record = RecordKey{impl_->me_dev_, next++};
+    if (s.kind == OpKind::kCreate) s.record = RecordKey{impl_->me_dev_, impl_->next_record_n_++};
   }
   op.effects = static_cast<uint32_t>(sub.size());
   std::vector<Op> ops{std::move(op)};
   for (Op& s : sub) ops.push_back(std::move(s));
-  GROVE_RETURN_IF_ERROR(impl_->CommitLocal(std::move(ops)));
-  impl_->next_record_n_ = next;
-  return Status::Ok();
+  Status committed = impl_->CommitLocal(std::move(ops));
+  if (!committed.ok() && impl_->broken_.ok()) impl_->next_record_n_ = first;
+  return committed;
 }
 
 Status Workspace::Grant(const RecordId& record, std::string_view field, std::string_view key,

@@ -4,6 +4,8 @@
 // to the event stream and wait until a stream is listening.
 #pragma once
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -62,6 +64,29 @@ class FakeBackend : public api::Backend {
   void PutWorkspace(api::WorkspaceInfo ws) {
     std::lock_guard<std::mutex> lock(mu_);
     workspaces_[ws.id] = std::move(ws);
+  }
+  void SetTools(const std::string& ws, std::vector<api::ToolInfo> tools) {
+    std::lock_guard<std::mutex> lock(mu_);
+    tools_[ws] = std::move(tools);
+  }
+  // Transition `name` is refused with `status` from now on.
+  void RefuseTransition(const std::string& name, grove::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refusals_[name] = std::move(status);
+  }
+  // The query QueryRecords last received.
+  std::optional<api::RecordQuery> last_query() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_query_;
+  }
+  // Calls other than ListTools (a read that requests with values make before converting them).
+  std::vector<std::string> calls_except_tools() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const std::string& call : calls_) {
+      if (!call.starts_with("ListTools(")) out.push_back(call);
+    }
+    return out;
   }
   void PutRecord(const std::string& ws, api::RecordInfo record) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -245,17 +270,80 @@ class FakeBackend : public api::Backend {
     return *record;
   }
 
-  Result<std::vector<api::RecordInfo>> ListRecords(const std::string& ws,
-                                                   const std::string& type) override {
+  // Filters by type, state, where (==) and search (any text field, any case), sorts by id only
+  // (descending if asked), then pages.
+  Result<api::RecordPage> QueryRecords(const std::string& ws, const api::RecordQuery& q) override {
     std::lock_guard<std::mutex> lock(mu_);
-    calls_.push_back("ListRecords(" + ws + "," + type + ")");
+    calls_.push_back("QueryRecords(" + ws + "," + q.type + ")");
+    last_query_ = q;
     if (auto failure = TakeFailure()) return *failure;
     if (!workspaces_.contains(ws)) return NotFound("no workspace " + ws);
-    std::vector<api::RecordInfo> out;
+    std::vector<api::RecordInfo> matched;
     for (const auto& [id, record] : records_[ws]) {
-      if (type.empty() || record.type == type) out.push_back(record);
+      if (!q.type.empty() && record.type != q.type) continue;
+      if (!q.state.empty() && record.state != q.state) continue;
+      if (record.archived && !q.include_archived) continue;
+      bool ok = true;
+      for (const auto& [name, value] : q.where) {
+        auto it = record.fields.find(name);
+        ok = ok && it != record.fields.end() && it->second == value;
+      }
+      if (!q.search.empty()) {
+        bool found = false;
+        for (const auto& [name, value] : record.fields) {
+          const auto* text = std::get_if<std::string>(&value.v);
+          found =
+              found || (text != nullptr && Lower(*text).find(Lower(q.search)) != std::string::npos);
+        }
+        ok = ok && found;
+      }
+      if (ok) matched.push_back(record);
     }
-    return out;
+    if (q.descending) std::reverse(matched.begin(), matched.end());
+    api::RecordPage page;
+    page.total = matched.size();
+    for (size_t i = q.offset; i < matched.size() && i < q.offset + q.limit; ++i) {
+      page.records.push_back(matched[i]);
+    }
+    return page;
+  }
+
+  // Moves the record to state `name` and appends `name` to its history; transitions set with
+  // RefuseTransition are refused with their status instead.
+  grove::Status RunTransition(const std::string& ws, const std::string& id, const std::string& name,
+                              const std::map<std::string, api::Value>& fields) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back("RunTransition(" + ws + "," + id + "," + name + ")");
+    last_fields_ = fields;
+    if (auto failure = TakeFailure()) return *failure;
+    api::RecordInfo* record = FindRecord(ws, id);
+    if (record == nullptr) return NotFound("no record " + id, "id");
+    if (auto refusal = refusals_.find(name); refusal != refusals_.end()) return refusal->second;
+    for (const auto& [field, value] : fields) record->fields[field] = value;
+    record->state = name;
+    record->history.push_back(name);
+    return grove::Status::Ok();
+  }
+
+  grove::Status GrantRights(const std::string& ws, const std::string& id, const std::string& field,
+                            const std::string& key, const std::string& to_device,
+                            int64_t amount) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back("GrantRights(" + ws + "," + id + "," + field + "," + key + "," + to_device +
+                     "," + std::to_string(amount) + ")");
+    if (auto failure = TakeFailure()) return *failure;
+    if (FindRecord(ws, id) == nullptr) return NotFound("no record " + id, "id");
+    return grove::Status::Ok();
+  }
+
+  // Not fallible on demand (FailNext is for the call a request is about), so a test's failure
+  // reaches the call it means even when a handler reads the tools first.
+  Result<std::vector<api::ToolInfo>> ListTools(const std::string& ws) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back("ListTools(" + ws + ")");
+    if (!workspaces_.contains(ws)) return NotFound("no workspace " + ws);
+    auto it = tools_.find(ws);
+    return it == tools_.end() ? std::vector<api::ToolInfo>{} : it->second;
   }
 
   Result<api::DigestInfo> Digest(const std::string& ws) override {
@@ -287,6 +375,10 @@ class FakeBackend : public api::Backend {
   }
 
  private:
+  static std::string Lower(std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  }
   std::optional<grove::Status> TakeFailure() {
     std::optional<grove::Status> failure = std::move(fail_next_);
     fail_next_.reset();
@@ -305,6 +397,9 @@ class FakeBackend : public api::Backend {
   std::optional<grove::Status> fail_next_;
   std::optional<api::RecordPatch> last_patch_;
   std::map<std::string, api::Value> last_fields_;
+  std::optional<api::RecordQuery> last_query_;
+  std::map<std::string, std::vector<api::ToolInfo>> tools_;
+  std::map<std::string, grove::Status> refusals_;
   api::IdentityInfo identity_;
   api::StatusInfo status_;
   std::map<std::string, api::WorkspaceInfo> workspaces_;

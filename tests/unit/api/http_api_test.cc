@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/json.h"
+#include "identity/identity.h"
 #include "unit/api/fake_backend.h"
 
 namespace grove::api {
@@ -307,7 +308,8 @@ TEST_F(HttpApiTest, RecordsRoundTripEveryKindOfValue) {
                           R"("name":"Tea é🍵","note":null,"organic":true,)"
                           R"("photo":{"blob_base64":"AAEC/w=="},)"
                           R"("price":{"minor":1250,"currency":"EUR"},"stock":12},)"
-                          R"("conflicts":{},"lists":{},"history":["created"]})");
+                          R"("conflicts":{},"lists":{},"history":["created"],)"
+                          R"("computed":{},"keyed":{},"transitions":[]})");
 
   HttpReply patched = Call("PATCH", "/api/v1/workspaces/" + ws + "/records/" + id,
                            R"({"set":{"name":"Green tea"},"add":{"stock":-2}})");
@@ -321,13 +323,13 @@ TEST_F(HttpApiTest, RecordsRoundTripEveryKindOfValue) {
   HttpReply items = Call("GET", "/api/v1/workspaces/" + ws + "/records?type=item");
   ASSERT_EQ(items.status, 200) << items.body;
   ASSERT_EQ(items.json.Find("records")->items().size(), 1u);
-  EXPECT_EQ(backend_.calls().back(), "ListRecords(" + ws + ",item)");
+  EXPECT_EQ(backend_.calls().back(), "QueryRecords(" + ws + ",item)");
   HttpReply all = Call("GET", "/api/v1/workspaces/" + ws + "/records");
   EXPECT_EQ(all.json.Find("records")->items().size(), 2u);
-  EXPECT_EQ(backend_.calls().back(), "ListRecords(" + ws + ",)");
+  EXPECT_EQ(backend_.calls().back(), "QueryRecords(" + ws + ",)");
   // Percent-encoding in the query.
   Call("GET", "/api/v1/workspaces/" + ws + "/records?type=stock%20item");
-  EXPECT_EQ(backend_.calls().back(), "ListRecords(" + ws + ",stock item)");
+  EXPECT_EQ(backend_.calls().back(), "QueryRecords(" + ws + ",stock item)");
 
   HttpReply digest = Call("GET", "/api/v1/workspaces/" + ws + "/digest");
   ASSERT_EQ(digest.status, 200);
@@ -354,7 +356,8 @@ TEST_F(HttpApiTest, ReferencesAndConflictsRenderInResponses) {
                       R"("fields":{"item":{"ref":")" +
                           ref.Text() +
                           R"("}},"conflicts":{"qty":[1,2]},"lists":{"tags":["a"]},)"
-                          R"("history":["created","closed"]})");
+                          R"("history":["created","closed"],"computed":{},"keyed":{},)"
+                          R"("transitions":[]})");
 }
 
 // --- refused requests: 400 naming the field, nothing reaches the backend
@@ -385,9 +388,6 @@ TEST_F(HttpApiTest, BadRequestsNameTheFieldAndChangeNothing) {
               "invalid_argument", "fields.p.currency");
   ExpectError(Call("POST", records, R"({"type":"item","fields":{"p":{"colour":"red"}}})"), 400,
               "invalid_argument", "fields.p");
-  message = ExpectError(Call("POST", records, R"({"type":"item","fields":{"r":{"ref":"x-1"}}})"),
-                        400, "invalid_argument", "fields.r");
-  EXPECT_NE(message.find("references are not supported yet"), std::string::npos);
   ExpectError(Call("POST", records, R"({"type":"item","fields":{"l":[1]}})"), 400,
               "invalid_argument", "fields.l");
   ExpectError(Call("POST", records, R"({"type":"item","fields":{"b":{"blob_base64":"!!"}}})"), 400,
@@ -514,6 +514,351 @@ TEST_F(HttpApiTest, BackendErrorsMapToStatuses) {
   backend_.FailNext(FailedPrecondition("record archived", "id"));
   ExpectError(Call("PATCH", path + "/records/x", R"({"set":{"a":1}})"), 409, "failed_precondition",
               "id");
+}
+
+// --- tool workspaces: tools, typed values, transitions, rights, record queries
+// -----------------------------
+
+// One tool with one type that has a field of each kind whose JSON differs.
+std::vector<ToolInfo> OrderTool() {
+  TypeInfo order;
+  order.name = "order";
+  order.title = "Order";
+  order.fields = {
+      {.name = "number", .title = "Number", .type = "text", .required = true},
+      {.name = "qty", .title = "Quantity", .type = "integer"},
+      {.name = "total", .title = "Total", .type = "money", .computed = true, .currency = "EUR"},
+      {.name = "due", .title = "Due", .type = "date"},
+      {.name = "at", .title = "At", .type = "time"},
+      {.name = "owner", .title = "Owner", .type = "member", .readonly = true},
+      {.name = "item", .title = "Item", .type = "reference", .to = "item"},
+      {.name = "priority", .title = "Priority", .type = "enum", .values = {"low", "high"}},
+      {.name = "urgent", .title = "Urgent", .type = "flag"},
+      {.name = "on_hand", .title = "On hand", .type = "stock", .keyed = true},
+  };
+  order.states = {"draft", "submitted"};
+  order.initial = "draft";
+  order.transitions = {{.name = "submit",
+                        .title = "Submit",
+                        .from = {"draft"},
+                        .to = "submitted",
+                        .roles = {"owner", "member"},
+                        .guard = "record.qty > 0",
+                        .message = "an order needs a quantity",
+                        .inputs = {{.name = "due", .required = true}}}};
+  return {{.name = "orders",
+           .version = 2,
+           .title = "Orders",
+           .hash = std::string(64, 'f'),
+           .types = {order}}};
+}
+
+std::string DeviceText(uint8_t fill) {
+  replica::DeviceId device;
+  device.fill(fill);
+  return identity::DeviceIdText(device);
+}
+
+class ToolApiTest : public HttpApiTest {
+ protected:
+  void SetUp() override {
+    HttpApiTest::SetUp();
+    ws_ = CreateWorkspace();
+    backend_.SetTools(ws_, OrderTool());
+    records_ = "/api/v1/workspaces/" + ws_ + "/records";
+  }
+  std::string ws_;
+  std::string records_;
+};
+
+TEST_F(ToolApiTest, ToolsAreListedWithTheirTypes) {
+  HttpReply reply = Call("GET", "/api/v1/workspaces/" + ws_ + "/tools");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  ASSERT_EQ(reply.json.items().size(), 1u);
+  const Json& tool = reply.json.items()[0];
+  EXPECT_EQ(Member(tool, "name"), R"("orders")");
+  EXPECT_EQ(Member(tool, "version"), "2");
+  EXPECT_EQ(Member(tool, "hash"), "\"" + std::string(64, 'f') + "\"");
+  const Json& type = tool.Find("types")->items()[0];
+  EXPECT_EQ(Member(type, "states"), R"(["draft","submitted"])");
+  EXPECT_EQ(Member(type, "initial"), R"("draft")");
+  EXPECT_EQ(type.Find("fields")->items()[2].Dump(),
+            R"({"name":"total","title":"Total","type":"money","required":false,)"
+            R"("readonly":false,"computed":true,"currency":"EUR"})");
+  EXPECT_EQ(type.Find("fields")->items()[6].Dump(),
+            R"({"name":"item","title":"Item","type":"reference","required":false,)"
+            R"("readonly":false,"computed":false,"to":"item"})");
+  EXPECT_EQ(type.Find("transitions")->items()[0].Dump(),
+            R"({"name":"submit","title":"Submit","from":["draft"],"to":"submitted",)"
+            R"("roles":["owner","member"],"guard":"record.qty > 0",)"
+            R"("message":"an order needs a quantity","inputs":[{"name":"due","required":true}]})");
+
+  // A free-form workspace has none; an unknown one is 404.
+  const std::string bare = CreateWorkspace("Bare");
+  EXPECT_EQ(Call("GET", "/api/v1/workspaces/" + bare + "/tools").body, "[]");
+  ExpectError(Call("GET", "/api/v1/workspaces/nope/tools"), 404, "not_found");
+}
+
+TEST_F(ToolApiTest, ValuesAreReadAndShownByFieldKind) {
+  const std::string device = DeviceText(0x42);
+  HttpReply created =
+      Call("POST", records_,
+           R"({"type":"order","fields":{"number":"PO-1","owner":")" + device +
+               R"(","item":"mfrggzdfmztwq2lk-7","due":"2024-02-29","at":1700000000000}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  std::map<std::string, Value> fields = backend_.last_fields();
+  Value owner;
+  owner.v = Bytes(32, 0x42);
+  EXPECT_EQ(fields.at("owner"), owner);
+  // A reference goes to the backend as its id text, for the workspace to resolve.
+  EXPECT_EQ(fields.at("item"), Value("mfrggzdfmztwq2lk-7"));
+  EXPECT_EQ(fields.at("due"), Value("2024-02-29"));
+  EXPECT_EQ(fields.at("at"), Value(int64_t{1700000000000}));
+  // {"ref": id} works as well.
+  ASSERT_EQ(
+      Call("POST", records_, R"({"type":"order","fields":{"item":{"ref":"mfrggzdfmztwq2lk-7"}}})")
+          .status,
+      201);
+  EXPECT_EQ(backend_.last_fields().at("item"), Value("mfrggzdfmztwq2lk-7"));
+
+  // A member shows as its device id text.
+  HttpReply got = Call("GET", records_ + "/" + created.json.Find("id")->text());
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(Member(*got.json.Find("fields"), "owner"), "\"" + device + "\"");
+
+  backend_.ClearCalls();
+  ExpectError(Call("POST", records_, R"({"type":"order","fields":{"owner":"bob"}})"), 400,
+              "invalid_argument", "fields.owner");
+  ExpectError(Call("POST", records_, R"({"type":"order","fields":{"item":"not an id"}})"), 400,
+              "invalid_argument", "fields.item");
+  ExpectError(Call("POST", records_, R"({"type":"order","fields":{"due":"2023-02-29"}})"), 400,
+              "invalid_argument", "fields.due");
+  ExpectError(Call("POST", records_, R"({"type":"order","fields":{"at":"noon"}})"), 400,
+              "invalid_argument", "fields.at");
+  // PATCH reads the record's type first.
+  ExpectError(Call("PATCH", records_ + "/mfrggzdfmztwq2lk-1", R"({"set":{"due":"tomorrow"}})"), 400,
+              "invalid_argument", "set.due");
+  EXPECT_TRUE(backend_.calls_except_tools().size() == 1u &&
+              backend_.calls_except_tools()[0].starts_with("GetRecord("))
+      << backend_.calls_except_tools().size();
+
+  // In a free-form workspace a reference has no field to tell the backend what it is.
+  const std::string bare = CreateWorkspace("Bare");
+  backend_.ClearCalls();
+  const std::string message =
+      ExpectError(Call("POST", "/api/v1/workspaces/" + bare + "/records",
+                       R"({"type":"item","fields":{"r":{"ref":"mfrggzdfmztwq2lk-7"}}})"),
+                  400, "invalid_argument", "fields.r");
+  EXPECT_NE(message.find("field of type reference"), std::string::npos) << message;
+  EXPECT_TRUE(backend_.calls_except_tools().empty());
+}
+
+TEST_F(ToolApiTest, PatchReadsValuesByTheRecordsType) {
+  backend_.PutRecord(ws_, {.id = "r-1", .type = "order", .state = "draft"});
+  const std::string device = DeviceText(7);
+  HttpReply patched = Call("PATCH", records_ + "/r-1", R"({"set":{"owner":")" + device + R"("}})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  Value owner;
+  owner.v = Bytes(32, 7);
+  EXPECT_EQ(backend_.last_patch()->set.at("owner"), owner);
+  EXPECT_EQ(Member(*patched.json.Find("fields"), "owner"), "\"" + device + "\"");
+}
+
+TEST_F(ToolApiTest, GetRecordShowsComputedKeyedAndTransitions) {
+  backend_.PutRecord(
+      ws_,
+      {.id = "r-1",
+       .type = "order",
+       .state = "draft",
+       .computed = {{"total", Value(replica::Money{500, "EUR"})}},
+       .keyed = {{"on_hand", {{"shelf-a", 3}, {"shelf-b", 0}}}},
+       .transitions = {
+           {.name = "submit", .allowed = true},
+           {.name = "approve", .allowed = false, .reason = "role: owner only", .code = "role"}}});
+  HttpReply got = Call("GET", records_ + "/r-1");
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(Member(got.json, "computed"), R"({"total":{"minor":500,"currency":"EUR"}})");
+  EXPECT_EQ(Member(got.json, "keyed"), R"({"on_hand":{"shelf-a":3,"shelf-b":0}})");
+  EXPECT_EQ(Member(got.json, "transitions"),
+            R"([{"name":"submit","allowed":true},)"
+            R"({"name":"approve","allowed":false,"reason":"role: owner only","code":"role"}])");
+}
+
+TEST_F(ToolApiTest, TransitionsRunOrNameTheRuleThatRefused) {
+  backend_.PutRecord(ws_, {.id = "r-1", .type = "order", .state = "draft"});
+  const std::string path = records_ + "/r-1/transitions";
+  HttpReply ran = Call("POST", path, R"({"name":"submit","fields":{"due":"2030-01-31"}})");
+  ASSERT_EQ(ran.status, 200) << ran.body;
+  EXPECT_EQ(Member(ran.json, "state"), R"("submit")");
+  EXPECT_EQ(backend_.last_fields().at("due"), Value("2030-01-31"));
+  EXPECT_EQ(backend_.calls_except_tools()[backend_.calls_except_tools().size() - 2],
+            "RunTransition(" + ws_ + ",r-1,submit)");
+
+  struct Case {
+    const char* name;
+    grove::Status refusal;
+    int http;
+    const char* code;
+    const char* rule;
+  };
+  const Case cases[] = {
+      {"approve", PermissionDenied("role: approve needs role owner; this device is a member"), 403,
+       "permission_denied", "role"},
+      {"receive", FailedPrecondition("state: receive runs from ordered; the order is draft"), 409,
+       "failed_precondition", "state"},
+      {"close", FailedPrecondition("guard: an order needs at least one line"), 409,
+       "failed_precondition", "guard"},
+      {"ship", FailedPrecondition("rights: this device holds 2 of on_hand, needs 5"), 409,
+       "failed_precondition", "rights"},
+      {"merge", FailedPrecondition("the record is archived"), 409, "failed_precondition", "rule"},
+  };
+  for (const Case& c : cases) {
+    backend_.RefuseTransition(c.name, c.refusal);
+    HttpReply refused = Call("POST", path, std::string(R"({"name":")") + c.name + R"("})");
+    EXPECT_EQ(ExpectError(refused, c.http, c.code), c.refusal.message());
+    EXPECT_EQ(Member(*refused.json.Find("error"), "rule"), std::string("\"") + c.rule + "\"")
+        << refused.body;
+  }
+  // An input at fault is a 400 naming it, without a rule.
+  backend_.RefuseTransition("cancel",
+                            InvalidArgument("cancel needs cancel_reason", "fields.cancel_reason"));
+  HttpReply bad = Call("POST", path, R"({"name":"cancel"})");
+  ExpectError(bad, 400, "invalid_argument", "fields.cancel_reason");
+  EXPECT_EQ(bad.json.Find("error")->Find("rule"), nullptr);
+
+  backend_.ClearCalls();
+  ExpectError(Call("POST", path, R"({"fields":{}})"), 400, "invalid_argument", "name");
+  ExpectError(Call("POST", path, R"({"name":""})"), 400, "invalid_argument", "name");
+  ExpectError(Call("POST", path, R"({"name":"submit","fields":{"qty":1.5}})"), 400,
+              "invalid_argument", "fields.qty");
+  ExpectError(Call("POST", path, R"({"name":"submit","inputs":{}})"), 400, "invalid_argument",
+              "inputs");
+  EXPECT_TRUE(backend_.calls().empty()) << backend_.calls().front();
+  ExpectError(Call("POST", path, R"({"name":"submit","fields":{"due":"31.01.2030"}})"), 400,
+              "invalid_argument", "fields.due");
+  ExpectError(Call("POST", records_ + "/r-9/transitions", R"({"name":"submit"})"), 404, "not_found",
+              "id");
+}
+
+TEST_F(ToolApiTest, RightsAreGranted) {
+  backend_.PutRecord(ws_, {.id = "r-1", .type = "order", .state = "draft"});
+  const std::string path = records_ + "/r-1/rights";
+  const std::string to = DeviceText(9);
+  HttpReply granted =
+      Call("POST", path, R"({"field":"on_hand","key":"shelf-a","to":")" + to + R"(","amount":5})");
+  ASSERT_EQ(granted.status, 200) << granted.body;
+  EXPECT_EQ(Member(granted.json, "id"), R"("r-1")");
+  EXPECT_EQ(backend_.calls_except_tools()[backend_.calls_except_tools().size() - 2],
+            "GrantRights(" + ws_ + ",r-1,on_hand,shelf-a," + to + ",5)");
+
+  backend_.FailNext(FailedPrecondition("rights: this device holds 2 of on_hand"));
+  HttpReply refused = Call("POST", path, R"({"field":"on_hand","to":")" + to + R"(","amount":5})");
+  ExpectError(refused, 409, "failed_precondition");
+  EXPECT_EQ(Member(*refused.json.Find("error"), "rule"), R"("rights")");
+
+  backend_.ClearCalls();
+  ExpectError(Call("POST", path, R"({"field":"on_hand","to":"x","amount":0})"), 400,
+              "invalid_argument", "amount");
+  ExpectError(Call("POST", path, R"({"field":"on_hand","to":"x","amount":1.5})"), 400,
+              "invalid_argument", "amount");
+  ExpectError(Call("POST", path, R"({"field":"on_hand","amount":1})"), 400, "invalid_argument",
+              "to");
+  ExpectError(Call("POST", path, R"({"to":"x","amount":1})"), 400, "invalid_argument", "field");
+  EXPECT_TRUE(backend_.calls().empty()) << backend_.calls().front();
+}
+
+TEST_F(ToolApiTest, RecordQueriesAreReadByFieldKind) {
+  backend_.PutRecord(
+      ws_,
+      {.id = "r-1", .type = "order", .state = "draft", .fields = {{"number", Value("PO-1 Tea")}}});
+  backend_.PutRecord(ws_, {.id = "r-2",
+                           .type = "order",
+                           .state = "draft",
+                           .fields = {{"number", Value("PO-2 Coffee")}}});
+  backend_.PutRecord(ws_, {.id = "r-3",
+                           .type = "order",
+                           .state = "submitted",
+                           .fields = {{"number", Value("PO-3 tea")}}});
+  HttpReply page = Call("GET", records_ + "?type=order&search=TEA&limit=1&offset=1");
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(Member(page.json, "total"), "2");
+  EXPECT_EQ(Member(page.json, "offset"), "1");
+  EXPECT_EQ(Member(page.json, "limit"), "1");
+  ASSERT_EQ(page.json.Find("records")->items().size(), 1u);
+  EXPECT_EQ(Member(page.json.Find("records")->items()[0], "id"), R"("r-3")");
+
+  const std::string device = DeviceText(3);
+  ASSERT_EQ(Call("GET", records_ +
+                            "?type=order&state=draft&where.qty=-4&where.urgent=true"
+                            "&where.total=12.50EUR&where.owner=" +
+                            device +
+                            "&where.priority=high&where.item=mfrggzdfmztwq2lk-7"
+                            "&where.due=2024-01-31&sort=due&order=desc&archived=true"
+                            "&due_before=2025-01-01")
+                .status,
+            200);
+  const std::optional<RecordQuery> q = backend_.last_query();
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->type, "order");
+  EXPECT_EQ(q->state, "draft");
+  Value owner;
+  owner.v = Bytes(32, 3);
+  const std::vector<std::pair<std::string, Value>> where = {
+      {"qty", Value(-4)},
+      {"urgent", Value(true)},
+      {"total", Value(replica::Money{1250, "EUR"})},
+      {"owner", owner},
+      {"priority", Value("high")},
+      {"item", Value("mfrggzdfmztwq2lk-7")},
+      {"due", Value("2024-01-31")}};
+  EXPECT_EQ(q->where, where);
+  EXPECT_EQ(q->sort, "due");
+  EXPECT_TRUE(q->descending);
+  EXPECT_TRUE(q->include_archived);
+  EXPECT_EQ(q->due_before, "2025-01-01");
+  EXPECT_EQ(q->limit, 100u);
+  EXPECT_EQ(q->offset, 0u);
+
+  // Free-form: guessed like the CLI's values.
+  const std::string bare = CreateWorkspace("Bare");
+  ASSERT_EQ(
+      Call("GET", "/api/v1/workspaces/" + bare +
+                      "/records?where.n=42&where.code=007&where.ok=false&where.name=Tea%20pot")
+          .status,
+      200);
+  const std::vector<std::pair<std::string, Value>> guessed = {
+      {"n", Value(42)}, {"code", Value("007")}, {"ok", Value(false)}, {"name", Value("Tea pot")}};
+  EXPECT_EQ(backend_.last_query()->where, guessed);
+}
+
+TEST_F(ToolApiTest, BadQueryParametersAreNamed) {
+  backend_.ClearCalls();
+  const struct {
+    const char* query;
+    const char* field;
+  } cases[] = {
+      {"order=up", "order"},
+      {"limit=abc", "limit"},
+      {"limit=1001", "limit"},
+      {"offset=-1", "offset"},
+      {"archived=yes", "archived"},
+      {"due_before=2024-13-01", "due_before"},
+      {"sort=", "sort"},
+      {"type=order&sort=colour", "sort"},
+      {"type=order&where.colour=red", "where.colour"},
+      {"type=order&where.qty=many", "where.qty"},
+      {"type=order&where.urgent=yes", "where.urgent"},
+      {"type=order&where.priority=urgent", "where.priority"},
+      {"type=order&where.total=12.505EUR", "where.total"},
+      {"type=order&where.owner=bob", "where.owner"},
+      {"type=order&where.due=soon", "where.due"},
+      {"colour=red", "colour"},
+      {"where.=1", "where."},
+  };
+  for (const auto& c : cases) {
+    ExpectError(Call("GET", records_ + "?" + c.query), 400, "invalid_argument", c.field);
+  }
+  EXPECT_TRUE(backend_.calls_except_tools().empty()) << backend_.calls_except_tools().front();
 }
 
 // --- event stream

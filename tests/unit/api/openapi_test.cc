@@ -9,6 +9,7 @@
 #include <string>
 
 #include "api/http_api.h"
+#include "api/internal.h"
 
 namespace grove::api {
 namespace {
@@ -69,6 +70,48 @@ TEST_F(OpenApiTest, DescribesNoRouteTheServerLacks) {
                      [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
       const std::string route = method + " " + path.first.as<std::string>();
       EXPECT_TRUE(served.contains(route)) << route << " is in openapi.yaml but not served";
+    }
+  }
+}
+
+TEST_F(OpenApiTest, EveryQueryParameterIsDescribedAndNoOther) {
+  for (const internal::Route& route : internal::Routes()) {
+    const std::string method = Lower(std::string(route.method));
+    const YAML::Node operation = doc_["paths"][std::string(route.pattern)][method];
+    ASSERT_TRUE(operation) << route.pattern;
+    std::set<std::string> documented;
+    if (const YAML::Node parameters = operation["parameters"]) {
+      for (const auto& parameter : parameters) {
+        if (parameter["in"] && parameter["in"].as<std::string>() == "query") {
+          documented.insert(parameter["name"].as<std::string>());
+        }
+      }
+    }
+    std::set<std::string> served;
+    for (std::string_view name : route.query) {
+      // "where.*" takes where.NAME for any NAME: documented as where.FIELD.
+      served.insert(name.ends_with(".*") ? std::string(name.substr(0, name.size() - 1)) + "FIELD"
+                                         : std::string(name));
+    }
+    EXPECT_EQ(documented, served) << route.method << " " << route.pattern;
+  }
+}
+
+TEST_F(OpenApiTest, RefusedTransitionsAndGrantsNameTheRule) {
+  const YAML::Node rule =
+      doc_["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["rule"];
+  ASSERT_TRUE(rule);
+  std::set<std::string> rules;
+  for (const auto& value : rule["enum"]) rules.insert(value.as<std::string>());
+  EXPECT_EQ(rules, (std::set<std::string>{"role", "state", "guard", "rights", "rule"}));
+  for (const char* path : {"/api/v1/workspaces/{ws}/records/{id}/transitions",
+                           "/api/v1/workspaces/{ws}/records/{id}/rights"}) {
+    const YAML::Node responses = doc_["paths"][path]["post"]["responses"];
+    ASSERT_TRUE(responses) << path;
+    for (const char* status : {"403", "409"}) {
+      ASSERT_TRUE(responses[status]) << path << " does not list " << status;
+      EXPECT_EQ(responses[status]["$ref"].as<std::string>(), "#/components/responses/Refused")
+          << path << " " << status;
     }
   }
 }

@@ -283,7 +283,131 @@ TEST_F(ApiCliTest, SetAddGetAndList) {
   const Outcome orders = Grove({"record", "list", "01", "--type", "order", "--json"});
   ASSERT_EQ(orders.exit_code, 0) << orders.err;
   EXPECT_EQ(ParseOut(orders).Find("records")->items().size(), 1u);
-  EXPECT_EQ(backend_.calls().back(), "ListRecords(" + ws + ",order)");
+  EXPECT_EQ(backend_.calls().back(), "QueryRecords(" + ws + ",order)");
+}
+
+api::ToolInfo OrdersTool() {
+  api::TypeInfo order{.name = "order", .title = "Order"};
+  order.fields = {
+      {.name = "number", .title = "Number", .type = "text", .required = true},
+      {.name = "item", .title = "Item", .type = "reference", .to = "item"},
+      {.name = "priority", .title = "Priority", .type = "enum", .values = {"low", "high"}},
+      {.name = "due", .title = "Due", .type = "date"}};
+  order.states = {"draft", "submitted"};
+  order.initial = "draft";
+  order.transitions = {{.name = "submit",
+                        .title = "Submit",
+                        .from = {"draft"},
+                        .to = "submitted",
+                        .roles = {"owner", "member"},
+                        .guard = "record.number != ''",
+                        .inputs = {{.name = "due", .required = true}}}};
+  return {.name = "orders",
+          .version = 2,
+          .title = "Orders",
+          .hash = std::string(64, 'c'),
+          .types = {order}};
+}
+
+TEST_F(ApiCliTest, WorkspaceToolsAreShown) {
+  const std::string ws = MakeWorkspace("Shop");
+  const Outcome none = Grove({"ws", "tools", "01"});
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out, "no tools: workspace 01aaaaaaaaaaaaaa is free-form\n");
+  backend_.SetTools(ws, {OrdersTool()});
+  const Outcome tools = Grove({"ws", "tools", "01"});
+  ASSERT_EQ(tools.exit_code, 0) << tools.err;
+  EXPECT_EQ(
+      tools.out,
+      "orders v2 (Orders) cccccccccccccccc\n"
+      "  order: Order\n"
+      "    number    text, required\n"
+      "    item      reference to item\n"
+      "    priority  enum (low, high)\n"
+      "    due       date\n"
+      "    states: draft, submitted (initial draft)\n"
+      "    submit: draft -> submitted (owner, member) if record.number != ''; inputs: due*\n");
+  const Outcome json = Grove({"ws", "tools", "01", "--json"});
+  ASSERT_EQ(json.exit_code, 0);
+  EXPECT_EQ(ParseOut(json).items().at(0).Find("hash")->text(), std::string(64, 'c'));
+}
+
+TEST_F(ApiCliTest, TransitionsRunAndRefusalsExitOne) {
+  const std::string ws = MakeWorkspace("Shop");
+  backend_.SetTools(ws, {OrdersTool()});
+  backend_.PutRecord(ws, {.id = "r-1", .type = "order", .state = "draft"});
+  const Outcome ran = Grove({"record", "transition", "01", "r-1", "submit", "due=2030-01-31"});
+  ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  EXPECT_EQ(ran.out,
+            "id: r-1\ntype: order\nstate: submit\narchived: no\nfields:\n  due  2030-01-31\n"
+            "history:\n  submit\n");
+  EXPECT_EQ(backend_.last_fields().at("due"), Value("2030-01-31"));
+
+  backend_.RefuseTransition("approve", PermissionDenied("role: approve needs role owner"));
+  const Outcome denied = Grove({"record", "transition", "01", "r-1", "approve"});
+  EXPECT_EQ(denied.exit_code, 1);
+  EXPECT_EQ(denied.err, "grove: role: approve needs role owner\n");
+  backend_.RefuseTransition("close", FailedPrecondition("guard: an order needs a line"));
+  const Outcome guarded = Grove({"record", "transition", "01", "r-1", "close"});
+  EXPECT_EQ(guarded.exit_code, 1);
+  EXPECT_EQ(guarded.err, "grove: guard: an order needs a line\n");
+  EXPECT_EQ(Grove({"record", "transition", "01", "r-1"}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "transition", "01", "r-1", "submit", "due"}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "transition", "01", "r-9", "submit"}).exit_code, 4);
+
+  const std::string to = std::string(52, 'b');
+  const Outcome granted =
+      Grove({"record", "grant", "01", "r-1", "on_hand", "5", "--to", to, "--key", "shelf"});
+  ASSERT_EQ(granted.exit_code, 0) << granted.err;
+  EXPECT_EQ(backend_.calls_except_tools()[backend_.calls_except_tools().size() - 2],
+            "GrantRights(" + ws + ",r-1,on_hand,shelf," + to + ",5)");
+  EXPECT_EQ(Grove({"record", "grant", "01", "r-1", "on_hand", "-5", "--to", to}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "grant", "01", "r-1", "on_hand", "5"}).exit_code, 2);
+}
+
+TEST_F(ApiCliTest, RecordListFiltersSortsAndPages) {
+  const std::string ws = MakeWorkspace("Shop");
+  backend_.SetTools(ws, {OrdersTool()});
+  for (int i = 1; i <= 3; ++i) {
+    backend_.PutRecord(ws, {.id = "r-" + std::to_string(i),
+                            .type = "order",
+                            .state = "draft",
+                            .fields = {{"number", Value("PO-" + std::to_string(i))},
+                                       {"priority", Value(i == 2 ? "high" : "low")}}});
+  }
+  const Outcome page =
+      Grove({"record",   "list",    "01",           "--type",     "order",       "--state",
+             "draft",    "--where", "priority=low", "--where",    "number=PO-3", "--search",
+             "po",       "--sort",  "due",          "--desc",     "--limit",     "1",
+             "--offset", "0",       "--due-before", "2031-01-01", "--archived"});
+  ASSERT_EQ(page.exit_code, 0) << page.err;
+  const std::optional<api::RecordQuery> q = backend_.last_query();
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->type, "order");
+  EXPECT_EQ(q->state, "draft");
+  const std::vector<std::pair<std::string, Value>> where = {{"priority", Value("low")},
+                                                            {"number", Value("PO-3")}};
+  EXPECT_EQ(q->where, where);
+  EXPECT_EQ(q->search, "po");
+  EXPECT_EQ(q->sort, "due");
+  EXPECT_TRUE(q->descending);
+  EXPECT_EQ(q->limit, 1u);
+  EXPECT_EQ(q->due_before, "2031-01-01");
+  EXPECT_TRUE(q->include_archived);
+
+  const Outcome some = Grove({"record", "list", "01", "--where", "priority=low", "--limit", "1"});
+  ASSERT_EQ(some.exit_code, 0) << some.err;
+  EXPECT_EQ(some.out,
+            "id   type   state  number  priority\n"
+            "r-1  order  draft  PO-1    low\n"
+            "(1 of 2 records; see --offset and --limit)\n");
+
+  const Outcome bad = Grove({"record", "list", "01", "--type", "order", "--where", "colour=red"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.err,
+            "grove: where.colour: type order has no field \"colour\" (field where.colour)\n");
+  EXPECT_EQ(Grove({"record", "list", "01", "--where", "colour"}).exit_code, 2);
+  EXPECT_EQ(Grove({"record", "list", "01", "--limit", "many"}).exit_code, 1);
 }
 
 TEST_F(ApiCliTest, NotFoundExitsFourAndErrorsNameTheField) {

@@ -237,7 +237,9 @@ TEST_F(CliTest, HelpListsCommandsAndExitCodes) {
        {"grove init --data DIR --name NAME", "grove identity --data DIR [--json]",
         "grove card verify CARD", "grove store info --data DIR [--json]",
         "grove store rebuild --data DIR [--workspace ID] [--json]",
-        "grove demo [--dir DIR] [--items N]",
+        "grove demo [--dir DIR] [--items N]", "grove tool check FILE...",
+        "grove record transition --data DIR [--api HOST:PORT] [--json] WS ID NAME FIELD=VALUE...",
+        "[--where FIELD=VALUE]...", "grove ws tools --data DIR",
         "0 ok, 1 error, 2 usage, 3 already exists, 4 not found"}) {
     EXPECT_NE(help.out.find(expected), std::string::npos) << expected;
   }
@@ -246,6 +248,65 @@ TEST_F(CliTest, HelpListsCommandsAndExitCodes) {
   EXPECT_TRUE(one.out.starts_with("usage: grove card verify CARD\n")) << one.out;
   EXPECT_EQ(Grove({"init", "--help"}).out, Grove({"help", "init"}).out);
   EXPECT_EQ(Grove({"help", "nope"}).exit_code, 2);
+}
+
+// --- grove tool ---------------------------------------------------------------------------------
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+TEST_F(CliTest, ToolCheckReportsEachProblemAtItsFileLineAndColumn) {
+  const std::string good = root_ + "/notes.yaml", bad = root_ + "/bad.yaml";
+  WriteText(good,
+            "tool: notes\nversion: 3\ntitle: Notes\ntypes:\n  note:\n    fields:\n"
+            "      text: {type: text}\n");
+  WriteText(bad,
+            "tool: stock\nversion: 1\ntitle: Stock\ntypes:\n  item:\n    fields:\n"
+            "      sku: {type: txt}\n");
+  const Outcome ok = Grove({"tool", "check", good});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out, good + ": ok (tool notes v3, 1 type)\n");
+  EXPECT_EQ(ok.err, "");
+
+  const Outcome both = Grove({"tool", "check", bad, good});
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_TRUE(both.err.starts_with(bad + ":7:19: ")) << both.err;
+  EXPECT_NE(both.err.find("txt"), std::string::npos) << both.err;
+  EXPECT_EQ(std::count(both.err.begin(), both.err.end(), '\n'), 1) << both.err;
+  EXPECT_EQ(both.out, good + ": ok (tool notes v3, 1 type)\n");
+
+  // Checked as one set: a tool that requires another not given is an error of that file.
+  const std::string needs = root_ + "/needs.yaml";
+  WriteText(needs,
+            "tool: extra\nversion: 1\ntitle: Extra\nrequires: [notes]\ntypes:\n  tag:\n"
+            "    fields:\n      note: {type: reference, to: note}\n");
+  const Outcome alone = Grove({"tool", "check", needs});
+  EXPECT_EQ(alone.exit_code, 1);
+  EXPECT_TRUE(alone.err.starts_with(needs + ":")) << alone.err;
+  EXPECT_EQ(alone.out, "");
+  const Outcome together = Grove({"tool", "check", needs, good});
+  EXPECT_EQ(together.exit_code, 0) << together.err;
+  EXPECT_EQ(together.out,
+            needs + ": ok (tool extra v1, 1 type)\n" + good + ": ok (tool notes v3, 1 type)\n");
+
+  const Outcome missing = Grove({"tool", "check", root_ + "/nope.yaml"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(missing.err.starts_with(root_ + "/nope.yaml")) << missing.err;
+  EXPECT_EQ(Grove({"tool", "check"}).exit_code, 2);
+}
+
+TEST_F(CliTest, ToolListNamesTheBuiltInTools) {
+  const Outcome list = Grove({"tool", "list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_TRUE(list.out.starts_with("name ")) << list.out;
+  for (const char* tool : {"\ninventory ", "\npurchasing "}) {
+    EXPECT_NE(list.out.find(tool), std::string::npos) << list.out;
+  }
+  const Outcome json = Grove({"tool", "list", "--json"});
+  EXPECT_EQ(json.exit_code, 0);
+  EXPECT_NE(json.out.find(R"({"name":"inventory","version":)"), std::string::npos) << json.out;
 }
 
 // --- grove demo, grove store -------------------------------------------------------------------
