@@ -245,8 +245,13 @@ IdentityInfo ApiClient::Identity() const {
                       o->optValue<std::string>("card", "")};
 }
 
-std::string ApiClient::CreateWorkspace(const std::string& name) const {
-  HttpResponse r = Request("POST", "/api/v1/workspaces", ToJson(JsonOf({{"name", name}})));
+std::string ApiClient::CreateWorkspace(const std::string& name,
+                                       const std::vector<std::string>& tools) const {
+  Poco::JSON::Object body = JsonOf({{"name", name}});
+  Poco::JSON::Array::Ptr names = new Poco::JSON::Array;
+  for (const std::string& t : tools) names->add(t);
+  body.set("tools", names);
+  HttpResponse r = Request("POST", "/api/v1/workspaces", ToJson(body));
   JsonObject o = r.Object();
   if (r.status != 201 || !o || !o->has("id")) {
     throw std::runtime_error("POST /api/v1/workspaces: " + r.Describe());
@@ -575,8 +580,9 @@ bool ConnectedTo(const JsonObject& status, const std::string& device) {
 }
 
 std::string ShareWorkspace(PeerProcess& owner, const std::vector<PeerProcess*>& members,
-                           const std::string& name, const std::string& role) {
-  const std::string ws = owner.api().CreateWorkspace(name);
+                           const std::string& name, const std::string& role,
+                           const std::vector<std::string>& tools) {
+  const std::string ws = owner.api().CreateWorkspace(name, tools);
   for (PeerProcess* m : members) {
     const int status = owner.api().Invite(ws, m->identity().card, role);
     if (status != 201) {

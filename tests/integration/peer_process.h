@@ -103,7 +103,8 @@ class ApiClient {
 
   // Throw std::runtime_error when the answer is not the documented success.
   IdentityInfo Identity() const;
-  std::string CreateWorkspace(const std::string& name) const;
+  std::string CreateWorkspace(const std::string& name,
+                              const std::vector<std::string>& tools = {}) const;
   std::string CreateRecord(const std::string& ws, const std::string& type,
                            const Poco::JSON::Object& fields) const;
   JsonObject Status() const;
@@ -226,6 +227,7 @@ bool ConnectedTo(const JsonObject& status, const std::string& device);
 // `owner` creates a workspace, adds every member by its card with `role`, and each member waits
 // for its invitation (20 s) and accepts it, in order. Throws on any failure.
 std::string ShareWorkspace(PeerProcess& owner, const std::vector<PeerProcess*>& members,
-                           const std::string& name, const std::string& role = "member");
+                           const std::string& name, const std::string& role = "member",
+                           const std::vector<std::string>& tools = {});
 
 }  // namespace grove::integration
