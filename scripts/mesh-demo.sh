@@ -130,6 +130,36 @@ for item in "${ITEMS[@]}"; do
 done
 
 say ""
+say "5. purchasing with the shipped tools: alice orders, bob approves and receives, carol sees stock"
+PWS=$(g alice ws list --json | jq -r '.[] | select(.name == "Demo purchasing") | .id' | head -1)
+if [ -z "$PWS" ]; then
+  PWS=$(g alice ws create "Demo purchasing" --tools inventory,purchasing --json | jq -r .id)
+  for n in bob carol; do
+    g alice ws invite "$PWS" "$("$GROVE" identity --data "$DIR/$n" --json | jq -r .card)" >/dev/null
+  done
+fi
+for n in bob carol; do
+  if ! g "$n" ws list --json | jq -e --arg ws "$PWS" '.[] | select(.id == $ws)' >/dev/null; then
+    wait_for "$n sees the invitation" sh -c "'$GROVE' invitations --data '$DIR/$n' --api '${API[$n]}' --json | jq -e '.[] | select(.workspace == \"$PWS\")'"
+    g "$n" ws accept "$PWS" >/dev/null
+  fi
+done
+SUPPLIER=$(g alice record create "$PWS" supplier name=ACME --json | jq -r .id)
+BOLT=$(g alice record create "$PWS" item sku=BOLT-8 name="Bolt M8" --json | jq -r .id)
+PO=$(g alice record create "$PWS" purchase_order number=PO-1 supplier="$SUPPLIER" location=Main --json | jq -r .id)
+g alice record create "$PWS" po_line order="$PO" item="$BOLT" quantity=40 unit_price=1.25EUR >/dev/null
+g alice record transition "$PWS" "$PO" submit >/dev/null
+if g alice record transition "$PWS" "$PO" approve >/dev/null 2>"$DIR/refusal"; then
+  say "FAILED: alice approved her own order"; exit 1
+fi
+say "  alice may not approve her own order: $(sed 's/^grove: //' "$DIR/refusal")"
+wait_for "bob sees the submitted order" sh -c "'$GROVE' record get '$PWS' '$PO' --data '$DIR/bob' --api '${API[bob]}' --json | jq -e '.state == \"submitted\"'"
+for step in approve order receive; do g bob record transition "$PWS" "$PO" "$step" >/dev/null; done
+wait_for "carol sees 40 bolts at Main" sh -c "'$GROVE' record get '$PWS' '$BOLT' --data '$DIR/carol' --api '${API[carol]}' --json | jq -e '.keyed.on_hand.Main == 40'"
+say "  bob approved, ordered and received PO-1; carol's peer shows the stock:"
+g carol record get "$PWS" "$BOLT"
+
+say ""
 say "The peers' APIs (token in DIR/NAME/api-token):"
 for n in "${NAMES[@]}"; do
   printf '  %-6s http://%s   sync %s   token %s\n' "$n" "${API[$n]}" "${SYNC[$n]}" "$DIR/$n/api-token"
@@ -140,6 +170,8 @@ say "  $GROVE record list $WS --data $DIR/bob --api ${API[bob]}"
 say "  $GROVE record add $WS ${ITEMS[0]} stock=-1 --data $DIR/carol --api ${API[carol]}"
 say "  curl -H \"Authorization: Bearer \$(cat $DIR/alice/api-token)\" http://${API[alice]}/api/v1/events"
 say "  curl http://${API[alice]}/metrics"
+say "  $GROVE ws tools $PWS --data $DIR/bob --api ${API[bob]}"
+say "  $GROVE record list $PWS --state received --data $DIR/carol --api ${API[carol]}"
 if [ "$CHECK" = 1 ]; then
   stop_peers
   say "demo check passed"
