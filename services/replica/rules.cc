@@ -311,6 +311,8 @@ class Evaluation final : public expr::Environment {
   }
   // A stored value as expressions see it.
   expr::Value Stored(const Value& v, const tools::Field* field) { return FromValue(v, field); }
+  // An expression's value as a field stores it (the reverse of Stored).
+  Result<Value> ToStored(const expr::Value& v) const;
 
  private:
   struct KeyLess {
@@ -465,12 +467,9 @@ class Evaluation final : public expr::Environment {
   std::unordered_map<RecordKey, PastRecord, RecordKeyHash> cache_;
 };
 
-namespace {
-
-Result<Value> ToValue(Evaluation& eval, const expr::Value& v, RuleHost& host,
-                      const std::unordered_map<RecordKey, size_t, RecordKeyHash>&) {
+Result<Value> Evaluation::ToStored(const expr::Value& v) const {
   if (const auto* h = std::get_if<expr::RecordHandle>(&v.v)) {
-    if (auto key = eval.KeyOfHandle(*h)) return Value(host.IdOfKey(*key));
+    if (auto key = KeyOfHandle(*h)) return Value(rules_.host_.IdOfKey(*key));
     return InvalidArgument("only records can be stored in a reference field");
   }
   switch (v.v.index()) {
@@ -500,8 +499,6 @@ Result<Value> ToValue(Evaluation& eval, const expr::Value& v, RuleHost& host,
   }
   return InvalidArgument(std::string("a ") + v.KindName() + " cannot be stored in a field");
 }
-
-}  // namespace
 
 // --- Rules -------------------------------------------------------------------------------------
 
@@ -992,7 +989,7 @@ Result<std::vector<Op>> Rules::PlanTransition(uint32_t author, Role role, const 
     if (!v.ok())
       return FailedPrecondition("guard: " + t->name + " sets " + field + ": " +
                                 v.status().message());
-    GROVE_ASSIGN_OR_RETURN(Value value, ToValue(eval, *v, host_, {}));
+    GROVE_ASSIGN_OR_RETURN(Value value, eval.ToStored(*v));
     Op op = make(OpKind::kSet, record, names.Intern(field));
     op.value = std::move(value);
     out.push_back(std::move(op));
@@ -1020,7 +1017,7 @@ Result<std::vector<Op>> Rules::PlanTransition(uint32_t author, Role role, const 
         case tools::Effect::Kind::kSet: {
           auto v = expr::Evaluate(*e.value, eval);
           if (!v.ok()) return fail(v.status());
-          auto value = ToValue(eval, *v, host_, {});
+          auto value = eval.ToStored(*v);
           if (!value.ok()) return fail(value.status());
           Op op = make(OpKind::kSet, target, names.Intern(e.field));
           op.value = std::move(value).value();
@@ -1057,7 +1054,7 @@ Result<std::vector<Op>> Rules::PlanTransition(uint32_t author, Role role, const 
           for (const auto& [field, fe] : e.fields) {
             auto v = expr::Evaluate(*fe, eval);
             if (!v.ok()) return fail(v.status());
-            auto value = ToValue(eval, *v, host_, {});
+            auto value = eval.ToStored(*v);
             if (!value.ok()) return fail(value.status());
             op.fields.emplace_back(names.Intern(field), std::move(value).value());
           }
@@ -1239,7 +1236,7 @@ std::map<std::string, Value> Rules::Computed(RecordKey key) {
     if (!f.computed) continue;
     auto v = expr::Evaluate(*f.computed, eval);
     if (!v.ok()) continue;  // shown as absent: e.g. a total over lines in two currencies
-    auto value = ToValue(eval, *v, host_, {});
+    auto value = eval.ToStored(*v);
     if (value.ok()) out[f.name] = std::move(value).value();
   }
   return out;
