@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 echo "==> installing dependencies"
 bash deploy/install-deps.sh
-export CCACHE_DIR=${CCACHE_DIR:-$PWD/.cache/ccache}
+export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/grove-ccache}
+export CCACHE_BASEDIR=$PWD
 echo "==> building (first time: a few minutes)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >build.configure.log 2>&1 ||
   { cat build.configure.log; exit 1; }

@@ -50,6 +50,14 @@ stop_peers() {
 trap 'say ""; say "stopping the peers..."; stop_peers; say "stopped; data kept in $DIR"; exit 0' INT TERM
 trap 'stop_peers' EXIT
 
+# gq NAME FILTER grove-args...: true when the command succeeds and FILTER holds on its JSON.
+# (jq 1.6 -e exits 0 on empty input, so a failing command must not be piped straight into it.)
+gq() {
+  local n=$1 filter=$2 out; shift 2
+  out=$(g "$n" "$@" --json 2>/dev/null) || return 1
+  jq -e "$filter" <<<"$out" >/dev/null
+}
+
 # Polls a command until it succeeds (bounded), showing progress.
 wait_for() {
   local what=$1; shift
@@ -89,7 +97,7 @@ if [ -z "$WS" ]; then
 fi
 for n in bob carol; do
   if ! g "$n" ws list --json | jq -e --arg ws "$WS" '.[] | select(.id == $ws)' >/dev/null; then
-    wait_for "$n sees the invitation" sh -c "'$GROVE' invitations --data '$DIR/$n' --api '${API[$n]}' --json | jq -e '.[] | select(.workspace == \"$WS\")'"
+    wait_for "$n sees the invitation" gq "$n" ".[] | select(.workspace == \"$WS\")" invitations
     g "$n" ws accept "$WS" >/dev/null
   fi
 done
@@ -140,7 +148,7 @@ if [ -z "$PWS" ]; then
 fi
 for n in bob carol; do
   if ! g "$n" ws list --json | jq -e --arg ws "$PWS" '.[] | select(.id == $ws)' >/dev/null; then
-    wait_for "$n sees the invitation" sh -c "'$GROVE' invitations --data '$DIR/$n' --api '${API[$n]}' --json | jq -e '.[] | select(.workspace == \"$PWS\")'"
+    wait_for "$n sees the invitation" gq "$n" ".[] | select(.workspace == \"$PWS\")" invitations
     g "$n" ws accept "$PWS" >/dev/null
   fi
 done
@@ -153,9 +161,9 @@ if g alice record transition "$PWS" "$PO" approve >/dev/null 2>"$DIR/refusal"; t
   say "FAILED: alice approved her own order"; exit 1
 fi
 say "  alice may not approve her own order: $(sed 's/^grove: //' "$DIR/refusal")"
-wait_for "bob sees the submitted order" sh -c "'$GROVE' record get '$PWS' '$PO' --data '$DIR/bob' --api '${API[bob]}' --json | jq -e '.state == \"submitted\"'"
+wait_for "bob sees the submitted order" gq bob '.state == "submitted"' record get "$PWS" "$PO"
 for step in approve order receive; do g bob record transition "$PWS" "$PO" "$step" >/dev/null; done
-wait_for "carol sees 40 bolts at Main" sh -c "'$GROVE' record get '$PWS' '$BOLT' --data '$DIR/carol' --api '${API[carol]}' --json | jq -e '.keyed.on_hand.Main == 40'"
+wait_for "carol sees 40 bolts at Main" gq carol '.keyed.on_hand.Main == 40' record get "$PWS" "$BOLT"
 say "  bob approved, ordered and received PO-1; carol's peer shows the stock:"
 g carol record get "$PWS" "$BOLT"
 

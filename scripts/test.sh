@@ -20,7 +20,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing dependencies"
 bash deploy/install-deps.sh
-export CCACHE_DIR=${CCACHE_DIR:-$ROOT/.cache/ccache}
+# Shared by all clones on this machine; BASEDIR makes paths relative so they hit the same entries.
+export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/grove-ccache}
+export CCACHE_BASEDIR=$ROOT
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-2G}
 
 step "formatting check (clang-format)"
