@@ -252,7 +252,7 @@ class Evaluation final : public expr::Environment {
       for (const JournalEntry& e : j->second) {
         if (!past_.Contains(e.stamp)) continue;
         if (std::find(r.editors.begin(), r.editors.end(), e.stamp.dev) == r.editors.end() &&
-            e.kind != OpKind::kTransition && e.kind != OpKind::kGrant) {
+            e.kind != OpKind::kTransition && e.kind != OpKind::kGrant && !e.sub_op) {
           r.editors.push_back(e.stamp.dev);
         }
         switch (e.kind) {
@@ -529,7 +529,8 @@ void Rules::Clear() {
   referrers_.clear();
 }
 
-void Rules::Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* touched) {
+void Rules::Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* touched,
+                    bool sub_op) {
   views_.erase(op.record);
   auto& entries = journal_[op.record];
   auto note_ref = [&](const Value& v) {
@@ -538,6 +539,7 @@ void Rules::Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* to
     }
   };
   auto push = [&](JournalEntry e) {
+    e.sub_op = sub_op;
     entries.push_back(std::move(e));
     if (touched) touched->push_back(op.record);
   };
@@ -620,6 +622,9 @@ Status Rules::CheckValue(const tools::Field& field, const Value& value, const Pa
     case FieldKind::kEnum: {
       const auto* s = std::get_if<std::string>(&value.v);
       if (!s) return expected(kind == FieldKind::kDate ? "a date YYYY-MM-DD" : "text");
+      if (s->empty() && field.required) {
+        return InvalidArgument("field " + field.name + " is required (empty text given)", where);
+      }
       if (kind == FieldKind::kText && field.max && static_cast<int64_t>(s->size()) > *field.max) {
         return InvalidArgument(
             "field " + field.name + ": longer than " + std::to_string(*field.max) + " bytes",
@@ -665,6 +670,17 @@ Status Rules::CheckValue(const tools::Field& field, const Value& value, const Pa
       const auto* b = std::get_if<Bytes>(&value.v);
       if (!b || b->size() != 32) {
         return expected(kind == FieldKind::kMember ? "a device id" : "an attachment hash");
+      }
+      if (kind == FieldKind::kMember) {
+        checked_members_ = true;
+        DeviceId device;
+        std::copy(b->begin(), b->end(), device.begin());
+        if (!host_.WasMember(device, past)) {
+          return InvalidArgument("field " + field.name + ": device " +
+                                     identity::DeviceIdText(device) +
+                                     " is not a member of the workspace (as the author saw it)",
+                                 where);
+        }
       }
       return Status::Ok();
     }
@@ -953,7 +969,8 @@ Result<std::vector<Op>> Rules::PlanTransition(uint32_t author, Role role, const 
   }
   for (const tools::Input& i : t->inputs) {
     bool given = std::any_of(inputs.begin(), inputs.end(), [&](const auto& p) {
-      return names.Name(p.first) == i.field && !p.second.is_null();
+      const auto* text = std::get_if<std::string>(&p.second.v);
+      return names.Name(p.first) == i.field && !p.second.is_null() && !(text && text->empty());
     });
     if (i.required && !given) {
       return InvalidArgument(t->name + " needs input " + i.field, "fields." + i.field);
@@ -1117,8 +1134,9 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
     Unjournal(touched);
     return Status(s.code(), s.message(), s.where().empty() ? "op " + std::to_string(i) : s.where());
   };
-  auto journal = [&](const Op& op, size_t i) {
-    Journal(op, Stamp{op.hlc, author, past.seq, first_idx + static_cast<uint32_t>(i)}, &touched);
+  auto journal = [&](const Op& op, size_t i, bool sub_op) {
+    Journal(op, Stamp{op.hlc, author, past.seq, first_idx + static_cast<uint32_t>(i)}, &touched,
+            sub_op);
   };
   // Sub-ops are checked against the plan, then journaled; nested transitions are inside the plan.
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -1126,7 +1144,7 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
     if (op.kind != OpKind::kTransition) {
       Status s = CheckDirect(author, role, past, op);
       if (!s.ok()) return refuse(i, s);
-      journal(op, i);
+      journal(op, i, false);
       continue;
     }
     if (i + op.effects >= ops.size()) {
@@ -1158,7 +1176,7 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
           i, InvalidArgument("transition carries " + std::to_string(op.effects) +
                              " sub-ops; its definition gives " + std::to_string(plan->size())));
     }
-    journal(op, i);
+    journal(op, i, false);
     for (size_t k = 0; k < plan->size(); ++k) {
       const Op& got = ops[i + 1 + k];
       const Op& want = (*plan)[k];
@@ -1175,7 +1193,7 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
         Status s = CheckEffectOp(author, past, got);
         if (!s.ok()) return refuse(i + 1 + k, s);
       }
-      journal(got, i + 1 + k);
+      journal(got, i + 1 + k, true);
     }
     i += op.effects;
   }

@@ -57,6 +57,9 @@ struct JournalEntry {
   Value value;
   int64_t amount = 0;
   uint32_t to = 0;  // grant: the device receiving rights
+  // A sub-op of a transition (an input, a `sets`, an effect): running a transition is not
+  // editing, so these do not make their author an editor of the record (separation of duties).
+  bool sub_op = false;
 };
 
 // A tool record as of a causal past, built from the journal.
@@ -108,6 +111,8 @@ class RuleHost {
   virtual std::optional<uint32_t> DeviceIndexOf(const DeviceId& device) const = 0;
   virtual std::optional<RecordKey> KeyOfId(const RecordId& id) const = 0;
   virtual RecordId IdOfKey(RecordKey key) const = 0;
+  // Whether `device` was a member (any role) in `past`: its last membership grant there.
+  virtual bool WasMember(const DeviceId& device, const Past& past) const = 0;
 };
 
 class Rules {
@@ -145,6 +150,10 @@ class Rules {
   int64_t RightsOf(RecordKey key, uint32_t counter, uint32_t device) const;
   std::vector<TransitionCheck> Transitions(uint32_t author, Role role, RecordKey key);
 
+  // Whether any verdict so far depended on membership through a `member` field; the workspace
+  // then re-judges when a membership grant changes under judged deltas.
+  bool checked_members() const { return checked_members_; }
+
   // "field#key" for a keyed stock counter, else "field".
   static std::string CounterName(std::string_view field, std::string_view key);
 
@@ -163,7 +172,8 @@ class Rules {
                      std::string_view key) const;
   int64_t Rights(RecordKey key, uint32_t counter, uint32_t device, const Past& past) const;
   int64_t Level(RecordKey key, uint32_t counter, const Past& past) const;
-  void Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* touched);
+  void Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* touched,
+               bool sub_op = false);
   void Unjournal(const std::vector<RecordKey>& touched);
 
   RuleHost& host_;
@@ -175,6 +185,7 @@ class Rules {
   // Views of records in the past being checked, shared by the evaluations of one Check().
   std::unordered_map<RecordKey, PastRecord, RecordKeyHash> views_;
   const Past* shared_past_ = nullptr;
+  mutable bool checked_members_ = false;
 };
 
 }  // namespace grove::replica

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "replica/workspace_impl.h"
 
@@ -56,6 +57,18 @@ uint32_t Workspace::Impl::DeviceIndex(const DeviceId& device) {
     current_vv_.push_back(0);
   }
   return it->second;
+}
+
+bool Workspace::Impl::WasMember(const DeviceId& device, const Past& past) const {
+  auto dev = FindDevice(device);
+  if (!dev) return false;
+  auto it = membership_.members().find(*dev);
+  if (it == membership_.members().end()) return false;
+  Role role = Role::kNone;
+  for (const auto& g : it->second.grants) {  // canonical order: the last one in the past counts
+    if (past.Contains(g.by)) role = g.role;
+  }
+  return role != Role::kNone;
 }
 
 std::optional<uint32_t> Workspace::Impl::FindDevice(const DeviceId& device) const {
@@ -503,6 +516,7 @@ void Workspace::Impl::RecomputeStatuses(store::WriteBatch& wb) {
     }
   }
   auto excluded = [this](uint32_t d, uint64_t s) { return excluded_.count({d, s}) > 0; };
+  const std::vector<GrantKey> grants_before = GrantKeys();
   for (;;) {
     membership_.Evaluate(entries, excluded, less);
     size_t before = excluded_.size();
@@ -525,6 +539,19 @@ void Workspace::Impl::RecomputeStatuses(store::WriteBatch& wb) {
       }
     }
   }
+  // A `member` field was judged against the grants in its delta's past: when a grant that a
+  // judged delta could have seen appears or goes, judge again.
+  if (rules_ && rules_->active() && rules_->checked_members() && !rebuild_needed_) {
+    const std::vector<GrantKey> grants_after = GrantKeys();
+    std::vector<GrantKey> changed;
+    std::set_symmetric_difference(grants_before.begin(), grants_before.end(), grants_after.begin(),
+                                  grants_after.end(), std::back_inserter(changed));
+    for (const GrantKey& g : changed) {
+      bool new_and_later = std::binary_search(grants_after.begin(), grants_after.end(), g) &&
+                           std::get<1>(g) > max_judged_hlc_;
+      if (!new_and_later) rebuild_needed_ = true;
+    }
+  }
   // Roles in the past decide what the tools' rules allow: a delta judged under another role
   // than it has now is judged again.
   if (rules_ && rules_->active() && !rebuild_needed_) {
@@ -539,6 +566,17 @@ void Workspace::Impl::RecomputeStatuses(store::WriteBatch& wb) {
     }
   }
   (void)wb;
+}
+
+std::vector<Workspace::Impl::GrantKey> Workspace::Impl::GrantKeys() const {
+  std::vector<GrantKey> out;
+  for (const auto& [dev, info] : membership_.members()) {
+    for (const auto& g : info.grants) {
+      out.emplace_back(dev, g.by.hlc, g.by.dev, g.by.seq, g.by.idx, static_cast<int>(g.role));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 Result<Bytes> Workspace::Impl::RawDelta(uint32_t dev, uint64_t seq) {

@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -85,6 +86,10 @@ class Workspace::Impl final : public Causality, public RuleHost {
   }
   std::optional<RecordKey> KeyOfId(const RecordId& id) const override { return KeyOf(id); }
   RecordId IdOfKey(RecordKey key) const override { return IdOf(key); }
+  bool WasMember(const DeviceId& device, const Past& past) const override;
+  // Every membership grant as (member, by.hlc, by.dev, by.seq, by.idx, role), sorted.
+  using GrantKey = std::tuple<uint32_t, uint64_t, uint32_t, uint64_t, uint32_t, int>;
+  std::vector<GrantKey> GrantKeys() const;
 
   Status InitGenesis(std::string name, const std::vector<tools::Tool>& tools);
   Status InitTools(const wire::v1::Genesis& genesis);
