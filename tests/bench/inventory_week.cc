@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/inventory_week.h"
 #include "bench/peer_sync.h"
 #include "bench/workflow.h"
 #include "common/clock.h"
@@ -30,12 +31,6 @@ namespace grove::bench {
 namespace {
 
 using replica::Value;
-
-struct Options {
-  uint64_t items = 10000, peers = 3, sets = 20000, adds = 20000, seed = 1;
-  uint64_t single_ops = 2000;
-  bool yjs = true;
-};
 
 uint32_t Mulberry32(uint32_t& state) {
   state += 0x6D2B79F5u;
@@ -114,27 +109,28 @@ SingleOpFigures MeasureSingleOps(uint64_t count, const std::string& dir, Clock& 
   return f;
 }
 
-int Run(const Options& o) {
-  std::string dir = MakeTempDir("grove-bench-");
+}  // namespace
+
+Result<WeekFigures> RunInventoryWeek(const WeekOptions& o, const std::string& dir) {
   SystemClock clock;
   crypto::SystemRandom rng;
   std::vector<Peer> peers(o.peers);
   for (uint64_t p = 0; p < o.peers; ++p) {
     auto id = identity::Identity::Create("peer" + std::to_string(p), rng, clock);
-    if (!id.ok()) return Fail(id.status().ToString());
+    if (!id.ok()) return id.status();
     peers[p].identity = std::make_unique<identity::Identity>(std::move(id).value());
     auto st = store::OpenSqliteStore(dir + "/peer" + std::to_string(p) + ".db", {});
-    if (!st.ok()) return Fail(st.status().ToString());
+    if (!st.ok()) return st.status();
     peers[p].store = std::move(st).value();
   }
   // Setup (untimed): A creates the workspace, the members and the items.
   auto ws =
       replica::Workspace::Create(*peers[0].identity, "inventory", {}, *peers[0].store, clock, rng);
-  if (!ws.ok()) return Fail(ws.status().ToString());
+  if (!ws.ok()) return ws.status();
   peers[0].ws = std::move(ws).value();
   for (uint64_t p = 1; p < o.peers; ++p) {
     Status s = peers[0].ws->AddMember(peers[p].identity->card(), replica::Role::kMember);
-    if (!s.ok()) return Fail(s.ToString());
+    if (!s.ok()) return s;
   }
   std::vector<replica::RecordId> items;
   items.reserve(o.items);
@@ -148,18 +144,18 @@ int Run(const Options& o) {
                                            {"location", Value("A-" + std::to_string(i % 100))},
                                            {"price", Value(static_cast<int64_t>(100 + i % 900))},
                                            {"stock", Value(int64_t{0})}});
-    if (!r.ok()) return Fail(r.status().ToString());
+    if (!r.ok()) return r.status();
     items.push_back(*r);
   }
   auto genesis = peers[0].ws->Genesis();
   for (uint64_t p = 1; p < o.peers; ++p) {
     auto joined =
         replica::Workspace::Join(*peers[p].identity, *genesis, *peers[p].store, clock, rng);
-    if (!joined.ok()) return Fail(joined.status().ToString());
+    if (!joined.ok()) return joined.status();
     peers[p].ws = std::move(joined).value();
     auto deltas = peers[0].ws->DeltasFor(peers[p].ws->Version(), SIZE_MAX);
     auto report = peers[p].ws->Apply(*deltas);
-    if (!report.rejected.empty()) return Fail(report.rejected[0].ToString());
+    if (!report.rejected.empty()) return report.rejected[0];
   }
   std::fprintf(stderr, "grove-bench: setup done (%llu items on %llu peers)\n",
                static_cast<unsigned long long>(o.items), static_cast<unsigned long long>(o.peers));
@@ -183,7 +179,7 @@ int Run(const Options& o) {
         s = peers[p].ws->Add(item, "stock", 1);
         ++adds;
       }
-      if (!s.ok()) return Fail(s.ToString());
+      if (!s.ok()) return s;
     }
   }
   const double rss_after_offline = PeakRssMb();
@@ -200,7 +196,7 @@ int Run(const Options& o) {
     for (uint64_t p = 0; p < o.peers; ++p) {
       if (p == q) continue;
       auto deltas = peers[q].ws->DeltasFor(before[p], SIZE_MAX);
-      if (!deltas.ok()) return Fail(deltas.status().ToString());
+      if (!deltas.ok()) return deltas.status();
       for (const Bytes& d : *deltas) wire_bytes += d.size();
       outbox[q][p] = std::move(deltas).value();
     }
@@ -210,8 +206,8 @@ int Run(const Options& o) {
     for (uint64_t q = 0; q < o.peers; ++q) {
       if (p == q) continue;
       auto report = peers[p].ws->Apply(outbox[q][p]);
-      if (!report.rejected.empty()) return Fail(report.rejected[0].ToString());
-      if (!report.store.ok()) return Fail(report.store.ToString());
+      if (!report.rejected.empty()) return report.rejected[0];
+      if (!report.store.ok()) return report.store;
     }
   }
   const double merge_s = Seconds(t0);
@@ -228,7 +224,32 @@ int Run(const Options& o) {
     auto d = peer.ws->digests();
     converged = converged && d.state == ref.state && d.version == ref.version;
   }
+  WeekFigures f;
+  f.changes = changes;
+  f.merge_s = merge_s;
+  f.encode_s = encode_s;
+  f.wire_bytes = wire_bytes;
+  f.stock_total = stock_total;
+  f.converged = converged;
+  f.peak_rss_mb = std::max(rss_after_offline, PeakRssMb());
   auto state_bytes = peers[0].store->SizeBytes();
+  f.state_bytes = state_bytes.ok() ? *state_bytes : 0;
+  return f;
+}
+
+namespace {
+
+int Run(const WeekOptions& o) {
+  std::string dir = MakeTempDir("grove-bench-");
+  SystemClock clock;
+  crypto::SystemRandom rng;
+  auto week = RunInventoryWeek(o, dir);
+  if (!week.ok()) return Fail(week.status().ToString());
+  const uint64_t changes = week->changes;
+  const double merge_s = week->merge_s, encode_s = week->encode_s;
+  const uint64_t wire_bytes = week->wire_bytes;
+  const int64_t stock_total = week->stock_total;
+  const bool converged = week->converged;
   auto single = MeasureSingleOps(o.single_ops, dir, clock, rng);
 
   double merge_rate = static_cast<double>(changes) / merge_s;
@@ -241,8 +262,8 @@ int Run(const Options& o) {
       ",\"merge_changes_per_s\":" + Num(merge_rate) +
       ",\"wire_bytes\":" + std::to_string(wire_bytes) +
       ",\"wire_bytes_per_change\":" + Num(bytes_per_change) +
-      ",\"state_bytes\":" + std::to_string(state_bytes.ok() ? *state_bytes : 0) +
-      ",\"peak_rss_mb\":" + Num(std::max(rss_after_offline, PeakRssMb())) +
+      ",\"state_bytes\":" + std::to_string(week->state_bytes) +
+      ",\"peak_rss_mb\":" + Num(week->peak_rss_mb) +
       ",\"expected_stock_total\":" + std::to_string(o.peers * o.adds) +
       ",\"stock_total\":" + std::to_string(stock_total) + ",\"lost_increments\":" +
       std::to_string(static_cast<int64_t>(o.peers * o.adds) - stock_total) +
@@ -278,8 +299,7 @@ int Run(const Options& o) {
 }  // namespace grove::bench
 
 int main(int argc, char** argv) {
-  using grove::bench::Options;
-  Options o;
+  grove::bench::WeekOptions o;
   if (argc >= 2 && std::string(argv[1]) == "peer-sync") {
     return grove::bench::PeerSyncMain(argc, argv);
   }

@@ -3,9 +3,12 @@
 // (a different device: separation of duties) approves, orders and receives it, which adds the
 // line to stock. A fresh member then merges the whole history, judging every op against the
 // tools in its causal past. Its rate (transitions merged per second) is printed as a ratio to the
-// plain-op merge rate (sets and adds in a workspace without tools), measured in the same run.
+// merge rate of the foundation benchmark (inventory-week: sets and increments without tools),
+// measured in the same run, both on SQLite stores as the product runs (--memory for profiling the
+// rules without the store).
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +16,7 @@
 #include "bench/workflow.h"
 
 #include "bench/bench_util.h"
+#include "bench/inventory_week.h"
 #include "common/clock.h"
 #include "crypto/crypto.h"
 #include "identity/identity.h"
@@ -28,7 +32,7 @@ using replica::Value;
 
 struct Device {
   std::unique_ptr<identity::Identity> identity;
-  std::unique_ptr<store::Store> store = store::NewMemoryStore();
+  std::unique_ptr<store::Store> store;
   std::unique_ptr<replica::Workspace> ws;
 };
 
@@ -37,8 +41,14 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-Result<Device> NewDevice(const std::string& name, Random& rng, Clock& clock) {
+Result<Device> NewDevice(const std::string& name, Random& rng, Clock& clock,
+                         const std::string& dir) {
   Device d;
+  if (dir.empty()) {
+    d.store = store::NewMemoryStore();
+  } else {
+    GROVE_ASSIGN_OR_RETURN(d.store, store::OpenSqliteStore(dir + "/" + name + ".db", {}));
+  }
   GROVE_ASSIGN_OR_RETURN(auto id, identity::Identity::Create(name, rng, clock));
   d.identity = std::make_unique<identity::Identity>(std::move(id));
   return d;
@@ -62,19 +72,23 @@ Result<double> MergeAll(replica::Workspace& from, Device& joiner, Clock& clock, 
   return seconds;
 }
 
-int Run(uint64_t orders, uint64_t items) {
+int Run(uint64_t orders, uint64_t items, bool memory) {
+  const std::string dir = MakeTempDir("grove-bench-workflow-");
+  struct RemoveDir {  // declared before the stores, so removed after they close
+    std::string path;
+    ~RemoveDir() { std::filesystem::remove_all(path); }
+  } remove_dir{dir};
+  const std::string store_dir = memory ? "" : dir;
   SystemClock clock;
   crypto::SystemRandom rng;
   auto inventory = tools::LoadBuiltin("inventory");
   auto purchasing = tools::LoadBuiltin("purchasing");
   if (!inventory.ok() || !purchasing.ok()) return Fail("the shipped tools do not load");
 
-  auto requester = NewDevice("requester", rng, clock);
-  auto approver = NewDevice("approver", rng, clock);
-  auto fresh = NewDevice("fresh", rng, clock);
-  auto plain_author = NewDevice("plain", rng, clock);
-  auto plain_fresh = NewDevice("plain-fresh", rng, clock);
-  for (auto* d : {&requester, &approver, &fresh, &plain_author, &plain_fresh}) {
+  auto requester = NewDevice("requester", rng, clock, store_dir);
+  auto approver = NewDevice("approver", rng, clock, store_dir);
+  auto fresh = NewDevice("fresh", rng, clock, store_dir);
+  for (auto* d : {&requester, &approver, &fresh}) {
     if (!d->ok()) return Fail(d->status().ToString());
   }
 
@@ -163,42 +177,27 @@ int Run(uint64_t orders, uint64_t items) {
   const bool converged = fresh->ws->digests().state == app.digests().state &&
                          app.digests().state == req.digests().state;
 
-  // --- Timed reference: the same number of plain ops (sets and adds) without tools.
-  auto plain = replica::Workspace::Create(*plain_author->identity, "plain", {},
-                                          *plain_author->store, clock, rng);
-  if (!plain.ok()) return Fail(plain.status().ToString());
-  plain_author->ws = std::move(plain).value();
-  if (Status s = plain_author->ws->AddMember(plain_fresh->identity->card(), replica::Role::kMember);
-      !s.ok()) {
-    return Fail(s.ToString());
-  }
-  std::vector<RecordId> records;
-  for (uint64_t i = 0; i < items; ++i) {
-    auto r = plain_author->ws->CreateRecord("item", {{"sku", Value("SKU-" + std::to_string(i))}});
-    if (!r.ok()) return Fail(r.status().ToString());
-    records.push_back(*r);
-  }
-  for (uint64_t k = 0; k < transitions; ++k) {
-    const RecordId& r = records[k % items];
-    Status s = k % 2 ? plain_author->ws->Add(r, "stock", 1)
-                     : plain_author->ws->Set(r, "note", Value("n" + std::to_string(k)));
-    if (!s.ok()) return Fail(s.ToString());
-    if (k % 2000 == 1999) {
-      auto sealed = plain_author->ws->Seal();
-      if (!sealed.ok()) return Fail(sealed.status().ToString());
-    }
-  }
-  auto plain_merge = MergeAll(*plain_author->ws, *plain_fresh, clock, rng);
-  if (!plain_merge.ok()) return Fail("plain merge: " + plain_merge.status().ToString());
+  // --- Timed reference, same run: the foundation benchmark's merge (inventory-week: sets and
+  // increments without tools, SQLite stores), at a size that takes about as long.
+  WeekOptions week;
+  week.items = std::min<uint64_t>(2000, std::max<uint64_t>(100, orders / 10));
+  week.sets = week.adds = std::min<uint64_t>(10000, std::max<uint64_t>(500, orders * 2 / 5));
+  week.yjs = false;
+  std::filesystem::create_directories(dir + "/reference");
+  auto reference = RunInventoryWeek(week, dir + "/reference");
+  if (!reference.ok()) return Fail("reference: " + reference.status().ToString());
+  if (!reference->converged) return Fail("reference: the foundation workload did not converge");
 
   const double rate = static_cast<double>(transitions) / *merge;
-  const double plain_rate = static_cast<double>(transitions) / *plain_merge;
+  const double plain_rate = reference->changes_per_s();
   std::printf("{\"benchmark\":\"workflow\",\"orders\":%" PRIu64 ",\"transitions\":%" PRIu64
-              ",\"transitions_merged_per_s\":%s,\"plain_ops_merged_per_s\":%s,"
-              "\"ratio_to_plain_merge\":%s,\"target\":0.5,\"stock\":%" PRId64
-              ",\"expected_stock\":%" PRId64 ",\"all_received\":%s,\"converged\":%s}\n",
-              orders, transitions, Num(rate).c_str(), Num(plain_rate).c_str(),
-              Num(rate / plain_rate).c_str(), stock, expected_stock, received ? "true" : "false",
+              ",\"store\":\"%s\",\"transitions_merged_per_s\":%s,"
+              "\"foundation_merge_changes_per_s\":%s,\"ratio_to_foundation_merge\":%s,"
+              "\"target\":0.5,\"stock\":%" PRId64 ",\"expected_stock\":%" PRId64
+              ",\"all_received\":%s,\"converged\":%s}\n",
+              orders, transitions, memory ? "memory" : "sqlite", Num(rate).c_str(),
+              Num(plain_rate).c_str(), Num(rate / plain_rate).c_str(), stock, expected_stock,
+              received ? "true" : "false",
               converged && stock == expected_stock && received ? "true" : "false");
   return 0;
 }
@@ -207,19 +206,22 @@ int Run(uint64_t orders, uint64_t items) {
 
 int WorkflowMain(int argc, char** argv) {
   uint64_t orders = 25'000, items = 500;
+  bool memory = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    if ((a == "--orders" || a == "--items") && i + 1 < argc) {
+    if (a == "--memory") {
+      memory = true;
+    } else if ((a == "--orders" || a == "--items") && i + 1 < argc) {
       (a == "--orders" ? orders : items) = std::strtoull(argv[++i], nullptr, 10);
     } else {
       std::fprintf(stderr,
-                   "usage: grove-bench workflow [--orders N] [--items M]\n"
+                   "usage: grove-bench workflow [--orders N] [--items M] [--memory]\n"
                    "  N purchase orders (4 transitions each: submit, approve, order, receive)\n");
       return 2;
     }
   }
   if (orders == 0 || items == 0) return Fail("--orders and --items must be positive");
-  return Run(orders, items);
+  return Run(orders, items, memory);
 }
 
 }  // namespace grove::bench
