@@ -121,6 +121,11 @@ w::OpBatch EncodeOps(const std::vector<Op>& ops, const OpContext& ctx) {
         out->set_amount(op.amount);
         out->set_to_device(tables.Device(op.to));
         break;
+      case OpKind::kUpgrade:
+        out->set_name(tables.String(op.name));
+        EncodeValueTo(op.value, *out->mutable_value(), tables, ctx.devices);
+        if (op.effects) out->set_effects(op.effects);
+        break;
     }
   }
   return batch;
@@ -250,6 +255,21 @@ Result<std::vector<Op>> DecodeOps(const w::OpBatch& batch, uint64_t delta_hlc, s
       case w::ARCHIVE:
         op.kind = OpKind::kArchive;
         break;
+      case w::UPGRADE:
+        op.kind = OpKind::kUpgrade;
+        if (in.record().device() != 0 || in.record().n() != 0) {
+          return fail("an upgrade names no record");
+        }
+        if (!name_at(in.name(), op.name)) return fail("tool name index out of range");
+        GROVE_RETURN_IF_ERROR(value_of(in.value(), op.value));
+        if (!std::holds_alternative<Bytes>(op.value.v)) {
+          return fail("an upgrade carries the tool's canonical bytes");
+        }
+        if (in.effects() >= static_cast<uint32_t>(batch.ops_size() - i)) {
+          return fail("upgrade counts more sub-ops than follow it");
+        }
+        op.effects = in.effects();
+        break;
       default:
         return fail("unknown op kind " + std::to_string(static_cast<int>(in.kind())));
     }
@@ -281,6 +301,8 @@ void ApplyOp(RecordTable& table, const Op& op, const Stamp& stamp) {
       break;
     case OpKind::kGrant:
       break;  // rights live in the rules' journal, not in the merged record
+    case OpKind::kUpgrade:
+      break;  // tool versions live in the rules
   }
 }
 

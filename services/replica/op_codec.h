@@ -13,7 +13,16 @@
 
 namespace grove::replica {
 
-enum class OpKind : uint8_t { kCreate = 1, kSet, kAdd, kAppend, kTransition, kArchive, kGrant };
+enum class OpKind : uint8_t {
+  kCreate = 1,
+  kSet,
+  kAdd,
+  kAppend,
+  kTransition,
+  kArchive,
+  kGrant,
+  kUpgrade,  // name: the tool; value: its new canonical bytes; effects: migration sub-ops
+};
 
 // Largest |amount| of one add: keeps counter sums far from overflow.
 constexpr int64_t kMaxAddAmount = int64_t{1} << 40;
@@ -28,8 +37,8 @@ struct Op {
   Value value;
   int64_t amount = 0;
   std::vector<std::pair<uint32_t, Value>> fields;  // create
-  uint32_t effects = 0;                            // transition: number of following sub-ops
-  uint32_t to = 0;  // grant: device receiving the rights (local index)
+  uint32_t effects = 0;  // transition, upgrade: number of following sub-ops
+  uint32_t to = 0;       // grant: device receiving the rights (local index)
 };
 
 // Workspace-side tables the codec resolves against.

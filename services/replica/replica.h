@@ -137,7 +137,8 @@ class Workspace {
   const WorkspaceId& id() const;
   const std::string& name() const;
   const std::vector<std::string>& tools() const;  // names
-  const std::vector<tools::Tool>& tool_definitions() const;
+  // The tools in force: each at the newest version this replica has applied.
+  std::vector<tools::Tool> tool_definitions() const;
   const DeviceId& device() const;
 
   // --- Local actions. Each is durable when it returns OK. PermissionDenied when this device's
@@ -158,6 +159,11 @@ class Workspace {
   // one) to device `to`. FailedPrecondition when this device holds less.
   Status Grant(const RecordId& record, std::string_view field, std::string_view key,
                const DeviceId& to, int64_t amount);
+  // Replaces one of the workspace's tools by a new version of it (an owner's op; docs/tools.md,
+  // "Upgrading a tool"): records of the tool migrate as the new version's `migrate` declares,
+  // in the same action. PermissionDenied for a non-owner; FailedPrecondition ("upgrade: ...")
+  // naming what the new version removes or changes incompatibly, or a migration that fails.
+  Status UpgradeTool(const tools::Tool& tool);
   // The rights `device` holds on a stock field, as far as this replica knows.
   int64_t Rights(const RecordId& record, std::string_view field, std::string_view key,
                  const DeviceId& device) const;

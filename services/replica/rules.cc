@@ -283,6 +283,7 @@ class Evaluation final : public expr::Environment {
             r.archived = true;
             break;
           case OpKind::kGrant:
+          case OpKind::kUpgrade:
             break;
         }
       }
@@ -297,7 +298,7 @@ class Evaluation final : public expr::Environment {
 
   // The workflow state of a record in this past.
   std::string StateOf(const PastRecord& r) const {
-    const Rules::TypeRef* ref = rules_.TypeOf(r.type);
+    const Rules::TypeRef* ref = rules_.TypeOf(r.type, past_);
     if (!ref) return "";
     if (!r.last_transition) return ref->type->initial;
     const tools::Transition* t =
@@ -389,7 +390,7 @@ class Evaluation final : public expr::Environment {
   Result<expr::Value> RecordMember(RecordKey key, std::string_view member) {
     const PastRecord& r = At(key);
     if (!r.exists) return expr::Value();
-    const Rules::TypeRef* ref = rules_.TypeOf(r.type);
+    const Rules::TypeRef* ref = rules_.TypeOf(r.type, past_);
     Names& names = rules_.host_.names();
     if (member == "id") return expr::Value::Text(rules_.host_.IdOfKey(key).Text());
     if (member == "type") return expr::Value::Text(names.Name(r.type));
@@ -517,16 +518,150 @@ std::string Rules::CounterName(std::string_view field, std::string_view key) {
   return out;
 }
 
-const Rules::TypeRef* Rules::TypeOf(uint32_t type) const {
+const Rules::TypeRef* Rules::TypeOf(uint32_t type, const Past& past) const {
   auto it = types_.find(type);
-  return it == types_.end() ? nullptr : &it->second;
+  const TypeRef* best = it == types_.end() ? nullptr : &it->second;
+  const Upgrade* newest = nullptr;
+  for (const Upgrade& u : upgrades_) {
+    auto t = u.types.find(type);
+    if (t == u.types.end() || !past.Contains(u.stamp)) continue;
+    if (!newest || u.tool->version > newest->tool->version ||
+        (u.tool->version == newest->tool->version && host_.table().Less(newest->stamp, u.stamp))) {
+      newest = &u;
+      best = &t->second;
+    }
+  }
+  return best;
 }
 
-bool Rules::Governs(uint32_t type) const { return TypeOf(type) != nullptr; }
+const tools::Tool* Rules::CurrentTool(std::string_view name, const Past& past) const {
+  const tools::Tool* best = nullptr;
+  for (const tools::Tool& t : tools_) {
+    if (t.name == name) best = &t;
+  }
+  const Upgrade* newest = nullptr;
+  for (const Upgrade& u : upgrades_) {
+    if (u.tool->name != name || !past.Contains(u.stamp)) continue;
+    if (!newest || u.tool->version > newest->tool->version ||
+        (u.tool->version == newest->tool->version && host_.table().Less(newest->stamp, u.stamp))) {
+      newest = &u;
+      best = u.tool.get();
+    }
+  }
+  return best;
+}
+
+std::vector<tools::Tool> Rules::CurrentTools() const {
+  std::vector<tools::Tool> out;
+  for (const tools::Tool& t : tools_) out.push_back(*CurrentTool(t.name, Past{}));
+  return out;
+}
+
+bool Rules::Governs(uint32_t type) const { return TypeOf(type, Past{}) != nullptr; }
 
 void Rules::Clear() {
   journal_.clear();
   referrers_.clear();
+  upgrades_.clear();
+}
+
+Result<tools::Tool> Rules::CheckUpgradeOp(Role role, const Past& past, const Op& op) const {
+  if (role != Role::kOwner) {
+    return PermissionDenied("role: only an owner may upgrade a tool (the author is " +
+                                std::string(RoleName(role)) + ")",
+                            "tools");
+  }
+  const auto* bytes = std::get_if<Bytes>(&op.value.v);
+  if (!bytes) return InvalidArgument("an upgrade carries the tool's canonical bytes", "tools");
+  auto tool = tools::ParseCanonical(*bytes);
+  if (!tool.ok()) return InvalidArgument("upgrade: " + tool.status().message(), "tools");
+  if (tool->name != host_.names().Name(op.name)) {
+    return InvalidArgument(
+        "upgrade of tool " + host_.names().Name(op.name) + " carries tool " + tool->name, "tools");
+  }
+  const tools::Tool* current = CurrentTool(tool->name, past);
+  if (!current) {
+    return InvalidArgument("upgrade: this workspace has no tool '" + tool->name + "'", "tools");
+  }
+  auto refused = [](const std::vector<tools::Diagnostic>& d) {
+    std::string more = d.size() > 1 ? " (and " + std::to_string(d.size() - 1) + " more)" : "";
+    return FailedPrecondition("upgrade: " + d.front().message + more, "tools");
+  };
+  if (auto d = tools::CheckUpgrade(*current, *tool); !d.empty()) return refused(d);
+  std::vector<const tools::Tool*> set;
+  for (const tools::Tool& t : tools_) {
+    set.push_back(t.name == tool->name ? &*tool : CurrentTool(t.name, past));
+  }
+  if (auto d = tools::CheckToolSet(set); !d.empty()) return refused(d);
+  return tool;
+}
+
+Result<std::vector<Op>> Rules::PlanMigration(uint32_t author, const Past& past,
+                                             const tools::Tool& tool, uint64_t hlc) {
+  Names& names = host_.names();
+  std::vector<Op> out;
+  for (const tools::Migration& m : tool.migrate) {
+    const tools::Type* type = tool.FindType(m.type);
+    if (!type) return InvalidArgument("migrate names unknown type " + m.type, "tools");
+    const uint32_t type_name = names.Intern(m.type);
+    // The records of the type that exist in the past, in id order (the same on every peer).
+    std::vector<RecordKey> keys;
+    for (const auto& [key, entries] : journal_) {
+      bool created = std::any_of(entries.begin(), entries.end(), [&](const JournalEntry& e) {
+        return e.kind == OpKind::kCreate && e.name == type_name && past.Contains(e.stamp);
+      });
+      if (created) keys.push_back(key);
+    }
+    std::sort(keys.begin(), keys.end(),
+              [this](RecordKey a, RecordKey b) { return host_.IdOfKey(a) < host_.IdOfKey(b); });
+    for (RecordKey key : keys) {
+      Evaluation eval(*this, past, author, Role::kOwner, hlc);
+      eval.BindRecord("record", key);
+      for (const auto& [field, e] : m.sets) {
+        const std::string where =
+            "migrate " + m.type + "." + field + " on record " + host_.IdOfKey(key).Text();
+        auto v = expr::Evaluate(*e, eval);
+        if (!v.ok()) return FailedPrecondition("upgrade: " + where + ": " + v.status().message());
+        if (v->is_null()) continue;
+        auto value = eval.ToStored(*v);
+        if (!value.ok()) {
+          return FailedPrecondition("upgrade: " + where + ": " + value.status().message());
+        }
+        const tools::Field* f = type->FindField(field);
+        if (!f) return InvalidArgument("upgrade: " + where + ": no such field", "tools");
+        if (Status s = CheckValue(*f, *value, past); !s.ok()) {
+          return FailedPrecondition("upgrade: " + where + ": " + s.message());
+        }
+        Op op;
+        op.kind = OpKind::kSet;
+        op.hlc = hlc;
+        op.record = key;
+        op.name = names.Intern(field);
+        op.value = std::move(value).value();
+        out.push_back(std::move(op));
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::vector<Op>> Rules::PlanUpgrade(uint32_t author, Role role, const tools::Tool& tool,
+                                           uint64_t hlc) {
+  Op up;
+  up.kind = OpKind::kUpgrade;
+  up.hlc = hlc;
+  up.record = RecordKey{author, 0};
+  up.name = host_.names().Intern(tool.name);
+  up.value.v = tools::Canonical(tool);
+  const Past now;
+  GROVE_ASSIGN_OR_RETURN(tools::Tool parsed, CheckUpgradeOp(role, now, up));
+  GROVE_ASSIGN_OR_RETURN(std::vector<Op> subs, PlanMigration(author, now, parsed, hlc));
+  up.effects = static_cast<uint32_t>(subs.size());
+  std::vector<Op> out;
+  out.reserve(subs.size() + 1);
+  out.push_back(std::move(up));
+  for (Op& sub : subs) out.push_back(std::move(sub));
+  return out;
 }
 
 void Rules::Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* touched,
@@ -738,7 +873,7 @@ Status Rules::CheckDirect(uint32_t author, Role role, const Past& past, const Op
     return AlreadyExists("record " + host_.IdOfKey(op.record).Text() + " exists already");
   }
   uint32_t type_name = op.kind == OpKind::kCreate ? op.name : current.type;
-  const TypeRef* ref = TypeOf(type_name);
+  const TypeRef* ref = TypeOf(type_name, past);
   if (!ref) {
     return InvalidArgument(
         "type '" + names.Name(type_name) + "' is not defined by this workspace's tools", "type");
@@ -876,7 +1011,8 @@ Status Rules::CheckDirect(uint32_t author, Role role, const Past& past, const Op
     case OpKind::kArchive:
       break;
     case OpKind::kTransition:
-      return Internal("transition checked as a direct op");
+    case OpKind::kUpgrade:
+      return Internal("transition or upgrade checked as a direct op");
   }
 
   if (type.edit_guard && op.kind != OpKind::kGrant) {
@@ -903,7 +1039,7 @@ Status Rules::CheckEffectOp(uint32_t author, const Past& past, const Op& op) {
   Names& names = host_.names();
   Evaluation eval(*this, past, author, Role::kNone, op.hlc);
   uint32_t type_name = op.kind == OpKind::kCreate ? op.name : eval.At(op.record).type;
-  const TypeRef* ref = TypeOf(type_name);
+  const TypeRef* ref = TypeOf(type_name, past);
   if (!ref) return InvalidArgument("effect on a record of unknown type " + names.Name(type_name));
   if (op.kind == OpKind::kCreate) {
     for (const auto& [name, value] : op.fields) {
@@ -933,7 +1069,7 @@ Result<std::vector<Op>> Rules::PlanTransition(uint32_t author, Role role, const 
   if (!r.exists) {
     return NotFound("no record " + host_.IdOfKey(record).Text() + " in the author's causal past");
   }
-  const TypeRef* ref = TypeOf(r.type);
+  const TypeRef* ref = TypeOf(r.type, past);
   if (!ref) return InvalidArgument("type '" + names.Name(r.type) + "' has no transitions");
   const tools::Type& type = *ref->type;
   const tools::Transition* t = type.FindTransition(name);
@@ -1130,8 +1266,11 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
     }
   } shared(*this, past);
   std::vector<RecordKey> touched;
+  const size_t upgrades_before = upgrades_.size();
   auto refuse = [&](size_t i, const Status& s) {
     Unjournal(touched);
+    upgrades_.erase(upgrades_.begin() + static_cast<std::ptrdiff_t>(upgrades_before),
+                    upgrades_.end());
     return Status(s.code(), s.message(), s.where().empty() ? "op " + std::to_string(i) : s.where());
   };
   auto journal = [&](const Op& op, size_t i, bool sub_op) {
@@ -1141,6 +1280,35 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
   // Sub-ops are checked against the plan, then journaled; nested transitions are inside the plan.
   for (size_t i = 0; i < ops.size(); ++i) {
     const Op& op = ops[i];
+    if (op.kind == OpKind::kUpgrade) {
+      if (i + op.effects >= ops.size()) {
+        return refuse(i, InvalidArgument("upgrade counts more sub-ops than follow it"));
+      }
+      auto tool = CheckUpgradeOp(role, past, op);
+      if (!tool.ok()) return refuse(i, tool.status());
+      auto plan = PlanMigration(author, past, *tool, op.hlc);
+      if (!plan.ok()) return refuse(i, plan.status());
+      if (plan->size() != op.effects) {
+        return refuse(i, InvalidArgument("upgrade carries " + std::to_string(op.effects) +
+                                         " migration sub-ops; its migrate gives " +
+                                         std::to_string(plan->size())));
+      }
+      for (size_t k = 0; k < plan->size(); ++k) {
+        if (!SameOp(ops[i + 1 + k], (*plan)[k])) {
+          return refuse(i + 1 + k, InvalidArgument("sub-op differs from what the upgrade gives"));
+        }
+      }
+      Upgrade u;
+      u.stamp = Stamp{op.hlc, author, past.seq, first_idx + static_cast<uint32_t>(i)};
+      u.tool = std::make_unique<tools::Tool>(std::move(tool).value());
+      for (const tools::Type& type : u.tool->types) {
+        u.types[host_.names().Intern(type.name)] = TypeRef{u.tool.get(), &type};
+      }
+      upgrades_.push_back(std::move(u));
+      for (size_t k = 0; k < plan->size(); ++k) journal(ops[i + 1 + k], i + 1 + k, true);
+      i += op.effects;
+      continue;
+    }
     if (op.kind != OpKind::kTransition) {
       Status s = CheckDirect(author, role, past, op);
       if (!s.ok()) return refuse(i, s);
@@ -1155,7 +1323,7 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
     {
       Evaluation eval(*this, past, author, role, op.hlc);
       const PastRecord& r = eval.At(op.record);
-      const TypeRef* ref = TypeOf(r.type);
+      const TypeRef* ref = TypeOf(r.type, past);
       const tools::Transition* t =
           ref ? ref->type->FindTransition(host_.names().Name(op.name)) : nullptr;
       for (size_t k = 1; t && k <= op.effects; ++k) {
@@ -1201,7 +1369,7 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
 }
 
 void Rules::FillDefaults(uint32_t type, std::vector<std::pair<uint32_t, Value>>& fields) {
-  const TypeRef* ref = TypeOf(type);
+  const TypeRef* ref = TypeOf(type, Past{});
   if (!ref) return;
   for (const tools::Field& f : ref->type->fields) {
     if (!f.default_value) continue;
@@ -1233,7 +1401,7 @@ void Rules::FillDefaults(uint32_t type, std::vector<std::pair<uint32_t, Value>>&
 }
 
 std::string Rules::StateOf(uint32_t type, const Record& r) const {
-  const TypeRef* ref = TypeOf(type);
+  const TypeRef* ref = TypeOf(type, Past{});
   if (!ref) return "";
   const Entry* last = host_.table().Winner(r.state);
   if (!last) return ref->type->initial;
@@ -1247,7 +1415,7 @@ std::map<std::string, Value> Rules::Computed(RecordKey key) {
   Past all;
   Evaluation eval(*this, all, 0, Role::kNone, 0);
   const PastRecord& r = eval.At(key);
-  const TypeRef* ref = TypeOf(r.type);
+  const TypeRef* ref = TypeOf(r.type, all);
   if (!ref) return out;
   eval.BindRecord("record", key);
   for (const tools::Field& f : ref->type->fields) {
@@ -1265,7 +1433,7 @@ std::vector<TransitionCheck> Rules::Transitions(uint32_t author, Role role, Reco
   Past all;
   Evaluation eval(*this, all, author, role, 0);
   const PastRecord& r = eval.At(key);
-  const TypeRef* ref = TypeOf(r.type);
+  const TypeRef* ref = TypeOf(r.type, all);
   if (!ref) return out;
   for (const tools::Transition& t : ref->type->transitions) {
     // Required inputs are not known yet: check everything else with them absent.

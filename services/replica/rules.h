@@ -135,6 +135,13 @@ class Rules {
                                          const std::vector<std::pair<uint32_t, Value>>& inputs,
                                          uint64_t hlc);
 
+  // An upgrade of one of the workspace's tools by `author` now (docs/tools.md, "Upgrading a
+  // tool"): the UPGRADE op and its migration sub-ops, with every rule checked.
+  Result<std::vector<Op>> PlanUpgrade(uint32_t author, Role role, const tools::Tool& tool,
+                                      uint64_t hlc);
+  // The tools in force over everything applied: each at its newest version.
+  std::vector<tools::Tool> CurrentTools() const;
+
   // Default values of a type's fields not given, for a local create.
   void FillDefaults(uint32_t type, std::vector<std::pair<uint32_t, Value>>& fields);
 
@@ -164,7 +171,21 @@ class Rules {
   };
   friend class Evaluation;
 
-  const TypeRef* TypeOf(uint32_t type) const;
+  // A tool version that an UPGRADE op brought, in force for the deltas that have it in their
+  // causal past.
+  struct Upgrade {
+    Stamp stamp;
+    std::unique_ptr<tools::Tool> tool;  // heap: TypeRefs point into it
+    std::unordered_map<uint32_t, TypeRef> types;
+  };
+
+  // The definition of `type` in force in `past`: the genesis one, or that of the newest upgrade
+  // of its tool in the past (highest version; equal versions by the canonical stamp order).
+  const TypeRef* TypeOf(uint32_t type, const Past& past) const;
+  const tools::Tool* CurrentTool(std::string_view name, const Past& past) const;
+  Result<tools::Tool> CheckUpgradeOp(Role role, const Past& past, const Op& op) const;
+  Result<std::vector<Op>> PlanMigration(uint32_t author, const Past& past, const tools::Tool& tool,
+                                        uint64_t hlc);
   Status CheckDirect(uint32_t author, Role role, const Past& past, const Op& op);
   Status CheckEffectOp(uint32_t author, const Past& past, const Op& op);
   Status CheckValue(const tools::Field& field, const Value& value, const Past& past) const;
@@ -178,7 +199,8 @@ class Rules {
 
   RuleHost& host_;
   std::vector<tools::Tool> tools_;
-  std::unordered_map<uint32_t, TypeRef> types_;  // by interned type name
+  std::unordered_map<uint32_t, TypeRef> types_;  // by interned type name, genesis versions
+  std::vector<Upgrade> upgrades_;                // in the order they were applied
   std::unordered_map<RecordKey, std::vector<JournalEntry>, RecordKeyHash> journal_;
   // Records that ever held a reference to a record, for children().
   std::unordered_map<RecordKey, std::vector<RecordKey>, RecordKeyHash> referrers_;

@@ -664,7 +664,8 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const identity::Identity& me,
 const WorkspaceId& Workspace::id() const { return impl_->id_; }
 const std::string& Workspace::name() const { return impl_->name_; }
 const std::vector<std::string>& Workspace::tools() const { return impl_->tools_; }
-const std::vector<tools::Tool>& Workspace::tool_definitions() const {
+std::vector<tools::Tool> Workspace::tool_definitions() const {
+  if (impl_->rules_) return impl_->rules_->CurrentTools();
   return impl_->tool_definitions_;
 }
 const DeviceId& Workspace::device() const { return impl_->me_.device(); }
@@ -772,6 +773,18 @@ Status Workspace::Grant(const RecordId& record, std::string_view field, std::str
   op.amount = amount;
   op.to = impl_->DeviceIndex(to);
   return impl_->CommitLocal(std::move(op));
+}
+
+Status Workspace::UpgradeTool(const tools::Tool& tool) {
+  GROVE_RETURN_IF_ERROR(impl_->CheckWritable());
+  if (!impl_->rules_ || !impl_->rules_->active()) {
+    return FailedPrecondition("this workspace has no tools to upgrade", "tools");
+  }
+  GROVE_ASSIGN_OR_RETURN(
+      std::vector<Op> ops,
+      impl_->rules_->PlanUpgrade(impl_->me_dev_, impl_->membership_.CurrentRole(impl_->me_dev_),
+                                 tool, impl_->hlc_.Now()));
+  return impl_->CommitLocal(std::move(ops));
 }
 
 int64_t Workspace::Rights(const RecordId& record, std::string_view field, std::string_view key,

@@ -640,6 +640,13 @@ void Workspace::Impl::ApplyDeltaOps(uint32_t dev, uint64_t seq, const std::vecto
       m.status = DeltaStatus::kInvalid;
       return;
     }
+  } else {
+    for (const Op& op : ops) {
+      if (op.kind != OpKind::kUpgrade) continue;
+      m.refused = "upgrade of a tool in a workspace without tools";
+      m.status = DeltaStatus::kInvalid;
+      return;
+    }
   }
   for (uint32_t i = 0; i < ops.size(); ++i) {
     ApplyOp(table_, ops[i], Stamp{ops[i].hlc, dev, seq, i});

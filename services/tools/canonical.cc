@@ -67,6 +67,14 @@ class Writer {
     Texts(t.requires_tools);
     Var(t.types.size());
     for (const Type& type : t.types) TypeOf(type);
+    // Only when present, so that the bytes (and hash) of a tool without one are as before.
+    if (!t.migrate.empty()) {
+      Var(t.migrate.size());
+      for (const Migration& m : t.migrate) {
+        Text(m.type);
+        Named(m.sets);
+      }
+    }
   }
 
   void TypeOf(const Type& t) {
@@ -185,6 +193,16 @@ class Reader {
     t.requires_tools = Texts();
     const uint64_t n = Count();
     for (uint64_t i = 0; i < n && ok_; ++i) t.types.push_back(TypeOf());
+    if (ok_ && !done()) {
+      const uint64_t m = Count();
+      if (ok_ && m == 0) Fail("an empty migrate section is written as none");
+      for (uint64_t i = 0; i < m && ok_; ++i) {
+        Migration mig;
+        mig.type = Text();
+        mig.sets = Named();
+        t.migrate.push_back(std::move(mig));
+      }
+    }
     if (ok_ && !done()) Fail("trailing bytes");
     if (!ok_) return Corruption("tool definition: malformed canonical bytes (" + why_ + ")");
     return t;

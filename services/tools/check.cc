@@ -139,6 +139,7 @@ class Checker {
       }
       CheckType(type);
     }
+    CheckMigrations();
   }
 
  private:
@@ -413,6 +414,27 @@ class Checker {
       }
       default:
         Error(at, what + ": a " + std::string(FieldKindName(f.kind)) + " field takes no default");
+    }
+  }
+
+  // ---- migrate ---------------------------------------------------------------------------------
+
+  void CheckMigrations() {
+    std::set<std::string> types;
+    for (const Migration& m : tool_.migrate) {
+      const std::string what = "migrate " + Quote(m.type);
+      const Type* type = tool_.FindType(m.type);
+      if (!type) {
+        Error(m.at, what + ": the tool declares no type " + Quote(m.type));
+        continue;
+      }
+      if (!types.insert(m.type).second) Error(m.at, what + " is given twice");
+      Scope scope;
+      scope.type = type;
+      for (const auto& [field, e] : m.sets) {
+        CheckWritable(*type, field, ValueAt(m.at, field), what, false);
+        CheckExpr(e.get(), m.at, field, what + ": " + Quote(field), scope);
+      }
     }
   }
 

@@ -13,7 +13,8 @@
 
 namespace grove::tools::internal {
 
-inline constexpr std::string_view kToolKeys[] = {"tool", "version", "title", "requires", "types"};
+inline constexpr std::string_view kToolKeys[] = {"tool",     "version", "title",
+                                                 "requires", "types",   "migrate"};
 inline constexpr std::string_view kTypeKeys[] = {
     "title", "fields", "states", "initial", "transitions", "edit_guard", "edit_message"};
 // Keys every field accepts, whatever its type; FieldOptionKeys() adds the type's own options.

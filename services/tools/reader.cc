@@ -260,9 +260,32 @@ class Reader {
                             const Location& tv_at) {
                           tool.types.push_back(ReadType(name, name_at, tv, tv_at));
                         });
+              } else if (key == "migrate") {
+                Mapping(v, at, "migrate", kAnyKey,
+                        [&](const std::string& type, const Location& type_at, const YAML::Node& mv,
+                            const Location& mv_at) {
+                          tool.migrate.push_back(ReadMigration(type, type_at, mv, mv_at));
+                        });
               }
               (void)key_at;
             });
+  }
+
+  Migration ReadMigration(const std::string& type, const Location& type_at, const YAML::Node& v,
+                          const Location& at) {
+    Migration m;
+    m.type = type;
+    m.at = type_at;
+    const std::string what = "migrate " + Quote(type);
+    Mapping(
+        v, at, what, kAnyKey,
+        [&](const std::string& field, const Location&, const YAML::Node& e, const Location& e_at) {
+          map_.Value(m.at, field, e_at);
+          m.sets.emplace_back(field, Expression(e, e_at, m.at, field, what + ": " + Quote(field)));
+        });
+    std::sort(m.sets.begin(), m.sets.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return m;
   }
 
   Type ReadType(const std::string& name, const Location& name_at, const YAML::Node& v,

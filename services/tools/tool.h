@@ -145,14 +145,25 @@ struct Type {
   const Transition* FindTransition(std::string_view name) const;
 };
 
+// `migrate:` of a new version: when an owner upgrades a workspace to it, every record of `type`
+// that exists then gets each field set to its expression, evaluated on the record as it was
+// (`record`); a null result sets nothing. The sets are sub-ops of the upgrade op, recomputed and
+// compared by every peer like a transition's effects.
+struct Migration {
+  std::string type;
+  std::vector<std::pair<std::string, std::shared_ptr<const expr::Expr>>> sets;  // sorted by field
+  Location at;
+};
+
 struct Tool {
   std::string name;
   uint32_t version = 0;
   std::string title;
   std::vector<std::string> requires_tools;
   std::vector<Type> types;
-  std::string file;  // where it was read from ("" from canonical bytes)
-  Location at;       // of the tool's name in the file (line 0 from canonical bytes)
+  std::vector<Migration> migrate;  // in file order
+  std::string file;                // where it was read from ("" from canonical bytes)
+  Location at;                     // of the tool's name in the file (line 0 from canonical bytes)
 
   const Type* FindType(std::string_view name) const;
 };
@@ -170,6 +181,13 @@ ParseResult ParseToolFile(const std::string& path);
 // Checks a set of tools used together (a workspace's): unique tool and type names, every
 // `requires` present, every reference/effect type resolvable.
 std::vector<Diagnostic> CheckToolSet(const std::vector<const Tool*>& tools);
+
+// Whether `to` may replace `from` in a workspace that has records of `from`: the same tool, a
+// higher version, and nothing that existing records depend on removed or changed in meaning
+// (every type, every field with its kind, every state and every transition with its target
+// state stay; guards, roles, messages, computed fields and new types, fields, states and
+// transitions may change or be added). Every problem is reported, located in `to`'s file.
+std::vector<Diagnostic> CheckUpgrade(const Tool& from, const Tool& to);
 
 // Canonical bytes and their SHA-256.
 Bytes Canonical(const Tool& tool);

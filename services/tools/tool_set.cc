@@ -2,6 +2,7 @@
 // the tools it requires (docs/tools.md: `requires` lists the tools whose types it references or
 // changes), not every type that happens to be in the workspace: otherwise a tool would work in
 // one workspace and break in another that lacks an unstated dependency.
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -128,6 +129,71 @@ class SetChecker {
 
 std::vector<Diagnostic> CheckToolSet(const std::vector<const Tool*>& tools) {
   return SetChecker(tools).Run();
+}
+
+}  // namespace grove::tools
+
+namespace grove::tools {
+
+std::vector<Diagnostic> CheckUpgrade(const Tool& from, const Tool& to) {
+  std::vector<Diagnostic> out;
+  auto error = [&](Location at, std::string message) {
+    out.push_back({At(to, std::move(at)), std::move(message)});
+  };
+  if (from.name != to.name) {
+    error(to.at, "an upgrade of tool " + Quote(from.name) + " cannot be tool " + Quote(to.name));
+    return out;
+  }
+  if (to.version <= from.version) {
+    error(to.at, "version " + std::to_string(to.version) + " does not upgrade version " +
+                     std::to_string(from.version) + " (it must be higher)");
+  }
+  for (const Type& old_type : from.types) {
+    const Type* type = to.FindType(old_type.name);
+    const std::string what = "type " + Quote(old_type.name);
+    if (!type) {
+      error(to.at, what + " was removed; records of it exist (keep it, or add a new type)");
+      continue;
+    }
+    for (const Field& old_field : old_type.fields) {
+      const Field* f = type->FindField(old_field.name);
+      if (!f) {
+        error(type->at, what + ": field " + Quote(old_field.name) +
+                            " was removed; records hold values of it");
+        continue;
+      }
+      const bool stored_before = !old_field.computed, stored_now = !f->computed;
+      if (f->kind != old_field.kind || f->of != old_field.of || f->to != old_field.to ||
+          f->keyed != old_field.keyed || stored_before != stored_now) {
+        error(f->at, what + ": field " + Quote(f->name) + " changed its kind from " +
+                         FieldKindName(old_field.kind) + (old_field.computed ? " (computed)" : "") +
+                         " to " + FieldKindName(f->kind) + (f->computed ? " (computed)" : "") +
+                         "; existing values would change meaning (add a new field and migrate)");
+      }
+    }
+    if (type->initial != old_type.initial) {
+      error(type->at, what + ": the initial state changed from " + Quote(old_type.initial) +
+                          " to " + Quote(type->initial) +
+                          "; records never transitioned would change state");
+    }
+    for (const std::string& state : old_type.states) {
+      if (std::find(type->states.begin(), type->states.end(), state) == type->states.end()) {
+        error(type->at, what + ": state " + Quote(state) + " was removed; records may be in it");
+      }
+    }
+    for (const Transition& old_t : old_type.transitions) {
+      const Transition* t = type->FindTransition(old_t.name);
+      if (!t) {
+        error(type->at, what + ": transition " + Quote(old_t.name) +
+                            " was removed; a record's state is named by its last transition");
+      } else if (t->to != old_t.to) {
+        error(t->at, what + ": transition " + Quote(t->name) + " now leads to " + Quote(t->to) +
+                         " instead of " + Quote(old_t.to) +
+                         "; records it led there would change state");
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace grove::tools

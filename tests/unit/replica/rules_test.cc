@@ -399,5 +399,200 @@ TEST_F(RulesTest, ForgedEffectsAreRecomputedAndRefused) {
   EXPECT_EQ(Stock(owner_, item, "Main"), 5);
 }
 
+// --- Upgrading a tool ---------------------------------------------------------------------------
+
+// Version 2 of the shop: items get a unit (filled in for existing items by `migrate`), orders a
+// priority, and approving needs a note-free order. Nothing that records depend on is removed.
+tools::Tool ShopV2(std::string_view patch = "") {
+  std::string yaml = kShop;
+  yaml.replace(yaml.find("version: 1"), 10, "version: 2");
+  auto at = yaml.find("      on_hand: {type: stock, keyed: true}\n");
+  yaml.insert(at, "      unit: {type: text, max: 8}\n");
+  yaml += "migrate:\n  item:\n    unit: \"if(record.reorder_point > 0, 'box', 'pcs')\"\n";
+  yaml += patch;
+  auto parsed = tools::ParseTool(yaml, "shop-v2.yaml");
+  for (const auto& d : parsed.diagnostics) ADD_FAILURE() << d.Text();
+  return *parsed.tool;
+}
+
+TEST_F(RulesTest, AnUpgradeMigratesRecordsAndGovernsTheDeltasThatFollowIt) {
+  RecordId plain = Item(owner_);
+  RecordId boxed = Create(owner_, "item", {{"sku", "B-1"}, {"reorder_point", int64_t{4}}});
+  SyncPair(*owner_.workspace, *member_.workspace);
+  SyncPair(*owner_.workspace, *other_.workspace);
+  // Before the upgrade, `unit` is no field of an item.
+  EXPECT_EQ(member_->Set(plain, "unit", "kg").code(), Code::kInvalidArgument);
+
+  ASSERT_OK(owner_->UpgradeTool(ShopV2()));
+  EXPECT_EQ(owner_->tool_definitions().front().version, 2u);
+  EXPECT_EQ(owner_->Get(plain)->fields.at("unit"), Value("pcs"));
+  EXPECT_EQ(owner_->Get(boxed)->fields.at("unit"), Value("box"));
+
+  // Once the member has the upgrade in its past, version 2 governs what it does.
+  SyncPair(*owner_.workspace, *member_.workspace);
+  EXPECT_EQ(member_->tool_definitions().front().version, 2u);
+  EXPECT_EQ(member_->Get(boxed)->fields.at("unit"), Value("box"));
+  ASSERT_OK(member_->Set(plain, "unit", "kg"));  // version 2 allows it
+  EXPECT_EQ(member_->Set(plain, "unit", "kilograms").code(), Code::kInvalidArgument);  // max 8
+  SyncPair(*owner_.workspace, *member_.workspace);
+  SyncPair(*owner_.workspace, *other_.workspace);
+  SyncPair(*member_.workspace, *other_.workspace);
+  EXPECT_EQ(other_->Get(plain)->fields.at("unit"), Value("kg"));
+  EXPECT_EQ(owner_->digests().state, other_->digests().state);
+  EXPECT_EQ(member_->digests().state, other_->digests().state);
+
+  // The verdicts and the version survive a restart (rebuilt from the feeds).
+  const Digests before = owner_->digests();
+  owner_.Reopen();
+  EXPECT_EQ(owner_->digests().state, before.state);
+  EXPECT_EQ(owner_->tool_definitions().front().version, 2u);
+}
+
+TEST_F(RulesTest, OnlyAnOwnerUpgradesAndOnlyToACompatibleHigherVersion) {
+  RecordId item = Item(owner_);
+  SyncPair(*owner_.workspace, *member_.workspace);
+  const Digests before = owner_->digests();
+
+  Status by_member = member_->UpgradeTool(ShopV2());
+  EXPECT_EQ(by_member.code(), Code::kPermissionDenied) << by_member.ToString();
+  EXPECT_NE(by_member.message().find("role:"), std::string::npos);
+
+  // The same version again, and a version that drops a field records hold.
+  tools::Tool same = Shop();
+  Status not_higher = owner_->UpgradeTool(same);
+  EXPECT_EQ(not_higher.code(), Code::kFailedPrecondition);
+  EXPECT_NE(not_higher.message().find("must be higher"), std::string::npos) << not_higher.ToString();
+  std::string dropped = kShop;
+  dropped.replace(dropped.find("version: 1"), 10, "version: 3");
+  dropped.erase(dropped.find("      reorder_point:"),
+                dropped.find("      on_hand:") - dropped.find("      reorder_point:"));
+  dropped.replace(dropped.find(" < record.reorder_point"), 23, " < 0");
+  auto parsed = tools::ParseTool(dropped, "shop-v3.yaml");
+  ASSERT_TRUE(parsed.tool) << (parsed.diagnostics.empty() ? "" : parsed.diagnostics[0].Text());
+  Status removed = owner_->UpgradeTool(*parsed.tool);
+  EXPECT_EQ(removed.code(), Code::kFailedPrecondition);
+  EXPECT_NE(removed.message().find("field 'reorder_point' was removed"), std::string::npos)
+      << removed.ToString();
+
+  // A migration whose value does not fit the field refuses the whole upgrade.
+  tools::Tool bad = ShopV2("    reorder_point: \"'many'\"\n");
+  Status failed = owner_->UpgradeTool(bad);
+  EXPECT_EQ(failed.code(), Code::kFailedPrecondition);
+  EXPECT_NE(failed.message().find("migrate item.reorder_point on record"), std::string::npos)
+      << failed.ToString();
+
+  EXPECT_EQ(owner_->digests().state, before.state);
+  EXPECT_EQ(owner_->tool_definitions().front().version, 1u);
+  EXPECT_EQ(owner_->Get(item)->fields.count("unit"), 0u);
+}
+
+TEST_F(RulesTest, AForgedUpgradeIsRefusedByEveryPeer) {
+  RecordId item = Item(owner_);
+  SyncPair(*owner_.workspace, *member_.workspace);
+  SyncPair(*owner_.workspace, *other_.workspace);
+  const Digests before = owner_->digests();
+  DeltaForge forge(other_.identity, owner_->id());
+  forge.See(*owner_->DeltasFor({}, SIZE_MAX));
+  const Bytes other_dev(other_.identity.device().begin(), other_.identity.device().end());
+  const Bytes owner_dev(owner_.identity.device().begin(), owner_.identity.device().end());
+  const Bytes v2 = tools::Canonical(ShopV2());
+
+  struct Case {
+    const char* what;
+    wire::v1::OpBatch batch;
+    const char* reason;
+  };
+  std::vector<Case> cases;
+  auto upgrade = [&](uint32_t sub_ops) {
+    wire::v1::OpBatch b;
+    b.add_devices(other_dev.data(), other_dev.size());
+    b.add_devices(owner_dev.data(), owner_dev.size());
+    b.add_strings("shop");
+    b.add_strings("unit");
+    auto* op = b.add_ops();
+    op->set_kind(wire::v1::UPGRADE);
+    op->set_name(0);
+    op->mutable_record();
+    op->mutable_value()->set_blob(v2.data(), v2.size());
+    op->set_effects(sub_ops);
+    auto* set = b.add_ops();  // the migration of the one item
+    set->set_kind(wire::v1::SET);
+    set->mutable_record()->set_device(1);
+    set->mutable_record()->set_n(item.n);
+    set->set_field(1);
+    set->mutable_value()->set_text("pcs");
+    return b;
+  };
+  cases.push_back({"upgrade by a member", upgrade(1), "role:"});
+  for (Case& c : cases) {
+    Bytes forged = forge.Forge(c.batch, other_.random());
+    for (TestDevice* peer : {&owner_, &member_}) {
+      ApplyReport report = peer->workspace->Apply(std::vector<Bytes>{forged});
+      EXPECT_EQ(report.invalid, 1u) << c.what;
+      auto problems = peer->workspace->problems();
+      ASSERT_FALSE(problems.empty());
+      EXPECT_NE(problems.back().message().find(c.reason), std::string::npos)
+          << c.what << ": " << problems.back().ToString();
+      EXPECT_EQ(peer->workspace->tool_definitions().front().version, 1u);
+    }
+  }
+  EXPECT_EQ(owner_->digests().state, before.state);
+  EXPECT_EQ(member_->digests().state, before.state);
+}
+
+// An owner's upgrade whose migration claims other values than the new version gives, or leaves
+// it out, is refused by every peer: migrations are recomputed like a transition's effects.
+TEST_F(RulesTest, AForgedMigrationIsRecomputedAndRefused) {
+  RecordId item = Item(owner_);
+  SyncPair(*owner_.workspace, *member_.workspace);
+  SyncPair(*owner_.workspace, *other_.workspace);
+  const Digests before = member_->digests();
+  DeltaForge forge(owner_.identity, owner_->id());  // the owner's own key, skipping its checks
+  forge.See(*owner_->DeltasFor({}, SIZE_MAX));
+  const Bytes owner_dev(owner_.identity.device().begin(), owner_.identity.device().end());
+  const Bytes v2 = tools::Canonical(ShopV2());
+  auto upgrade = [&](uint32_t sub_ops, const char* unit) {
+    wire::v1::OpBatch b;
+    b.add_devices(owner_dev.data(), owner_dev.size());
+    b.add_strings("shop");
+    b.add_strings("unit");
+    auto* op = b.add_ops();
+    op->set_kind(wire::v1::UPGRADE);
+    op->set_name(0);
+    op->mutable_record();
+    op->mutable_value()->set_blob(v2.data(), v2.size());
+    op->set_effects(sub_ops);
+    if (sub_ops > 0) {
+      auto* set = b.add_ops();
+      set->set_kind(wire::v1::SET);
+      set->mutable_record()->set_n(item.n);
+      set->set_field(1);
+      set->mutable_value()->set_text(unit);
+    }
+    return b;
+  };
+  struct Case {
+    const char* what;
+    wire::v1::OpBatch batch;
+    const char* reason;
+  };
+  std::vector<Case> cases{{"a migrated value changed", upgrade(1, "box"), "differs"},
+                          {"the migration left out", upgrade(0, ""), "migrate gives 1"}};
+  for (Case& c : cases) {
+    Bytes forged = forge.Forge(c.batch, owner_.random());
+    for (TestDevice* peer : {&member_, &other_}) {
+      ApplyReport report = peer->workspace->Apply(std::vector<Bytes>{forged});
+      EXPECT_EQ(report.invalid, 1u) << c.what;
+      auto problems = peer->workspace->problems();
+      ASSERT_FALSE(problems.empty());
+      EXPECT_NE(problems.back().message().find(c.reason), std::string::npos)
+          << c.what << ": " << problems.back().ToString();
+      EXPECT_EQ(peer->workspace->tool_definitions().front().version, 1u);
+    }
+  }
+  EXPECT_EQ(member_->digests().state, before.state);
+  EXPECT_EQ(other_->digests().state, before.state);
+}
+
 }  // namespace
 }  // namespace grove::replica

@@ -418,7 +418,7 @@ TEST(Parse, ToolNameAndVersion) {
 TEST(Parse, UnknownTopLevelKeyListsTheKnownOnes) {
   const std::string y = Replace(kShop, "title: Shop", "titel: Shop");
   ExpectDiagnostic(y, {3, 1},
-                   "unknown key 'titel' (allowed: tool, version, title, requires, types)");
+                   "unknown key 'titel' (allowed: tool, version, title, requires, types, migrate)");
 }
 
 TEST(Parse, KeyGivenTwice) {
