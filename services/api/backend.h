@@ -192,6 +192,7 @@ struct Event {
 struct RecordPatch {
   std::map<std::string, Value> set;
   std::map<std::string, int64_t> add;
+  std::map<std::string, Value> append;  // one item added to each list field
 };
 
 // The rule a refused transition names: "role" for PermissionDenied; for FailedPrecondition the

@@ -410,12 +410,14 @@ Reply ReadBack(Backend& backend, const std::string& ws, const std::string& id,
 }
 
 Reply PatchRecord(Backend& backend, const Request& request) {
-  Result<Json> body = BodyObject(request, {"set", "add"});
+  Result<Json> body = BodyObject(request, {"set", "add", "append"});
   if (!body.ok()) return ErrorReply(body.status());
   Result<Json> set = ObjectMember(*body, "set");
   if (!set.ok()) return ErrorReply(set.status());
   Result<Json> add = ObjectMember(*body, "add");
   if (!add.ok()) return ErrorReply(add.status());
+  Result<Json> append = ObjectMember(*body, "append");
+  if (!append.ok()) return ErrorReply(append.status());
   if (Status s = CheckFieldShapes(*set, "set"); !s.ok()) return ErrorReply(s);
   RecordPatch patch;
   for (const auto& [name, json] : add->members()) {
@@ -424,12 +426,22 @@ Reply PatchRecord(Backend& backend, const Request& request) {
     if (!json.is_int()) return ErrorReply(WrongType(field, "an integer", json));
     patch.add.emplace(name, json.integer());
   }
-  if (set->members().empty() && patch.add.empty()) {
-    return ErrorReply(InvalidArgument("the patch changes nothing: give set or add", "body"));
+  if (set->members().empty() && patch.add.empty() && append->members().empty()) {
+    return ErrorReply(
+        InvalidArgument("the patch changes nothing: give set, add or append", "body"));
   }
   for (const auto& [name, json] : set->members()) {
     if (patch.add.contains(name)) {
       return ErrorReply(InvalidArgument(name + " is both set and added to", "add." + name));
+    }
+  }
+  for (const auto& [name, json] : append->members()) {
+    if (name.empty()) {
+      return ErrorReply(InvalidArgument("append has an empty field name", "append"));
+    }
+    if (set->Find(name) != nullptr || patch.add.contains(name)) {
+      return ErrorReply(
+          InvalidArgument(name + " is appended to and also set or added to", "append." + name));
     }
   }
   const std::string& ws = Param(request, 0);
@@ -438,7 +450,7 @@ Reply PatchRecord(Backend& backend, const Request& request) {
   if (!tools.ok()) return ErrorReply(tools.status());
   // Only a tool record's fields have kinds, and only its type says which.
   const TypeInfo* type = nullptr;
-  if (!tools->empty() && !set->members().empty()) {
+  if (!tools->empty() && (!set->members().empty() || !append->members().empty())) {
     Result<RecordInfo> before = backend.GetRecord(ws, id);
     if (!before.ok()) return ErrorReply(before.status());
     type = FindType(*tools, before->type);
@@ -446,7 +458,15 @@ Reply PatchRecord(Backend& backend, const Request& request) {
   Result<std::map<std::string, Value>> values = FieldValues(*set, "set", type);
   if (!values.ok()) return ErrorReply(values.status());
   patch.set = std::move(*values);
-  if (Status s = backend.PatchRecord(ws, id, patch); !s.ok()) return ErrorReply(s);
+  for (const auto& [name, json] : append->members()) {
+    // An item has the list's item kind.
+    const FieldInfo* field = type ? type->FindField(name) : nullptr;
+    Result<Value> item =
+        ValueFromJsonAs(json, "append." + name, field && field->type == "list" ? field->of : "");
+    if (!item.ok()) return ErrorReply(item.status());
+    patch.append.emplace(name, std::move(item).value());
+  }
+  if (Status s = backend.PatchRecord(ws, id, patch); !s.ok()) return RefusalReply(s);
   return ReadBack(backend, ws, id, *tools);
 }
 

@@ -156,6 +156,16 @@ int RunSet(const Args& args) {
   return Patch(args, body);
 }
 
+int RunAppend(const Args& args) {
+  int exit = kExitOk;
+  Json items;
+  if (!FieldArgs(args, 2, items, exit)) return exit;
+  if (items.members().empty()) return Usage("missing FIELD=ITEM");
+  Json body = Json::Object();
+  body.Set("append", std::move(items));
+  return Patch(args, body);
+}
+
 int RunAdd(const Args& args) {
   Json amounts = Json::Object();
   for (size_t i = 2; i < args.positional().size(); ++i) {
@@ -340,6 +350,13 @@ std::vector<Command> RecordCommands() {
        .options = common,
        .positionals = {"WS", "ID", "FIELD=N..."},
        .run = RunAdd,
+       .repeat_last = true},
+      {.name = "record append",
+       .summary = "Add an item to add-only list fields of record ID (a comment, a bid, a link); "
+                  "prints the record.",
+       .options = common,
+       .positionals = {"WS", "ID", "FIELD=ITEM..."},
+       .run = RunAppend,
        .repeat_last = true},
       {.name = "record get",
        .summary = "Show record ID: fields, conflicts, lists and history.",

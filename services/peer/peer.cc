@@ -638,6 +638,8 @@ grove::Status Peer::PatchRecord(const std::string& text, const std::string& id_t
     if (!view) return NotFound("no record " + id_text, "id");
     std::map<std::string, replica::Value> set = patch.set;
     GROVE_RETURN_IF_ERROR(ResolveReferences(*ws, view->type, "set", set));
+    std::map<std::string, replica::Value> append = patch.append;
+    GROVE_RETURN_IF_ERROR(ResolveReferences(*ws, view->type, "append", append));
     // Check everything before changing anything: a refused patch changes nothing.
     for (const auto& [field, value] : patch.set) {
       if (field.empty() || field.size() > 256) {
@@ -659,6 +661,7 @@ grove::Status Peer::PatchRecord(const std::string& text, const std::string& id_t
     for (const auto& [field, amount] : patch.add) {
       GROVE_RETURN_IF_ERROR(ws->Add(id, field, amount));
     }
+    for (const auto& [field, item] : append) GROVE_RETURN_IF_ERROR(ws->Append(id, field, item));
     impl_->AfterLocalAction(*ws, id.Text());
     return grove::Status::Ok();
   });

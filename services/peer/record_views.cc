@@ -169,7 +169,11 @@ Status ResolveReferences(const replica::Workspace& ws, std::string_view type,
   for (auto& [name, value] : values) {
     const tools::Field* field = ToolField(ws, type, name);
     const auto* text = std::get_if<std::string>(&value.v);
-    if (field == nullptr || field->kind != tools::FieldKind::kReference || text == nullptr) {
+    const bool reference =
+        field != nullptr &&
+        (field->kind == tools::FieldKind::kReference ||
+         (field->kind == tools::FieldKind::kList && field->of == tools::FieldKind::kReference));
+    if (!reference || text == nullptr) {
       continue;
     }
     Result<replica::RecordId> id = ws.ResolveRecordId(*text);

@@ -264,15 +264,6 @@ TEST(ServiceIntegration, OverdueViewListsUnfinishedCasesPastTheirDueDateOnEveryP
 // and a purchase order and an attachment id are added; an empty comment, a comment by the
 // auditor and a comment on a closed case are refused.
 TEST(ServiceIntegration, CommentsAndLinksFromSeveralPeersAreAllKept) {
-  // BUG (services/api): the HTTP API cannot append to a list field, so nobody can comment, link
-  // an item or order, or add an attachment. PATCH .../records/{id} takes only "set" and "add"
-  // (handlers.cc PatchRecord); {"append": {"comments": "text"}} is refused with 400 'unknown
-  // field "append"', and "set" on a list is refused by the rules ("field comments is a list: it
-  // cannot be set"). Workspace::Append exists; api::RecordPatch, Backend and Peer::PatchRecord
-  // lack it (Peer would also have to resolve record-id text for list-of-reference items, as
-  // ResolveReferences does for reference fields). Remove the skip once the API can append.
-  GTEST_SKIP() << "the HTTP API has no way to append to a list field (comments, links)";
-
   Team t;
   const std::string ws = StartTeam(t);
   const ApiClient& support = t.support.api();
