@@ -410,13 +410,16 @@ Reply ReadBack(Backend& backend, const std::string& ws, const std::string& id,
 }
 
 Reply PatchRecord(Backend& backend, const Request& request) {
-  Result<Json> body = BodyObject(request, {"set", "add"});
+  Result<Json> body = BodyObject(request, {"set", "add", "append"});
   if (!body.ok()) return ErrorReply(body.status());
   Result<Json> set = ObjectMember(*body, "set");
   if (!set.ok()) return ErrorReply(set.status());
   Result<Json> add = ObjectMember(*body, "add");
   if (!add.ok()) return ErrorReply(add.status());
+  Result<Json> append = ObjectMember(*body, "append");
+  if (!append.ok()) return ErrorReply(append.status());
   if (Status s = CheckFieldShapes(*set, "set"); !s.ok()) return ErrorReply(s);
+  if (Status s = CheckFieldShapes(*append, "append"); !s.ok()) return ErrorReply(s);
   RecordPatch patch;
   for (const auto& [name, json] : add->members()) {
     const std::string field = "add." + name;
@@ -424,8 +427,9 @@ Reply PatchRecord(Backend& backend, const Request& request) {
     if (!json.is_int()) return ErrorReply(WrongType(field, "an integer", json));
     patch.add.emplace(name, json.integer());
   }
-  if (set->members().empty() && patch.add.empty()) {
-    return ErrorReply(InvalidArgument("the patch changes nothing: give set or add", "body"));
+  if (set->members().empty() && patch.add.empty() && append->members().empty()) {
+    return ErrorReply(
+        InvalidArgument("the patch changes nothing: give set, add or append", "body"));
   }
   for (const auto& [name, json] : set->members()) {
     if (patch.add.contains(name)) {
@@ -438,7 +442,7 @@ Reply PatchRecord(Backend& backend, const Request& request) {
   if (!tools.ok()) return ErrorReply(tools.status());
   // Only a tool record's fields have kinds, and only its type says which.
   const TypeInfo* type = nullptr;
-  if (!tools->empty() && !set->members().empty()) {
+  if (!tools->empty() && (!set->members().empty() || !append->members().empty())) {
     Result<RecordInfo> before = backend.GetRecord(ws, id);
     if (!before.ok()) return ErrorReply(before.status());
     type = FindType(*tools, before->type);
@@ -446,6 +450,16 @@ Reply PatchRecord(Backend& backend, const Request& request) {
   Result<std::map<std::string, Value>> values = FieldValues(*set, "set", type);
   if (!values.ok()) return ErrorReply(values.status());
   patch.set = std::move(*values);
+  // An appended item is read as the list's item kind (an attachment id, a member...).
+  for (const auto& [name, json] : append->members()) {
+    if (name.empty())
+      return ErrorReply(InvalidArgument("append has an empty field name", "append"));
+    const FieldInfo* field = type ? type->FindField(name) : nullptr;
+    const std::string kind = field && field->type == "list" ? field->of : std::string();
+    Result<Value> item = ValueFromJsonAs(json, "append." + name, kind);
+    if (!item.ok()) return ErrorReply(item.status());
+    patch.append.emplace(name, std::move(*item));
+  }
   if (Status s = backend.PatchRecord(ws, id, patch); !s.ok()) return ErrorReply(s);
   return ReadBack(backend, ws, id, *tools);
 }
@@ -546,7 +560,32 @@ Reply GetDigest(Backend& backend, const Request& request) {
   return Ok(std::move(json));
 }
 
+Reply GetAttachmentStatus(Backend& backend, const Request& request) {
+  Result<AttachmentStatus> status =
+      backend.GetAttachmentStatus(Param(request, 0), Param(request, 1));
+  if (!status.ok()) return ErrorReply(status.status());
+  return Ok(AttachmentStatusJson(*status));
+}
+
 }  // namespace
+
+Json AttachmentJson(const AttachmentInfo& info) {
+  Json json = Json::Object();
+  json.Set("id", info.id);
+  json.Set("size", info.size);
+  json.Set("chunks", info.chunks);
+  json.Set("name", info.name);
+  json.Set("media_type", info.media_type);
+  return json;
+}
+
+Json AttachmentStatusJson(const AttachmentStatus& status) {
+  Json json = AttachmentJson(status.info);
+  json.Set("manifest", status.manifest);
+  json.Set("chunks_held", status.chunks_held);
+  json.Set("state", status.state);
+  return json;
+}
 
 const std::vector<Route>& Routes() {
   static const std::vector<Route> routes = {
@@ -578,6 +617,17 @@ const std::vector<Route>& Routes() {
       {"POST", "/api/v1/workspaces/{ws}/records/{id}/rights", RouteKind::kJson, GrantRights, {}},
       {"GET", "/api/v1/workspaces/{ws}/tools", RouteKind::kJson, ListTools, {}},
       {"GET", "/api/v1/workspaces/{ws}/digest", RouteKind::kJson, GetDigest, {}},
+      {"POST",
+       "/api/v1/workspaces/{ws}/attachments",
+       RouteKind::kUpload,
+       nullptr,
+       {"name", "type"}},
+      {"GET", "/api/v1/workspaces/{ws}/attachments/{id}", RouteKind::kDownload, nullptr, {}},
+      {"GET",
+       "/api/v1/workspaces/{ws}/attachments/{id}/status",
+       RouteKind::kJson,
+       GetAttachmentStatus,
+       {}},
       {"GET", "/api/v1/events", RouteKind::kEvents, nullptr, {}},
   };
   return routes;
