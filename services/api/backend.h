@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -180,6 +181,38 @@ struct DigestInfo {
   uint64_t deltas = 0;
 };
 
+// An attachment (docs/decisions/0005-attachments.md): `id` is the hex id of its manifest chunk,
+// the value a record field of kind `attachment` holds.
+struct AttachmentInfo {
+  std::string id = {};
+  uint64_t size = 0;  // plaintext bytes
+  uint64_t chunks = 0;
+  std::string name = {};
+  std::string media_type = {};
+};
+
+// How much of an attachment this peer holds. Name, media type, size and chunks are known once
+// the manifest is held.
+struct AttachmentStatus {
+  AttachmentInfo info = {};
+  bool manifest = false;
+  uint64_t chunks_held = 0;
+  // "complete" (every chunk held), "fetching" (asked of connected members) or "unavailable"
+  // (missing, and no connected member left to ask).
+  std::string state = {};
+};
+
+// One upload in progress, fed from one HTTP worker thread. Destroying it before Finish
+// abandons it: chunks it stored that no other attachment uses are removed again.
+class AttachmentUpload {
+ public:
+  virtual ~AttachmentUpload() = default;
+  // InvalidArgument once the file passes the peer's size limit; IOError when storing fails.
+  virtual grove::Status Write(std::string_view data) = 0;
+  // Stores the manifest; the attachment is complete and durable when this returns OK.
+  virtual Result<AttachmentInfo> Finish() = 0;
+};
+
 // One change, for GET /api/v1/events (server-sent events). `kind` is "record" (id set),
 // "workspace" (membership or name), "invitation", or "sync" (connections, progress).
 struct Event {
@@ -250,6 +283,36 @@ class Backend {
   // The tools of a workspace (empty for a free-form one), in the workspace's order.
   virtual Result<std::vector<ToolInfo>> ListTools(const std::string& ws) = 0;
   virtual Result<DigestInfo> Digest(const std::string& ws) = 0;
+
+  // --- Attachments. Defaults answer Unavailable, for backends without them.
+  // The largest attachment this peer stores, in bytes (the config's attachments.max_bytes).
+  virtual uint64_t MaxAttachmentBytes() { return 0; }
+  // Starts an upload into workspace `ws`. PermissionDenied for a read-only role.
+  virtual Result<std::unique_ptr<AttachmentUpload>> BeginAttachment(const std::string& ws,
+                                                                    const std::string& name,
+                                                                    const std::string& media_type) {
+    (void)ws, (void)name, (void)media_type;
+    return grove::Status(Code::kUnavailable, "attachments are not supported here");
+  }
+  virtual Result<AttachmentStatus> GetAttachmentStatus(const std::string& ws,
+                                                       const std::string& id) {
+    (void)ws, (void)id;
+    return grove::Status(Code::kUnavailable, "attachments are not supported here");
+  }
+  // Makes every chunk of attachment `id` held here, fetching what is missing from connected
+  // members; waits up to timeout_ms. Unavailable, saying how much is missing, when no connected
+  // member has the rest (or time ran out); Corruption when the stored file does not verify.
+  virtual Result<AttachmentInfo> FetchAttachment(const std::string& ws, const std::string& id,
+                                                 int timeout_ms) {
+    (void)ws, (void)id, (void)timeout_ms;
+    return grove::Status(Code::kUnavailable, "attachments are not supported here");
+  }
+  // The plaintext of chunk `index` of a held attachment, checked against its manifest.
+  virtual Result<std::string> ReadAttachmentChunk(const std::string& ws, const std::string& id,
+                                                  uint64_t index) {
+    (void)ws, (void)id, (void)index;
+    return grove::Status(Code::kUnavailable, "attachments are not supported here");
+  }
 
   // The seq of the newest event so far (0 before the first): where a new stream starts.
   virtual uint64_t CurrentEventSeq() = 0;

@@ -419,6 +419,7 @@ Reply PatchRecord(Backend& backend, const Request& request) {
   Result<Json> append = ObjectMember(*body, "append");
   if (!append.ok()) return ErrorReply(append.status());
   if (Status s = CheckFieldShapes(*set, "set"); !s.ok()) return ErrorReply(s);
+  if (Status s = CheckFieldShapes(*append, "append"); !s.ok()) return ErrorReply(s);
   RecordPatch patch;
   for (const auto& [name, json] : add->members()) {
     const std::string field = "add." + name;
@@ -566,7 +567,32 @@ Reply GetDigest(Backend& backend, const Request& request) {
   return Ok(std::move(json));
 }
 
+Reply GetAttachmentStatus(Backend& backend, const Request& request) {
+  Result<AttachmentStatus> status =
+      backend.GetAttachmentStatus(Param(request, 0), Param(request, 1));
+  if (!status.ok()) return ErrorReply(status.status());
+  return Ok(AttachmentStatusJson(*status));
+}
+
 }  // namespace
+
+Json AttachmentJson(const AttachmentInfo& info) {
+  Json json = Json::Object();
+  json.Set("id", info.id);
+  json.Set("size", info.size);
+  json.Set("chunks", info.chunks);
+  json.Set("name", info.name);
+  json.Set("media_type", info.media_type);
+  return json;
+}
+
+Json AttachmentStatusJson(const AttachmentStatus& status) {
+  Json json = AttachmentJson(status.info);
+  json.Set("manifest", status.manifest);
+  json.Set("chunks_held", status.chunks_held);
+  json.Set("state", status.state);
+  return json;
+}
 
 const std::vector<Route>& Routes() {
   static const std::vector<Route> routes = {
@@ -598,6 +624,17 @@ const std::vector<Route>& Routes() {
       {"POST", "/api/v1/workspaces/{ws}/records/{id}/rights", RouteKind::kJson, GrantRights, {}},
       {"GET", "/api/v1/workspaces/{ws}/tools", RouteKind::kJson, ListTools, {}},
       {"GET", "/api/v1/workspaces/{ws}/digest", RouteKind::kJson, GetDigest, {}},
+      {"POST",
+       "/api/v1/workspaces/{ws}/attachments",
+       RouteKind::kUpload,
+       nullptr,
+       {"name", "type"}},
+      {"GET", "/api/v1/workspaces/{ws}/attachments/{id}", RouteKind::kDownload, nullptr, {}},
+      {"GET",
+       "/api/v1/workspaces/{ws}/attachments/{id}/status",
+       RouteKind::kJson,
+       GetAttachmentStatus,
+       {}},
       {"GET", "/api/v1/events", RouteKind::kEvents, nullptr, {}},
   };
   return routes;

@@ -113,6 +113,10 @@ class HttpApi::Impl {
   void SendText(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
                 const std::string& content_type, const std::string& text);
   void StreamEvents(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
+  void Upload(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+              const internal::Request& routed);
+  void Download(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+                const internal::Request& routed);
 
   Backend& backend_;
   const Options options_;
@@ -317,6 +321,14 @@ void HttpApi::Impl::Serve(Poco::Net::HTTPServerRequest& request,
     StreamEvents(request, response);
     return;
   }
+  if (kind == RouteKind::kUpload) {
+    Upload(request, response, routing.request);
+    return;
+  }
+  if (kind == RouteKind::kDownload) {
+    Download(request, response, routing.request);
+    return;
+  }
   if (HasBody(request) && request.hasContentLength() &&
       request.getContentLength64() > static_cast<int64_t>(internal::kMaxBodyBytes)) {
     Send(request, response,
@@ -420,6 +432,114 @@ void HttpApi::Impl::StreamEvents(Poco::Net::HTTPServerRequest& request,
       last_write = Clock::now();
     }
   }
+}
+
+namespace {
+
+std::string QueryValue(const internal::Request& request, std::string_view key) {
+  for (const auto& [k, v] : request.query) {
+    if (k == key) return v;
+  }
+  return {};
+}
+
+// For Content-Disposition: a quoted-string cannot hold '"', '\\' or control characters.
+std::string QuotedFileName(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+// The body is read in pieces and handed to the backend as it arrives, so a file never has to
+// fit in memory here; the size limit is checked before reading when the length is declared,
+// and while reading when it is not (chunked), abandoning what was stored.
+void HttpApi::Impl::Upload(Poco::Net::HTTPServerRequest& request,
+                           Poco::Net::HTTPServerResponse& response,
+                           const internal::Request& routed) {
+  const uint64_t limit = backend_.MaxAttachmentBytes();
+  const Reply too_large = internal::ErrorReply(
+      413, "payload_too_large",
+      "the file is larger than the attachment limit of " + std::to_string(limit) +
+          " bytes (attachments.max_bytes in the peer config)",
+      "body");
+  if (request.hasContentLength() && request.getContentLength64() > 0 &&
+      static_cast<uint64_t>(request.getContentLength64()) > limit) {
+    Send(request, response, too_large, false);
+    return;
+  }
+  std::string name = QueryValue(routed, "name");
+  if (name.empty()) name = request.get("X-File-Name", std::string());
+  std::string media_type = QueryValue(routed, "type");
+  if (media_type.empty()) media_type = request.get("Content-Type", std::string());
+  Result<std::unique_ptr<AttachmentUpload>> begun =
+      backend_.BeginAttachment(routed.params.at(0), name, media_type);
+  if (!begun.ok()) {
+    Send(request, response, internal::ErrorReply(begun.status()), false);
+    return;
+  }
+  std::unique_ptr<AttachmentUpload> upload = std::move(begun).value();
+  if (HasBody(request)) {
+    std::istream& in = request.stream();
+    std::string buffer(256 << 10, '\0');
+    uint64_t total = 0;
+    while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
+      const size_t n = static_cast<size_t>(in.gcount());
+      total += n;
+      if (total > limit) {
+        upload.reset();  // abandons it: nothing of the file stays stored
+        Send(request, response, too_large, false);
+        return;
+      }
+      if (Status s = upload->Write(std::string_view(buffer.data(), n)); !s.ok()) {
+        upload.reset();
+        Send(request, response, internal::ErrorReply(s), false);
+        return;
+      }
+    }
+  }
+  Result<AttachmentInfo> info = upload->Finish();
+  if (!info.ok()) {
+    upload.reset();
+    Send(request, response, internal::ErrorReply(info.status()), true);
+    return;
+  }
+  Send(request, response, Reply{201, internal::AttachmentJson(*info)}, true);
+}
+
+// Fetches what is missing first, so a failure can still be an error status; then streams the
+// plaintext chunk by chunk. A chunk that fails after the headers went out can only be signalled
+// by closing the connection short of Content-Length, which is why downloads never keep alive.
+void HttpApi::Impl::Download(Poco::Net::HTTPServerRequest& request,
+                             Poco::Net::HTTPServerResponse& response,
+                             const internal::Request& routed) {
+  constexpr int kFetchTimeoutMs = 60'000;
+  const std::string& ws = routed.params.at(0);
+  const std::string& id = routed.params.at(1);
+  Result<AttachmentInfo> info = backend_.FetchAttachment(ws, id, kFetchTimeoutMs);
+  if (!info.ok()) {
+    Send(request, response, internal::ErrorReply(info.status()), false);
+    return;
+  }
+  if (!DrainBody(request)) return;
+  response.setKeepAlive(false);
+  response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_OK);
+  response.set("Cache-Control", "no-store");
+  response.setContentType(info->media_type.empty() ? "application/octet-stream" : info->media_type);
+  response.set("Content-Disposition",
+               "attachment; filename=\"" + QuotedFileName(info->name) + "\"");
+  response.setContentLength64(static_cast<Poco::Int64>(info->size));
+  std::ostream& out = response.send();
+  for (uint64_t i = 0; i < info->chunks && !stopping_ && out.good(); ++i) {
+    Result<std::string> chunk = backend_.ReadAttachmentChunk(ws, id, i);
+    if (!chunk.ok()) return;  // the connection closes short of Content-Length
+    out.write(chunk->data(), static_cast<std::streamsize>(chunk->size()));
+  }
+  out.flush();
 }
 
 HttpApi::HttpApi(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -21,6 +21,11 @@
 //   POST   .../records/{id}/transitions              {name, fields} -> record; 403/409 + rule
 //   POST   .../records/{id}/rights                   {field, key, to, amount} -> record
 //   GET    /api/v1/workspaces/{ws}/digest            {version, state, deltas}
+//   POST   /api/v1/workspaces/{ws}/attachments?name=&type=   raw file -> 201 {id, size, chunks,
+//          name, media_type}; 413 over the peer's attachment limit (streamed, not buffered)
+//   GET    /api/v1/workspaces/{ws}/attachments/{id}  the file, fetched from members on demand;
+//          503 when no connected member has what is missing
+//   GET    .../attachments/{id}/status               {..., manifest, chunks_held, state}
 //   GET    /api/v1/events                            text/event-stream (server-sent events)
 //
 // schemas/openapi.yaml is the full contract (shapes, values, errors); a test keeps it in step
@@ -28,11 +33,12 @@
 //
 // Errors are {"error": {"code", "message", "field"?, "rule"?}} with the status from backend.h's
 // mapping plus 401 unauthorized, 404/405 for unknown routes and methods, 413 for bodies over
-// 1 MiB; "rule" names the tool rule that refused a transition or grant. A request is checked in
-// full before the Backend is asked to change anything (requests with field values first read
-// the workspace's tools, and for PATCH and transitions the record's type, to read values by
-// field kind), so a refused request changes nothing.
-// No exception leaves a request: each one is answered, or its connection closed, on its own.
+// 1 MiB (attachments: over the backend's MaxAttachmentBytes); "rule" names the tool rule that
+// refused a transition or grant. A request is checked in full before the Backend is asked to change
+// anything (requests with field values first read the workspace's tools, and for PATCH and
+// transitions the record's type, to read values by field kind), so a refused request changes
+// nothing. No exception leaves a request: each one is answered, or its connection closed, on its
+// own.
 //
 // Thread-safety: Start, port and Stop may be called from any thread; requests are served on up to
 // `threads` worker threads (plus one per open event stream), all calling the Backend

@@ -30,7 +30,8 @@ struct Reply {
 
 using Handler = Reply (*)(Backend& backend, const Request& request);
 
-enum class RouteKind { kJson, kHealth, kMetrics, kEvents };
+// kUpload and kDownload stream their bodies (attachments) instead of going through a Handler.
+enum class RouteKind { kJson, kHealth, kMetrics, kEvents, kUpload, kDownload };
 
 struct Route {
   std::string_view method;
@@ -74,5 +75,7 @@ Result<RecordQuery> ParseRecordQuery(const std::vector<std::pair<std::string, st
 
 // The JSON shapes of the backend's values, also used for events.
 Json EventJson(const Event& event);
+Json AttachmentJson(const AttachmentInfo& info);            // {id, size, chunks, name, media_type}
+Json AttachmentStatusJson(const AttachmentStatus& status);  // + {manifest, chunks_held, state}
 
 }  // namespace grove::api::internal

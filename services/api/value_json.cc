@@ -297,6 +297,16 @@ Result<replica::Value> ValueFromJsonAs(const Json& json, const std::string& fiel
     value.v = Bytes(device->begin(), device->end());
     return value;
   }
+  if (kind == "attachment") {
+    // The id upload answered: 64 hex digits, stored as the 32 bytes the rules engine checks.
+    std::optional<Bytes> id = json.is_string() ? HexDecode(json.text()) : std::nullopt;
+    if (!id || id->size() != 32) {
+      return InvalidArgument(field + " is an attachment: give its id (64 hex digits)", field);
+    }
+    replica::Value value;
+    value.v = std::move(*id);
+    return value;
+  }
   if (kind == "date") {
     if (!json.is_string() || !IsDate(json.text())) {
       return InvalidArgument(field + " is a date: give \"YYYY-MM-DD\"", field);

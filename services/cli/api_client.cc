@@ -165,6 +165,78 @@ Result<api::Json> ApiClient::Call(std::string_view method, const std::string& pa
   return json;
 }
 
+Result<api::Json> ApiClient::Upload(const std::string& path, std::istream& body, uint64_t size) {
+  Poco::Net::HTTPClientSession session(host_, port_);
+  session.setTimeout(Poco::Timespan(5, 0), Poco::Timespan(300, 0), Poco::Timespan(300, 0));
+  Poco::Net::HTTPRequest request("POST", path, Poco::Net::HTTPMessage::HTTP_1_1);
+  request.set("Authorization", "Bearer " + token_);
+  request.set("Accept", "application/json");
+  request.setContentType("application/octet-stream");
+  request.setContentLength64(static_cast<Poco::Int64>(size));
+  try {
+    std::ostream& out = session.sendRequest(request);
+    Poco::StreamCopier::copyStream64(body, out);
+    out.flush();
+  } catch (const Poco::Exception& e) {
+    // The peer may refuse an oversized file before reading it and close: its answer still
+    // says why, so read it below rather than report a broken pipe.
+    (void)e;
+  }
+  int status = 0;
+  std::string reply;
+  try {
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    status = response.getStatus();
+    std::ostringstream collected;
+    Poco::StreamCopier::copyStream(in, collected);
+    reply = collected.str();
+  } catch (const Poco::Exception& e) {
+    return IOError("the peer at " + address_ + " did not answer: " + e.displayText());
+  }
+  if (status >= 400) return ErrorFromReply(status, reply);
+  Result<api::Json> json = api::ParseJson(reply);
+  if (!json.ok()) {
+    return Internal("the peer at " + address_ +
+                    " answered with malformed JSON: " + json.status().message());
+  }
+  return json;
+}
+
+Status ApiClient::Download(const std::string& path, std::ostream& out) {
+  Poco::Net::HTTPClientSession session(host_, port_);
+  // Fetching from other members may take the peer up to a minute before the first byte.
+  session.setTimeout(Poco::Timespan(5, 0), Poco::Timespan(30, 0), Poco::Timespan(90, 0));
+  Poco::Net::HTTPRequest request("GET", path, Poco::Net::HTTPMessage::HTTP_1_1);
+  request.set("Authorization", "Bearer " + token_);
+  try {
+    session.sendRequest(request).flush();
+  } catch (const Poco::Exception& e) {
+    unreachable_ = true;
+    return IOError(e.displayText());
+  }
+  try {
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    if (response.getStatus() >= 400) {
+      std::ostringstream collected;
+      Poco::StreamCopier::copyStream(in, collected);
+      return ErrorFromReply(response.getStatus(), collected.str());
+    }
+    const uint64_t copied = Poco::StreamCopier::copyStream64(in, out);
+    if (response.hasContentLength() &&
+        copied != static_cast<uint64_t>(response.getContentLength64())) {
+      return IOError("the download ended after " + std::to_string(copied) + " of " +
+                     std::to_string(response.getContentLength64()) + " bytes");
+    }
+  } catch (const Poco::Exception& e) {
+    return IOError("the peer at " + address_ + " did not answer: " + e.displayText());
+  }
+  out.flush();
+  if (!out) return IOError("writing the file failed");
+  return Status::Ok();
+}
+
 Result<std::string> ApiClient::ResolveWorkspace(const std::string& prefix, bool invitations) {
   std::string lower = prefix;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -19,7 +19,9 @@
 // Single-threaded, like the rest of the CLI.
 #pragma once
 
+#include <istream>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,6 +53,12 @@ class ApiClient {
   Result<api::Json> Call(std::string_view method, const std::string& path,
                          const api::Json* body = nullptr);
   Result<api::Json> Get(const std::string& path) { return Call("GET", path); }
+  // POSTs `size` bytes read from `body` as the raw request body (an attachment), streamed; the
+  // reply's JSON or the API's error, as Call.
+  Result<api::Json> Upload(const std::string& path, std::istream& body, uint64_t size);
+  // GETs `path` and copies the reply body to `out` as it arrives; the API's error as Call.
+  // IOError when the body ends short of its Content-Length (the peer failed mid-stream).
+  Status Download(const std::string& path, std::ostream& out);
 
   // The full id of the workspace whose hex id starts with `prefix`, among those this device is a
   // member of (or, with `invitations`, among its pending invitations). NotFound when none,

@@ -97,6 +97,7 @@ std::vector<Command> StatusCommands();  // status
 std::vector<Command>
 WorkspaceCommands();  // ws create|list|invite|accept|members|remove|tools, invitations
 std::vector<Command> RecordCommands();  // record create|set|add|get|list|transition|grant
+std::vector<Command> AttachCommands();  // attach put|get
 // Tool files; no peer needed:
 std::vector<Command> ToolCommands();  // tool check, tool list
 

@@ -14,7 +14,7 @@ const std::vector<Command>& AllCommands() {
   static const std::vector<Command> commands = [] {
     std::vector<Command> all;
     for (auto group : {IdentityCommands, CardCommands, StoreCommands, DemoCommands, ToolCommands,
-                       StatusCommands, WorkspaceCommands, RecordCommands}) {
+                       StatusCommands, WorkspaceCommands, RecordCommands, AttachCommands}) {
       std::vector<Command> more = group();
       all.insert(all.end(), more.begin(), more.end());
     }

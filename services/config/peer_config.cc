@@ -19,8 +19,9 @@ namespace {
 
 // A configuration file larger than this is a mistake (a wrong path), not a configuration.
 constexpr size_t kMaxFileBytes = 1 << 20;
-constexpr uint64_t kMaxMillis = 2147483647;      // consumers keep delays in an int
-constexpr uint64_t kMaxFrameBytes = 4294967295;  // frames carry a 32-bit length prefix
+constexpr uint64_t kMaxMillis = 2147483647;           // consumers keep delays in an int
+constexpr uint64_t kMaxFrameBytes = 4294967295;       // frames carry a 32-bit length prefix
+constexpr uint64_t kMaxAttachmentBytes = 1ull << 40;  // far past any file a peer should store
 
 // One scalar value, from the file or the command line.
 struct Value {
@@ -161,6 +162,11 @@ const Leaf kLeaves[] = {
        GROVE_ASSIGN_OR_RETURN(c.store_sync_full, Boolean("store.sync_full", v));
        return Status::Ok();
      }},
+    {"attachments.max_bytes", "a positive integer", false,
+     [](PeerConfig& c, const Value& v) {
+       return SetUnsigned<&PeerConfig::attachment_max_bytes, 1, kMaxAttachmentBytes>(
+           "attachments.max_bytes", c, v);
+     }},
 };
 
 const Leaf* FindLeaf(std::string_view name) {
@@ -170,7 +176,9 @@ const Leaf* FindLeaf(std::string_view name) {
   return nullptr;
 }
 
-bool IsSection(std::string_view name) { return name == "log" || name == "sync" || name == "store"; }
+bool IsSection(std::string_view name) {
+  return name == "log" || name == "sync" || name == "store" || name == "attachments";
+}
 
 // The keys that may appear inside `section` ("" for the top level), without the section prefix.
 std::vector<std::string> KnownKeys(std::string_view section) {

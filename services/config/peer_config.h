@@ -10,6 +10,7 @@
 //   sync: { seal_delay_ms: 200, max_frame_bytes: 16777216, batch_bytes: 1048576,
 //           reconnect_min_ms: 500, reconnect_max_ms: 30000 }
 //   store: { sync_full: false }
+//   attachments: { max_bytes: 67108864 }
 //
 // Parsing is strict, and every error is an InvalidArgument whose where() is "FILE:LINE:COL"
 // (1-based) of the offending key or value: an unknown key (the message names the known ones), a
@@ -50,8 +51,9 @@ struct PeerConfig {
   uint64_t batch_bytes = 1 << 20;         // deltas per sync batch, 1..max_frame_bytes
   uint32_t reconnect_min_ms = 500;        // first redial delay, doubling up to reconnect_max_ms
   uint32_t reconnect_max_ms = 30000;
-  bool discover = true;          // dial fellow members whose addresses peers share
-  bool store_sync_full = false;  // fsync every commit (survives power loss, slower)
+  bool discover = true;                         // dial fellow members whose addresses peers share
+  bool store_sync_full = false;                 // fsync every commit (survives power loss, slower)
+  uint64_t attachment_max_bytes = 64ull << 20;  // largest attachment stored, 1..2^40
 
   bool operator==(const PeerConfig&) const = default;
 };

@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   options.reconnect_max_ms = static_cast<int>(cfg.reconnect_max_ms);
   options.sync_full = cfg.store_sync_full;
   options.discover = cfg.discover;
+  options.attachment_max_bytes = cfg.attachment_max_bytes;
 
   auto token = identity::ReadApiToken(cfg.data);
   if (!token.ok()) {

@@ -5,8 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <set>
+#include <thread>
+
+#include "attachments/attachments.h"
 #include "logging/log.h"
 #include "metrics/metrics.h"
+#include "peer/attachment_views.h"
 #include "peer/record_views.h"
 #include "replica/replica.h"
 #include "tools/tool.h"
@@ -42,6 +47,10 @@ struct PeerMetrics {
   metrics::Counter& forks = Counter("grove_forks_total", "Fork evidence received");
   metrics::Counter& deltas_sent = Counter("grove_deltas_sent_total", "Deltas sent to peers");
   metrics::Counter& local_actions = Counter("grove_local_actions_total", "Local actions made");
+  metrics::Counter& chunks_received =
+      Counter("grove_attachment_chunks_received_total", "Attachment chunks fetched and stored");
+  metrics::Counter& chunks_rejected = Counter("grove_attachment_chunks_rejected_total",
+                                              "Attachment chunks received that fail their id");
   metrics::Counter& bytes_in = Counter("grove_sync_received_bytes_total", "Bytes received");
   metrics::Counter& bytes_out = Counter("grove_sync_sent_bytes_total", "Bytes sent");
   metrics::Counter& frames_in = Counter("grove_sync_received_frames_total", "Frames received");
@@ -189,7 +198,19 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
           log_.Debug("sync", what, {{"connection", static_cast<int64_t>(conn)}});
         }
       };
+      observer.chunks = [this](const sync::WorkspaceId& ws, size_t stored, size_t corrupted,
+                               sync::ConnectionId from) {
+        metrics_.chunks_received.Inc(stored);
+        metrics_.chunks_rejected.Inc(corrupted);
+        if (corrupted > 0) {
+          log_.Warn("sync", "chunks rejected: they do not match their ids",
+                    {{"workspace", Hex16(ws)},
+                     {"connection", static_cast<int64_t>(from)},
+                     {"count", static_cast<int64_t>(corrupted)}});
+        }
+      };
       sync_ = std::make_unique<sync::SyncNode>(*identity_, *this, so, std::move(observer));
+      sync_->SetChunkStore(store_.get());
       GROVE_ASSIGN_OR_RETURN(auto workspaces, store_->ListWorkspaces());
       for (const auto& [ws_id, info] : workspaces) {
         auto ws = replica::Workspace::Open(*identity_, ws_id, *store_, clock_, random_);
@@ -446,6 +467,38 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     return out;
   }
 
+  // --- Attachment uploads (decision 0005) ------------------------------------------------------
+  // Stores one sealed chunk of upload `session`, durably, before the upload goes on.
+  grove::Status StoreUploadedChunk(uint64_t session, const replica::WorkspaceId& ws,
+                                   const Hash32& id, ByteView sealed) {
+    if (!sync_ || !sync_->Find(ws)) return grove::Status(Code::kUnavailable, "the peer stopped");
+    const std::pair<replica::WorkspaceId, Hash32> key{ws, id};
+    // Another upload uses this chunk now: abandoning that one must not take it away.
+    for (auto& [other, fresh] : upload_fresh_) {
+      if (other != session) fresh.erase(key);
+    }
+    GROVE_ASSIGN_OR_RETURN(bool held, store_->HasChunk(ws, id));
+    if (held) return grove::Status::Ok();  // dedup: same content, same chunk
+    store::WriteBatch wb;
+    wb.PutChunk(ws, id, sealed);
+    GROVE_RETURN_IF_ERROR(store_->Write(wb));
+    upload_fresh_[session].insert(key);
+    return grove::Status::Ok();
+  }
+
+  // Removes what an abandoned upload stored and nothing else uses, so a refused upload leaves
+  // nothing behind.
+  void AbandonUpload(uint64_t session) {
+    auto it = upload_fresh_.find(session);
+    if (it == upload_fresh_.end()) return;
+    store::WriteBatch wb;
+    for (const auto& [ws, id] : it->second) wb.DeleteChunk(ws, id);
+    upload_fresh_.erase(it);
+    if (grove::Status s = store_->Write(wb); !s.ok()) {
+      log_.Warn("store", "removing an abandoned upload failed", {{"reason", s.ToString()}});
+    }
+  }
+
   Peer& owner_;
   PeerOptions options_;
   logging::Logger& log_;
@@ -465,6 +518,10 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   std::atomic<bool> stopped_{false};
   PeerMetrics metrics_;
   bool applied_in_frame_ = false;
+  // Uploads in progress: the chunks each stored that were not held before and that no other
+  // upload has used since.
+  std::map<uint64_t, std::set<std::pair<replica::WorkspaceId, Hash32>>> upload_fresh_;
+  uint64_t next_upload_ = 1;
 
   std::mutex events_mu_;
   std::condition_variable events_cv_;
@@ -475,6 +532,61 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   // Last: destroyed first, so no task runs on a half-destroyed Impl.
   EventLoop loop_;
 };
+
+namespace {
+
+// One upload: sealing runs on the HTTP worker that feeds it; each chunk is stored on the loop
+// before the next piece is taken.
+class PeerUpload final : public api::AttachmentUpload {
+ public:
+  PeerUpload(Peer::Impl& impl, uint64_t session, const replica::WorkspaceId& ws,
+             const replica::ContentKeyId& key_id, const crypto::SymmetricKey& key,
+             uint64_t max_bytes, std::string name, std::string media_type)
+      : impl_(impl),
+        session_(session),
+        name_(std::move(name)),
+        media_type_(std::move(media_type)),
+        writer_(
+            ws, key_id, key,
+            attachments::Writer::Options{attachments::kDefaultChunkSize, max_bytes},
+            [this, ws](const attachments::ChunkId& id, ByteView sealed, attachments::ChunkKind) {
+              return impl_.loop_.Call(
+                  [&] { return impl_.StoreUploadedChunk(session_, ws, id, sealed); });
+            }) {}
+
+  ~PeerUpload() override {
+    try {
+      impl_.loop_.Call([this] {
+        if (finished_) {
+          impl_.upload_fresh_.erase(session_);
+        } else {
+          impl_.AbandonUpload(session_);
+        }
+      });
+    } catch (const std::exception&) {
+      // The loop has stopped (the peer is shutting down) and dropped the task: nothing is left
+      // to tidy in memory, and abandoned chunks stay as unreferenced rows (decision 0005).
+    }
+  }
+
+  grove::Status Write(std::string_view data) override { return writer_.Write(AsBytes(data)); }
+
+  Result<api::AttachmentInfo> Finish() override {
+    GROVE_ASSIGN_OR_RETURN(attachments::Attachment a, writer_.Finish(name_, media_type_));
+    finished_ = true;
+    return InfoOf(a.id, a.manifest);
+  }
+
+ private:
+  Peer::Impl& impl_;
+  const uint64_t session_;
+  std::string name_;
+  std::string media_type_;
+  attachments::Writer writer_;
+  bool finished_ = false;
+};
+
+}  // namespace
 
 Result<std::unique_ptr<Peer>> Peer::Start(const PeerOptions& options, logging::Logger& log) {
   std::unique_ptr<Peer> peer(new Peer());
@@ -657,6 +769,12 @@ grove::Status Peer::PatchRecord(const std::string& text, const std::string& id_t
                              "add." + field);
       }
     }
+    for (const auto& [field, value] : patch.append) {
+      if (field.empty() || field.size() > 256) {
+        return grove::Status(Code::kInvalidArgument, "field names are 1 to 256 bytes",
+                             "append." + field);
+      }
+    }
     for (const auto& [field, value] : set) GROVE_RETURN_IF_ERROR(ws->Set(id, field, value));
     for (const auto& [field, amount] : patch.add) {
       GROVE_RETURN_IF_ERROR(ws->Add(id, field, amount));
@@ -746,6 +864,106 @@ Result<api::DigestInfo> Peer::Digest(const std::string& text) {
     (void)ws->Seal();
     replica::Digests d = ws->digests();
     return api::DigestInfo{HexEncode(d.version), HexEncode(d.state), d.deltas};
+  });
+}
+
+uint64_t Peer::MaxAttachmentBytes() { return impl_->options_.attachment_max_bytes; }
+
+Result<std::unique_ptr<api::AttachmentUpload>> Peer::BeginAttachment(
+    const std::string& text, const std::string& name, const std::string& media_type) {
+  if (name.size() > attachments::kMaxNameBytes) {
+    return grove::Status(Code::kInvalidArgument, "file names are at most 255 bytes", "name");
+  }
+  if (media_type.size() > attachments::kMaxNameBytes) {
+    return grove::Status(Code::kInvalidArgument, "media types are at most 255 bytes", "type");
+  }
+  return impl_->loop_.Call([&]() -> Result<std::unique_ptr<api::AttachmentUpload>> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    if (!replica::CanWrite(ws->RoleOf(impl_->identity_->device()))) {
+      return PermissionDenied("this device's role may not add attachments to the workspace");
+    }
+    std::optional<replica::ContentKeyId> key_id = ws->CurrentContentKey();
+    const crypto::SymmetricKey* key = key_id ? ws->ContentKey(*key_id) : nullptr;
+    if (key == nullptr) {
+      return FailedPrecondition("this device holds no content key of the workspace yet");
+    }
+    const uint64_t session = impl_->next_upload_++;
+    impl_->upload_fresh_[session];
+    return std::unique_ptr<api::AttachmentUpload>(
+        new PeerUpload(*impl_, session, ws->id(), *key_id, *key,
+                       impl_->options_.attachment_max_bytes, name, media_type));
+  });
+}
+
+Result<api::AttachmentStatus> Peer::GetAttachmentStatus(const std::string& text,
+                                                        const std::string& id_text) {
+  return impl_->loop_.Call([&]() -> Result<api::AttachmentStatus> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_ASSIGN_OR_RETURN(attachments::ChunkId id, ParseAttachmentId(id_text));
+    return StatusOf(*impl_->store_, *impl_->sync_, *ws, id);
+  });
+}
+
+// Polls the loop rather than waiting on it: the loop must stay free to receive the chunks.
+Result<api::AttachmentInfo> Peer::FetchAttachment(const std::string& text,
+                                                  const std::string& id_text, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool asked_manifest = false, asked_data = false;
+  for (;;) {
+    std::optional<api::AttachmentStatus> progress;
+    Result<std::optional<api::AttachmentInfo>> step =
+        impl_->loop_.Call([&]() -> Result<std::optional<api::AttachmentInfo>> {
+          GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+          GROVE_ASSIGN_OR_RETURN(attachments::ChunkId id, ParseAttachmentId(id_text));
+          auto manifest = LoadManifest(*impl_->store_, *ws, id);
+          if (!manifest.ok() && manifest.status().code() != Code::kNotFound) {
+            return manifest.status();
+          }
+          if (!manifest.ok() && !asked_manifest) {
+            impl_->sync_->FetchChunks(ws->id(), {id});
+            asked_manifest = true;
+          }
+          if (manifest.ok() && !asked_data) {
+            std::vector<Hash32> ids;
+            for (const attachments::ChunkRef& c : manifest->chunks) ids.push_back(c.id);
+            impl_->sync_->FetchChunks(ws->id(), ids);
+            asked_data = true;
+          }
+          GROVE_ASSIGN_OR_RETURN(api::AttachmentStatus status,
+                                 StatusOf(*impl_->store_, *impl_->sync_, *ws, id));
+          if (status.state == "complete") {
+            return std::optional<api::AttachmentInfo>(status.info);
+          }
+          progress = status;
+          return std::optional<api::AttachmentInfo>();
+        });
+    if (!step.ok()) return step.status();
+    if (step->has_value()) return **step;
+    const std::string held = progress->manifest ? std::to_string(progress->chunks_held) + " of " +
+                                                      std::to_string(progress->info.chunks) +
+                                                      " chunks are held here"
+                                                : "its manifest is not held here";
+    if (progress->state == "unavailable") {
+      return grove::Status(Code::kUnavailable,
+                           "attachment " + id_text.substr(0, 16) + " cannot be fetched: " + held +
+                               ", and no connected member of the workspace has the rest");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return grove::Status(Code::kUnavailable, "attachment " + id_text.substr(0, 16) +
+                                                   " is still being fetched: " + held +
+                                                   " (see its /status; fetching goes on)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+Result<std::string> Peer::ReadAttachmentChunk(const std::string& text, const std::string& id_text,
+                                              uint64_t index) {
+  return impl_->loop_.Call([&]() -> Result<std::string> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_ASSIGN_OR_RETURN(attachments::ChunkId id, ParseAttachmentId(id_text));
+    GROVE_ASSIGN_OR_RETURN(attachments::Manifest manifest, LoadManifest(*impl_->store_, *ws, id));
+    return ReadChunk(*impl_->store_, *ws, manifest, index);
   });
 }
 

@@ -46,6 +46,7 @@ struct PeerOptions {
   int reconnect_max_ms = 30000;
   bool sync_full = false;
   bool discover = true;  // dial members whose addresses peers share
+  uint64_t attachment_max_bytes = 64ull << 20;
 };
 
 class Peer final : public api::Backend {
@@ -86,6 +87,15 @@ class Peer final : public api::Backend {
                             int64_t amount) override;
   Result<std::vector<api::ToolInfo>> ListTools(const std::string& ws) override;
   Result<api::DigestInfo> Digest(const std::string& ws) override;
+  uint64_t MaxAttachmentBytes() override;
+  Result<std::unique_ptr<api::AttachmentUpload>> BeginAttachment(
+      const std::string& ws, const std::string& name, const std::string& media_type) override;
+  Result<api::AttachmentStatus> GetAttachmentStatus(const std::string& ws,
+                                                    const std::string& id) override;
+  Result<api::AttachmentInfo> FetchAttachment(const std::string& ws, const std::string& id,
+                                              int timeout_ms) override;
+  Result<std::string> ReadAttachmentChunk(const std::string& ws, const std::string& id,
+                                          uint64_t index) override;
   uint64_t CurrentEventSeq() override;
   std::vector<api::Event> WaitEvents(uint64_t after_seq, int timeout_ms) override;
 

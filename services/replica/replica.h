@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/random.h"
 #include "common/status.h"
+#include "crypto/crypto.h"
 #include "identity/identity.h"
 #include "replica/value.h"
 #include "store/store.h"
@@ -39,6 +40,7 @@
 namespace grove::replica {
 
 using WorkspaceId = Hash32;
+using ContentKeyId = std::array<uint8_t, 16>;
 
 enum class Role { kNone = 0, kOwner = 1, kMember = 2, kAuditor = 3, kReadOnly = 4 };
 const char* RoleName(Role role);
@@ -199,6 +201,12 @@ class Workspace {
   Role RoleOf(const DeviceId& device) const;
   // Whether `device` holds every content key in use (a removed device does not get new ones).
   bool HoldsKeys() const;
+  // Content keys for data kept outside deltas (attachments, decision 0005). CurrentContentKey:
+  // the id of the key new content is sealed under, the same one Seal() uses (nullopt when this
+  // device holds none it may use). ContentKey: a key this device holds, by id, or nullptr; the
+  // pointer stays valid as long as the Workspace (keys are never dropped).
+  std::optional<ContentKeyId> CurrentContentKey() const;
+  const crypto::SymmetricKey* ContentKey(const ContentKeyId& id) const;
   Digests digests() const;
   // Every feed's deltas with their status, and every record's canonical bytes, one per line:
   // for diagnosing a digest mismatch.

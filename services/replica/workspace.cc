@@ -932,6 +932,13 @@ bool Workspace::HoldsKeys() const {
   return true;
 }
 
+std::optional<ContentKeyId> Workspace::CurrentContentKey() const { return impl_->ChooseKey(); }
+
+const crypto::SymmetricKey* Workspace::ContentKey(const ContentKeyId& id) const {
+  auto it = impl_->keys_.find(id);
+  return it == impl_->keys_.end() ? nullptr : &it->second;
+}
+
 Digests Workspace::digests() const { return impl_->ComputeDigests(); }
 
 std::string Workspace::DebugString() const {

@@ -119,6 +119,17 @@ class Applier final : public WriteBatch::Handler {
     return PutEntry(&Workspace::meta, ws, std::string(key), Copy(value));
   }
 
+  Status PutChunk(const WorkspaceId& ws, const Hash32& id, ByteView data) override {
+    Workspace* w = Find(ws);
+    if (w == nullptr) return internal::WorkspaceMissing();
+    if (w->chunks.contains(id)) return Status::Ok();  // content-addressed: same id, same bytes
+    return PutEntry(&Workspace::chunks, ws, id, Copy(data));
+  }
+
+  Status DeleteChunk(const WorkspaceId& ws, const Hash32& id) override {
+    return DeleteEntry(&Workspace::chunks, ws, id);
+  }
+
  private:
   Workspace* Find(const WorkspaceId& ws) {
     auto it = all_.find(ws);
@@ -246,6 +257,19 @@ Result<std::optional<Bytes>> MemoryStore::GetMeta(const WorkspaceId& ws, std::st
   return std::optional<Bytes>(it->second);
 }
 
+Result<std::optional<Bytes>> MemoryStore::GetChunk(const WorkspaceId& ws, const Hash32& id) {
+  const Workspace* w = Find(ws);
+  if (w == nullptr) return std::optional<Bytes>();
+  auto it = w->chunks.find(id);
+  if (it == w->chunks.end()) return std::optional<Bytes>();
+  return std::optional<Bytes>(it->second);
+}
+
+Result<bool> MemoryStore::HasChunk(const WorkspaceId& ws, const Hash32& id) {
+  const Workspace* w = Find(ws);
+  return w != nullptr && w->chunks.contains(id);
+}
+
 Result<uint64_t> MemoryStore::SizeBytes() {
   uint64_t total = 0;
   for (const auto& [id, w] : workspaces_) {
@@ -255,6 +279,7 @@ Result<uint64_t> MemoryStore::SizeBytes() {
     for (const auto& [index, op] : w.pending) total += op.size();
     for (const EvidenceRow& e : w.evidence) total += e.bytes.size();
     for (const auto& [key, value] : w.meta) total += key.size() + value.size();
+    for (const auto& [chunk, data] : w.chunks) total += chunk.size() + data.size();
   }
   return total;
 }

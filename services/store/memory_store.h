@@ -31,6 +31,8 @@ class MemoryStore final : public Store {
   Result<std::vector<std::pair<uint64_t, Bytes>>> LoadPending(const WorkspaceId& ws) override;
   Result<std::vector<EvidenceRow>> ListEvidence(const WorkspaceId& ws) override;
   Result<std::optional<Bytes>> GetMeta(const WorkspaceId& ws, std::string_view key) override;
+  Result<std::optional<Bytes>> GetChunk(const WorkspaceId& ws, const Hash32& id) override;
+  Result<bool> HasChunk(const WorkspaceId& ws, const Hash32& id) override;
   Result<uint64_t> SizeBytes() override;
 
   struct Delta {
@@ -47,6 +49,7 @@ class MemoryStore final : public Store {
     std::map<uint64_t, Bytes> pending;
     std::vector<EvidenceRow> evidence;
     std::map<std::string, Bytes, std::less<>> meta;
+    std::map<Hash32, Bytes> chunks;
   };
 
  private:

@@ -38,6 +38,10 @@ struct SqliteStore::Statements {
   Statement pending_of;
   Statement evidence_of;
   Statement get_meta;
+  Statement put_chunk;
+  Statement delete_chunk;
+  Statement get_chunk;
+  Statement has_chunk;
 };
 
 namespace {
@@ -103,6 +107,15 @@ constexpr StatementSpec kStatementSpecs[] = {
      "WHERE workspace = ?1 ORDER BY id"},
     {&SqliteStore::Statements::get_meta, "reading meta value",
      "SELECT value FROM meta WHERE workspace = ?1 AND key = ?2"},
+    // DO NOTHING: a chunk's id is the hash of its bytes, so a stored row is already right.
+    {&SqliteStore::Statements::put_chunk, "storing chunk",
+     "INSERT INTO chunks (workspace, id, data) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"},
+    {&SqliteStore::Statements::delete_chunk, "deleting chunk",
+     "DELETE FROM chunks WHERE workspace = ?1 AND id = ?2"},
+    {&SqliteStore::Statements::get_chunk, "reading chunk",
+     "SELECT data FROM chunks WHERE workspace = ?1 AND id = ?2"},
+    {&SqliteStore::Statements::has_chunk, "looking up chunk",
+     "SELECT 1 FROM chunks WHERE workspace = ?1 AND id = ?2"},
 };
 
 std::string NewerVersionMessage(int64_t version) {
@@ -343,6 +356,18 @@ class Applier final : public WriteBatch::Handler {
     return RowStatus(s.BindBlob(1, ws).BindText(2, key).BindBlob(3, value).Run());
   }
 
+  Status PutChunk(const WorkspaceId& ws, const Hash32& id, ByteView data) override {
+    Statement& s = st_.put_chunk;
+    ScopedReset reset(s);
+    return RowStatus(s.BindBlob(1, ws).BindBlob(2, id).BindBlob(3, data).Run());
+  }
+
+  Status DeleteChunk(const WorkspaceId& ws, const Hash32& id) override {
+    Statement& s = st_.delete_chunk;
+    ScopedReset reset(s);
+    return s.BindBlob(1, ws).BindBlob(2, id).Run();
+  }
+
  private:
   // WriteBatch has already refused values above INT64_MAX, so this cast is exact.
   static int64_t Signed(uint64_t v) { return static_cast<int64_t>(v); }
@@ -483,6 +508,22 @@ Result<std::optional<Bytes>> SqliteStore::GetMeta(const WorkspaceId& ws, std::st
   GROVE_ASSIGN_OR_RETURN(bool found, s.Step());
   if (!found) return std::optional<Bytes>();
   return std::optional<Bytes>(CopyBlob(s, 0));
+}
+
+Result<std::optional<Bytes>> SqliteStore::GetChunk(const WorkspaceId& ws, const Hash32& id) {
+  Statement& s = stmts_->get_chunk;
+  ScopedReset reset(s);
+  s.BindBlob(1, ws).BindBlob(2, id);
+  GROVE_ASSIGN_OR_RETURN(bool found, s.Step());
+  if (!found) return std::optional<Bytes>();
+  return std::optional<Bytes>(CopyBlob(s, 0));
+}
+
+Result<bool> SqliteStore::HasChunk(const WorkspaceId& ws, const Hash32& id) {
+  Statement& s = stmts_->has_chunk;
+  ScopedReset reset(s);
+  s.BindBlob(1, ws).BindBlob(2, id);
+  return s.Step();
 }
 
 // The files' sizes rather than page_count * page_size: that counts pages still only in the log

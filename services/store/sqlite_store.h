@@ -35,6 +35,8 @@ class SqliteStore final : public Store {
   Result<std::vector<std::pair<uint64_t, Bytes>>> LoadPending(const WorkspaceId& ws) override;
   Result<std::vector<EvidenceRow>> ListEvidence(const WorkspaceId& ws) override;
   Result<std::optional<Bytes>> GetMeta(const WorkspaceId& ws, std::string_view key) override;
+  Result<std::optional<Bytes>> GetChunk(const WorkspaceId& ws, const Hash32& id) override;
+  Result<bool> HasChunk(const WorkspaceId& ws, const Hash32& id) override;
   Result<uint64_t> SizeBytes() override;
 
   struct Statements;  // every statement the store runs, prepared at open

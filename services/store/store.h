@@ -105,6 +105,11 @@ class WriteBatch {
   void PutEvidence(const EvidenceRow& row);
   // Inserts or replaces a small per-workspace value (counters, HLC).
   void PutMeta(const WorkspaceId& ws, std::string_view key, ByteView value);
+  // Inserts an attachment chunk under its id (the SHA-256 of `data`, which the caller has
+  // checked: the store does not hash). Content-addressed, so an id already stored is a no-op.
+  void PutChunk(const WorkspaceId& ws, const Hash32& id, ByteView data);
+  // Removes a chunk (an upload that was abandoned).
+  void DeleteChunk(const WorkspaceId& ws, const Hash32& id);
 
   void Clear();
   size_t size() const;
@@ -126,6 +131,8 @@ class WriteBatch {
     virtual Status ClearPending(const WorkspaceId& ws, uint64_t up_to_index) = 0;
     virtual Status PutEvidence(const EvidenceRow& row) = 0;
     virtual Status PutMeta(const WorkspaceId& ws, std::string_view key, ByteView value) = 0;
+    virtual Status PutChunk(const WorkspaceId& ws, const Hash32& id, ByteView data) = 0;
+    virtual Status DeleteChunk(const WorkspaceId& ws, const Hash32& id) = 0;
   };
 
   // Calls handler for each mutation in order. Returns the batch's own argument error without
@@ -175,6 +182,11 @@ class Store {
   virtual Result<std::vector<EvidenceRow>> ListEvidence(const WorkspaceId& ws) = 0;
 
   virtual Result<std::optional<Bytes>> GetMeta(const WorkspaceId& ws, std::string_view key) = 0;
+
+  // An attachment chunk's bytes, or nullopt when this store does not hold it.
+  virtual Result<std::optional<Bytes>> GetChunk(const WorkspaceId& ws, const Hash32& id) = 0;
+  // Whether the chunk is held, without reading it.
+  virtual Result<bool> HasChunk(const WorkspaceId& ws, const Hash32& id) = 0;
 
   // For metrics. SqliteStore: database file plus write-ahead log. MemoryStore: sum of blob sizes.
   virtual Result<uint64_t> SizeBytes() = 0;

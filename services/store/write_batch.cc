@@ -56,6 +56,15 @@ struct PutMetaOp {
   std::string key;
   Bytes value;
 };
+struct PutChunkOp {
+  WorkspaceId ws;
+  Hash32 id;
+  Bytes data;
+};
+struct DeleteChunkOp {
+  WorkspaceId ws;
+  Hash32 id;
+};
 
 constexpr uint64_t kMaxStorable = std::numeric_limits<int64_t>::max();
 
@@ -66,7 +75,7 @@ Bytes Copy(ByteView v) { return Bytes(v.begin(), v.end()); }
 struct WriteBatch::Mutation {
   std::variant<PutWorkspaceOp, DeleteWorkspaceOp, PutDeltaOp, SetDeltaStatusOp, PutRecordOp,
                DeleteRecordOp, ClearRecordsOp, PutPendingOp, ClearPendingOp, PutEvidenceOp,
-               PutMetaOp>
+               PutMetaOp, PutChunkOp, DeleteChunkOp>
       op;
 };
 
@@ -139,6 +148,14 @@ void WriteBatch::PutMeta(const WorkspaceId& ws, std::string_view key, ByteView v
   mutations_.push_back({PutMetaOp{ws, std::string(key), Copy(value)}});
 }
 
+void WriteBatch::PutChunk(const WorkspaceId& ws, const Hash32& id, ByteView data) {
+  mutations_.push_back({PutChunkOp{ws, id, Copy(data)}});
+}
+
+void WriteBatch::DeleteChunk(const WorkspaceId& ws, const Hash32& id) {
+  mutations_.push_back({DeleteChunkOp{ws, id}});
+}
+
 void WriteBatch::Clear() {
   mutations_.clear();
   invalid_ = Status::Ok();
@@ -187,6 +204,12 @@ class Dispatcher {
   }
   Status operator()(const PutMetaOp& m) {
     return Named("PutMeta", m.ws, h_.PutMeta(m.ws, m.key, m.value));
+  }
+  Status operator()(const PutChunkOp& m) {
+    return Named("PutChunk", m.ws, h_.PutChunk(m.ws, m.id, m.data));
+  }
+  Status operator()(const DeleteChunkOp& m) {
+    return Named("DeleteChunk", m.ws, h_.DeleteChunk(m.ws, m.id));
   }
 
  private:

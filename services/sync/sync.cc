@@ -5,6 +5,7 @@
 
 #include "grove/v1/sync.pb.h"
 #include "grove/v1/wire.pb.h"
+#include "sync/connection.h"
 
 namespace grove::sync {
 namespace {
@@ -35,24 +36,6 @@ std::optional<WorkspaceId> GenesisId(const std::string& genesis) {
 }
 
 }  // namespace
-
-struct SyncNode::Connection {
-  ConnectionId id = 0;
-  bool outbound = false;
-  crypto::PublicKey tls_key{};
-  std::string host;
-  bool ready = false;
-  identity::DeviceId device{};
-  std::string name;
-  uint16_t listen_port = 0;
-  // What the remote holds, as far as this node knows: its last Have plus what was sent since.
-  std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> theirs;
-  std::set<WorkspaceId> have_sent;
-  std::set<WorkspaceId> backlog;        // more to send once the queue drains
-  uint32_t max_frame_bytes = 16 << 20;  // the largest frame the remote accepts
-  std::set<WorkspaceId> blocked;        // a delta too large for the remote's frame limit is next
-  uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
-};
 
 SyncNode::SyncNode(const identity::Identity& me, Transport& transport, Options options,
                    Observer observer)
@@ -101,7 +84,18 @@ void SyncNode::OnConnected(ConnectionId id, const crypto::PublicKey& tls_key, bo
   SendFrame(conn, frame.SerializeAsString());
 }
 
-void SyncNode::OnClosed(ConnectionId id) { connections_.erase(id); }
+void SyncNode::OnClosed(ConnectionId id) {
+  connections_.erase(id);
+  // What that connection was asked goes to another member, if there is one.
+  bool reassign = false;
+  for (auto& [key, want] : chunk_wants_) {
+    if (want.in_flight == id) {
+      want.in_flight = 0;
+      reassign = true;
+    }
+  }
+  if (reassign) DispatchChunkRequests();
+}
 
 void SyncNode::Fail(Connection& c, const Status& reason) {
   if (observer_.note) observer_.note(c.id, "closing: " + reason.ToString());
@@ -229,6 +223,10 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
       }
       return;
     }
+    case w::Frame::kChunkRequest:
+      return OnChunkRequest(c, frame.chunk_request());
+    case w::Frame::kChunks:
+      return OnChunks(c, frame.chunks());
     case w::Frame::kGoodbye:
       return Fail(c, Status(Code::kUnavailable, "peer said goodbye: " + frame.goodbye().reason()));
     case w::Frame::MSG_NOT_SET:
@@ -268,6 +266,8 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
     if (IsMember(*ws, c.device)) SendHave(c, *ws, true);
   }
   SendAddresses(c);
+  // A member that was not connected before may hold chunks no one else had.
+  DispatchChunkRequests();
 }
 
 void SyncNode::SendHave(Connection& c, replica::Workspace& ws, bool holding) {
@@ -369,6 +369,14 @@ void SyncNode::Push(const WorkspaceId& id) {
 }
 
 void SyncNode::Pump() {
+  std::vector<ConnectionId> serving;
+  for (auto& [cid, c] : connections_) {
+    if (!c->to_serve.empty()) serving.push_back(cid);
+  }
+  for (ConnectionId cid : serving) {
+    auto it = connections_.find(cid);
+    if (it != connections_.end()) ServeChunks(*it->second);
+  }
   std::vector<std::pair<ConnectionId, WorkspaceId>> work;
   for (auto& [cid, c] : connections_) {
     for (const WorkspaceId& ws : c->backlog) work.emplace_back(cid, ws);
@@ -382,7 +390,7 @@ void SyncNode::Pump() {
 
 bool SyncNode::HasBacklog() const {
   for (const auto& [cid, c] : connections_) {
-    if (!c->backlog.empty()) return true;
+    if (!c->backlog.empty() || !c->to_serve.empty()) return true;
   }
   return false;
 }

@@ -9,6 +9,13 @@
 // a line A–B–C, A's edits reach C. A workspace's deltas go only to devices that are members of
 // it in this node's view; a device that was added but lacks the workspace gets an invitation.
 //
+// Attachment chunks (decision 0005) are fetched on demand, apart from deltas, so a large file
+// never holds up records: FetchChunks asks connected members for chunks this node lacks, at most
+// kMaxChunksInFlight per connection; a member answers from its store in frames of about
+// `batch_bytes`, under the same queue limit as deltas; the receiver checks each chunk against
+// its id before storing it (one transaction per frame) and asks another member for what one
+// lacked or sent corrupted. Chunks are served only to members of their workspace.
+//
 // Threading: not thread-safe; one thread (the peer's event loop) calls everything, including
 // the Transport. Bad frames never throw or crash: the connection is closed with a reason.
 #pragma once
@@ -26,10 +33,13 @@
 #include "crypto/crypto.h"
 #include "identity/identity.h"
 #include "replica/replica.h"
+#include "store/store.h"
 
 namespace grove::wire::v1 {
 class Hello;
-}
+class ChunkRequest;
+class Chunks;
+}  // namespace grove::wire::v1
 
 namespace grove::sync {
 
@@ -37,6 +47,15 @@ using ConnectionId = uint64_t;
 using replica::WorkspaceId;
 
 constexpr uint32_t kProtocolVersion = 1;
+constexpr size_t kMaxChunkIdsPerRequest = 256;
+constexpr size_t kMaxChunksInFlight = 16;         // asked of one connection and not yet answered
+constexpr size_t kMaxChunksQueuedToServe = 1024;  // per connection; more are answered missing
+
+enum class ChunkState {
+  kHeld,         // in this node's store
+  kFetching,     // asked of a connected member, or about to be
+  kUnavailable,  // not held, and no connected member is left to ask
+};
 
 // How frames leave this node. Implemented over TLS by the peer, in memory by tests.
 class Transport {
@@ -87,6 +106,9 @@ struct Observer {
   std::function<void(const WorkspaceId&, const replica::ApplyReport&, ConnectionId)> applied;
   std::function<void(const Invitation&)> invited;
   std::function<void(ConnectionId, const std::string& what)> note;  // protocol events for logs
+  // Chunks received in one frame: how many were stored, and how many were refused because
+  // they did not match their id (corrupted or forged).
+  std::function<void(const WorkspaceId&, size_t stored, size_t corrupted, ConnectionId)> chunks;
 };
 
 class SyncNode {
@@ -126,6 +148,18 @@ class SyncNode {
   // Addresses learned from peers, of devices this node shares a workspace with.
   std::vector<KnownAddress> Addresses() const;
 
+  // --- Attachment chunks. REQUIRES: SetChunkStore before any other chunk call; the store must
+  // be the one the workspaces use (chunk rows need their workspace) and outlive the node.
+  // Without a store, chunk requests are answered `missing`.
+  void SetChunkStore(store::Store* store);
+  // Asks connected members for those of `ids` (chunks of `ws`) not held here. Ids already being
+  // fetched are not asked again; ids every member lacked are asked again (a new attempt).
+  void FetchChunks(const WorkspaceId& ws, const std::vector<Hash32>& ids);
+  // IOError when the store cannot be read.
+  Result<ChunkState> StateOf(const WorkspaceId& ws, const Hash32& id);
+  // Forgets wanted chunks of `ws` (a download given up); answers that arrive later are ignored.
+  void ForgetChunks(const WorkspaceId& ws, const std::vector<Hash32>& ids);
+
  private:
   struct Connection;
   void OnHello(Connection& c, const wire::v1::Hello& hello);
@@ -135,6 +169,19 @@ class SyncNode {
   void SendAddresses(Connection& c);
   void Fail(Connection& c, const Status& reason);
   bool IsMember(replica::Workspace& ws, const identity::DeviceId& device) const;
+  void OnChunkRequest(Connection& c, const wire::v1::ChunkRequest& request);
+  void OnChunks(Connection& c, const wire::v1::Chunks& chunks);
+  void ServeChunks(Connection& c);
+  void DispatchChunkRequests();
+  bool CanAskForChunks(const Connection& c, const WorkspaceId& ws);
+
+  // A chunk this node wants: whom it asked, and who has the request now (0: nobody).
+  struct ChunkWant {
+    std::set<ConnectionId> asked;
+    ConnectionId in_flight = 0;
+  };
+  store::Store* chunk_store_ = nullptr;
+  std::map<std::pair<WorkspaceId, Hash32>, ChunkWant> chunk_wants_;
 
   const identity::Identity& me_;
   Transport& transport_;

@@ -445,6 +445,55 @@ TEST_P(StoreTest, MetaUpsertsAndIsPerWorkspace) {
   EXPECT_EQ(Meta(store(), ws2_, "counter"), "<missing>");
 }
 
+TEST_P(StoreTest, ChunksAreContentAddressedPerWorkspaceAndGoWithIt) {
+  const Hash32 c1 = Id(0xc1), c2 = Id(0xc2);
+  WriteBatch b;
+  b.PutWorkspace(ws1_, B("w"));
+  b.PutWorkspace(ws2_, B("w"));
+  b.PutChunk(ws1_, c1, B("sealed one"));
+  b.PutChunk(ws1_, c1, B("other bytes"));  // same id: already stored, kept as it was
+  b.PutChunk(ws1_, c2, B("sealed two"));
+  ASSERT_OK(Write(b));
+  Reopen();
+  auto got = store().GetChunk(ws1_, c1);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(**got, B("sealed one"));
+  EXPECT_TRUE(*store().HasChunk(ws1_, c2));
+  EXPECT_FALSE(*store().HasChunk(ws2_, c1)) << "chunks belong to one workspace";
+  EXPECT_FALSE(store().GetChunk(ws2_, c1)->has_value());
+  EXPECT_FALSE(*store().HasChunk(Id(0x99), c1)) << "unknown workspace: not held, not an error";
+
+  WriteBatch del;
+  del.DeleteChunk(ws1_, c2);
+  del.DeleteChunk(ws1_, Id(0xee));  // not stored: a no-op
+  ASSERT_OK(Write(del));
+  EXPECT_FALSE(*store().HasChunk(ws1_, c2));
+
+  WriteBatch orphan;
+  orphan.PutChunk(Id(0x77), c1, B("x"));
+  EXPECT_EQ(Write(orphan).code(), Code::kFailedPrecondition);
+
+  WriteBatch drop;
+  drop.DeleteWorkspace(ws1_);
+  ASSERT_OK(Write(drop));
+  WriteBatch again;
+  again.PutWorkspace(ws1_, B("fresh"));
+  ASSERT_OK(Write(again));
+  EXPECT_FALSE(*store().HasChunk(ws1_, c1)) << "deleting a workspace deletes its chunks";
+}
+
+TEST_P(StoreTest, AFailedBatchStoresNoChunk) {
+  WriteBatch b;
+  b.PutWorkspace(ws1_, B("w"));
+  ASSERT_OK(Write(b));
+  WriteBatch failing;
+  failing.PutChunk(ws1_, Id(0xc1), B("sealed"));
+  failing.PutRecord(Id(0x55), B("k"), B("v"));  // no such workspace: the batch fails
+  EXPECT_FALSE(Write(failing).ok());
+  Reopen();
+  EXPECT_FALSE(*store().HasChunk(ws1_, Id(0xc1)));
+}
+
 TEST_P(StoreTest, DeleteWorkspaceRemovesAllItsRowsAndOnlyThose) {
   WriteBatch b;
   Fill(b, ws1_, "one");
@@ -638,6 +687,24 @@ TEST_F(SqliteFileTest, ReopenKeepsDataAtTheCurrentSchemaVersionInWalMode) {
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_EQ(Meta(**reopened, Id(0x01), "m"), "meta kept");
   EXPECT_EQ(Records(**reopened, Id(0x01)).size(), 2001u);
+}
+
+TEST_F(SqliteFileTest, AVersionOneStoreMigratesToChunksKeepingItsData) {
+  CreateStoreWithData();
+  {
+    // What a store written by the release before attachments looks like.
+    RawDb raw(path_);
+    raw.Exec("DROP TABLE chunks");
+    raw.Exec("PRAGMA user_version = 1");
+  }
+  auto reopened = Open();
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(RawDb(path_).Query("PRAGMA user_version"), std::to_string(CurrentSchemaVersion()));
+  EXPECT_EQ(Meta(**reopened, Id(0x01), "m"), "meta kept");
+  WriteBatch b;
+  b.PutChunk(Id(0x01), Id(0xc1), B("sealed"));
+  ASSERT_OK((*reopened)->Write(b));
+  EXPECT_TRUE(*(*reopened)->HasChunk(Id(0x01), Id(0xc1)));
 }
 
 TEST_F(SqliteFileTest, NewerSchemaVersionIsRefusedNamingBothVersions) {

@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 
+#include "attachments/attachments.h"
 #include "grove/v1/sync.pb.h"
 #include "support/test_device.h"
 
@@ -118,10 +119,13 @@ class MemoryNet {
 
 struct Node {
   Node(const std::string& name, uint64_t seed, FakeClock& clock, MemoryNet& net,
-       sync::Options options = {})
-      : device(name, seed, clock), port(net, 0), node(device.identity, port, options) {
+       sync::Options options = {}, sync::Observer observer = {})
+      : device(name, seed, clock),
+        port(net, 0),
+        node(device.identity, port, options, std::move(observer)) {
     index = net.Add(&node);
     port.set_node(index);
+    node.SetChunkStore(device.store.get());
   }
   const crypto::PublicKey& key() const { return device.identity.card().sign_key; }
 
@@ -339,6 +343,195 @@ TEST_F(SyncTest, AddressesOfFellowMembersAreShared) {
     }
   }
   EXPECT_TRUE(knows_b);
+}
+
+// --- Attachment chunks ---------------------------------------------------------------------
+
+// Seals `data` as an attachment of `ws` into n's store, as an upload would.
+attachments::Attachment PutFile(Node& n, replica::Workspace& ws, const Bytes& data,
+                                size_t chunk_size) {
+  auto key_id = ws.CurrentContentKey();
+  EXPECT_TRUE(key_id.has_value());
+  const crypto::SymmetricKey* key = ws.ContentKey(*key_id);
+  attachments::Writer writer(
+      ws.id(), *key_id, *key, {chunk_size, 1 << 30},
+      [&](const attachments::ChunkId& id, ByteView sealed, attachments::ChunkKind) {
+        store::WriteBatch b;
+        b.PutChunk(ws.id(), id, sealed);
+        return n.device.store->Write(b);
+      });
+  EXPECT_TRUE(writer.Write(data).ok());
+  auto a = writer.Finish("f.bin", "application/octet-stream");
+  EXPECT_TRUE(a.ok()) << a.status().ToString();
+  return a.value();
+}
+
+Bytes FileBytes(size_t n) {
+  Bytes b(n);
+  for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>((i * 7) ^ (i >> 8));
+  return b;
+}
+
+std::vector<Hash32> DataIds(const attachments::Manifest& m) {
+  std::vector<Hash32> ids;
+  for (const auto& c : m.chunks) ids.push_back(c.id);
+  return ids;
+}
+
+class ChunkSyncTest : public SyncTest {
+ protected:
+  // a creates a workspace with b as a member, connected and synced.
+  replica::Workspace& Setup(Node& a, Node& b) {
+    auto& wa = CreateAt(a);
+    EXPECT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+    net.Connect(b.index, a.index, b.key(), a.key());
+    net.Run();
+    Accept(b, wa.id());
+    net.Run();
+    return wa;
+  }
+
+  static bool Holds(Node& n, const replica::WorkspaceId& ws, const Hash32& id) {
+    auto held = n.device.store->HasChunk(ws, id);
+    return held.ok() && *held;
+  }
+};
+
+TEST_F(ChunkSyncTest, AMemberFetchesOnDemandInBoundedBatchesAndReadsTheFile) {
+  sync::Options small;
+  small.batch_bytes = 3000;  // several frames for the data chunks
+  Node a("alice", 1, clock, net, small), b("bob", 2, clock, net);
+  auto& wa = Setup(a, b);
+  const Bytes data = FileBytes(40 * 1000 + 17);
+  attachments::Attachment file = PutFile(a, wa, data, 1000);
+  ASSERT_EQ(file.manifest.chunks.size(), 41u);
+  EXPECT_FALSE(Holds(b, wa.id(), file.id)) << "attachments do not travel with deltas";
+
+  // The manifest first, then the chunks it names.
+  EXPECT_EQ(*b.node.StateOf(wa.id(), file.id), sync::ChunkState::kUnavailable) << "not asked yet";
+  b.node.FetchChunks(wa.id(), {file.id});
+  EXPECT_EQ(*b.node.StateOf(wa.id(), file.id), sync::ChunkState::kFetching);
+  net.Run();
+  ASSERT_EQ(*b.node.StateOf(wa.id(), file.id), sync::ChunkState::kHeld);
+  replica::Workspace& wb = *b.node.Find(wa.id());
+  auto keys = [&](const attachments::KeyId& k) { return wb.ContentKey(k); };
+  auto manifest = attachments::OpenManifest(wa.id(), keys, file.id,
+                                            **b.device.store->GetChunk(wa.id(), file.id));
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+
+  // Resumable: a chunk already held is not asked for again.
+  store::WriteBatch pre;
+  pre.PutChunk(wa.id(), manifest->chunks[0].id,
+               **a.device.store->GetChunk(wa.id(), manifest->chunks[0].id));
+  ASSERT_TRUE(b.device.store->Write(pre).ok());
+  const uint64_t a_frames_before = a.node.Connections().front().frames_out;
+  b.node.FetchChunks(wa.id(), DataIds(*manifest));
+  net.Run();
+  Bytes back;
+  for (size_t i = 0; i < manifest->chunks.size(); ++i) {
+    ASSERT_TRUE(Holds(b, wa.id(), manifest->chunks[i].id)) << "chunk " << i;
+    auto plain = attachments::OpenDataChunk(
+        wa.id(), keys, *manifest, i, **b.device.store->GetChunk(wa.id(), manifest->chunks[i].id));
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    back.insert(back.end(), plain->begin(), plain->end());
+  }
+  EXPECT_EQ(back, data);
+  // 40 chunks of ~1 KB in frames of ~3 KB: bounded batches, not one frame, and not 41 requests'
+  // worth of answers either (the held one was never asked for).
+  const uint64_t frames = a.node.Connections().front().frames_out - a_frames_before;
+  EXPECT_GE(frames, 40u / 3);
+  EXPECT_LE(frames, 40u);
+
+  // Fetching again sends nothing: everything is held.
+  const uint64_t b_frames = b.node.Connections().front().frames_out;
+  b.node.FetchChunks(wa.id(), DataIds(*manifest));
+  net.Run();
+  EXPECT_EQ(b.node.Connections().front().frames_out, b_frames);
+}
+
+TEST_F(ChunkSyncTest, ARemovedMemberIsRefusedChunks) {
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net);
+  auto& wa = Setup(a, b);
+  attachments::Attachment file = PutFile(a, wa, FileBytes(500), 1000);
+  ASSERT_TRUE(wa.RemoveMember(b.device.identity.device()).ok());
+  a.node.Push(wa.id());
+  net.Run();
+  b.node.FetchChunks(wa.id(), {file.id});
+  net.Run();
+  EXPECT_FALSE(Holds(b, wa.id(), file.id)) << "a non-member is served nothing";
+  EXPECT_EQ(*b.node.StateOf(wa.id(), file.id), sync::ChunkState::kUnavailable)
+      << "and knows no connected member will give it";
+}
+
+TEST_F(ChunkSyncTest, ACorruptedChunkIsRejectedAndFetchedFromAnotherMember) {
+  size_t corrupted = 0, stored = 0;
+  sync::Observer observer;
+  observer.chunks = [&](const replica::WorkspaceId&, size_t s, size_t c, ConnectionId) {
+    stored += s;
+    corrupted += c;
+  };
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net, {}, observer), c("carol", 3, clock, net);
+  auto& wa = Setup(a, b);
+  attachments::Attachment file = PutFile(a, wa, FileBytes(500), 1000);
+  // Alice's copy of the manifest rots on disk (the store does not hash what it is given).
+  Bytes rotten = **a.device.store->GetChunk(wa.id(), file.id);
+  rotten[rotten.size() - 1] ^= 0x40;
+  store::WriteBatch rot;
+  rot.DeleteChunk(wa.id(), file.id);
+  rot.PutChunk(wa.id(), file.id, rotten);
+  ASSERT_TRUE(a.device.store->Write(rot).ok());
+
+  b.node.FetchChunks(wa.id(), {file.id});
+  net.Run();
+  EXPECT_EQ(corrupted, 1u);
+  EXPECT_FALSE(Holds(b, wa.id(), file.id)) << "a chunk that fails its id is not stored";
+  EXPECT_EQ(*b.node.StateOf(wa.id(), file.id), sync::ChunkState::kUnavailable);
+
+  // Carol, a member with a good copy, connects: the fetch goes on with her.
+  ASSERT_TRUE(wa.AddMember(c.device.identity.card(), Role::kMember).ok());
+  a.node.Push(wa.id());
+  net.Run();
+  net.Connect(c.index, a.index, c.key(), a.key());
+  net.Run();
+  auto& wc = Accept(c, wa.id());
+  net.Run();
+  // Carol adds the same file herself: sealing is deterministic, so she holds the good bytes.
+  attachments::Attachment again = PutFile(c, wc, FileBytes(500), 1000);
+  ASSERT_EQ(again.id, file.id) << "same file, same key: the same chunks";
+  b.node.FetchChunks(wa.id(), {file.id});  // nothing happens until carol is connected
+  net.Connect(b.index, c.index, b.key(), c.key());
+  net.Run();
+  EXPECT_TRUE(Holds(b, wa.id(), file.id));
+  EXPECT_EQ(stored, 1u);
+  EXPECT_EQ(**b.device.store->GetChunk(wa.id(), file.id),
+            **c.device.store->GetChunk(wa.id(), file.id));
+}
+
+TEST_F(ChunkSyncTest, UnaskedChunksAreIgnoredAndMalformedRequestsClose) {
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net);
+  auto& wa = Setup(a, b);
+  attachments::Attachment file = PutFile(a, wa, FileBytes(500), 1000);
+  // b pushes a chunk a never asked for: not stored.
+  wire::v1::Frame push;
+  push.mutable_chunks()->set_workspace(wa.id().data(), 32);
+  auto* chunk = push.mutable_chunks()->add_chunks();
+  Bytes junk = {1, 2, 3};
+  Hash32 junk_id = crypto::Sha256(junk);
+  chunk->set_id(junk_id.data(), 32);
+  chunk->set_data(junk.data(), junk.size());
+  ConnectionId b_to_a = b.node.Connections().front().id;
+  b.port.Send(b_to_a, ToBytes(push.SerializeAsString()));
+  net.Run();
+  EXPECT_FALSE(Holds(a, wa.id(), junk_id));
+  // A request with a malformed id closes the connection.
+  wire::v1::Frame bad;
+  bad.mutable_chunk_request()->set_workspace(wa.id().data(), 32);
+  bad.mutable_chunk_request()->add_ids("short");
+  b.port.Send(b_to_a, ToBytes(bad.SerializeAsString()));
+  net.Run();
+  ASSERT_FALSE(net.closed_reasons_.empty());
+  EXPECT_NE(net.closed_reasons_.back().find("chunk id is not 32 bytes"), std::string::npos);
+  (void)file;
 }
 
 }  // namespace

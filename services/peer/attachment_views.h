@@ -1,0 +1,42 @@
+// How the peer reads attachments (decision 0005) for the API, apart from the event loop plumbing
+// of peer.cc: parsing ids, opening manifests and chunks from the store with the workspace's
+// keys, and summing up what is held.
+//
+// Called on the peer's event loop: the Workspace, Store and SyncNode belong to it.
+#pragma once
+
+#include <string>
+
+#include "api/backend.h"
+#include "attachments/attachments.h"
+#include "common/status.h"
+#include "replica/replica.h"
+#include "store/store.h"
+#include "sync/sync.h"
+
+namespace grove::peer {
+
+// An attachment id given as 64 hex characters. InvalidArgument (where "id") otherwise.
+Result<attachments::ChunkId> ParseAttachmentId(const std::string& text);
+
+// The content keys the workspace holds, by id. The lookup refers to `ws`: use it while `ws` lives.
+attachments::KeyLookup KeysOf(const replica::Workspace& ws);
+
+// The attachment's manifest from the store: NotFound when it is not held, otherwise as
+// attachments::OpenManifest.
+Result<attachments::Manifest> LoadManifest(store::Store& store, const replica::Workspace& ws,
+                                           const attachments::ChunkId& id);
+
+// The plaintext of data chunk `index`. NotFound when that chunk is not held.
+Result<std::string> ReadChunk(store::Store& store, const replica::Workspace& ws,
+                              const attachments::Manifest& manifest, uint64_t index);
+
+api::AttachmentInfo InfoOf(const attachments::ChunkId& id, const attachments::Manifest& manifest);
+
+// How much of the attachment is held, and whether the rest is being fetched. Data chunks count
+// once the manifest is held; before that the state is the manifest's.
+Result<api::AttachmentStatus> StatusOf(store::Store& store, sync::SyncNode& sync,
+                                       const replica::Workspace& ws,
+                                       const attachments::ChunkId& id);
+
+}  // namespace grove::peer

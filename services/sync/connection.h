@@ -1,0 +1,36 @@
+// SyncNode::Connection — what a SyncNode knows of one connection. Internal to services/sync
+// (sync.cc: hello, deltas; chunks.cc: attachment chunks); owned by the node's event loop thread.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "sync/sync.h"
+
+namespace grove::sync {
+
+struct SyncNode::Connection {
+  ConnectionId id = 0;
+  bool outbound = false;
+  crypto::PublicKey tls_key{};
+  std::string host;
+  bool ready = false;
+  identity::DeviceId device{};
+  std::string name;
+  uint16_t listen_port = 0;
+  // What the remote holds, as far as this node knows: its last Have plus what was sent since.
+  std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> theirs;
+  std::set<WorkspaceId> have_sent;
+  std::set<WorkspaceId> backlog;        // more to send once the queue drains
+  uint32_t max_frame_bytes = 16 << 20;  // the largest frame the remote accepts
+  std::set<WorkspaceId> blocked;        // a delta too large for the remote's frame limit is next
+  // Chunk ids the remote asked for and that are not answered yet, oldest first.
+  std::deque<std::pair<WorkspaceId, Hash32>> to_serve;
+  size_t chunks_in_flight = 0;  // chunk ids this node asked of the remote, not yet answered
+  uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
+};
+
+}  // namespace grove::sync
