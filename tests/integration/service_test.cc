@@ -6,7 +6,6 @@
 // and the same workspace digest.
 #include <gtest/gtest.h>
 
-
 #include <algorithm>
 #include <string>
 #include <thread>

@@ -461,7 +461,8 @@ TEST_F(RulesTest, OnlyAnOwnerUpgradesAndOnlyToACompatibleHigherVersion) {
   tools::Tool same = Shop();
   Status not_higher = owner_->UpgradeTool(same);
   EXPECT_EQ(not_higher.code(), Code::kFailedPrecondition);
-  EXPECT_NE(not_higher.message().find("must be higher"), std::string::npos) << not_higher.ToString();
+  EXPECT_NE(not_higher.message().find("must be higher"), std::string::npos)
+      << not_higher.ToString();
   std::string dropped = kShop;
   dropped.replace(dropped.find("version: 1"), 10, "version: 3");
   dropped.erase(dropped.find("      reorder_point:"),
