@@ -282,6 +282,21 @@ class Backend {
                                     const std::string& to_device, int64_t amount) = 0;
   // The tools of a workspace (empty for a free-form one), in the workspace's order.
   virtual Result<std::vector<ToolInfo>> ListTools(const std::string& ws) = 0;
+  // Replaces one of the workspace's tools by a new version of it (docs/tools.md, "Upgrading a
+  // tool"), an owner's action: `yaml` is the new version's file text (`file` names it in
+  // diagnostics), or `builtin` names a tool shipped with this release. InvalidArgument (field
+  // "yaml", each problem as FILE:LINE:COL on its own line) for a file that does not parse;
+  // PermissionDenied ("role: ...") for a non-owner; FailedPrecondition ("upgrade: ...") for a
+  // version that is not a compatible upgrade or a migration that fails.
+  struct ToolSource {
+    std::string builtin;
+    std::string yaml;
+    std::string file;
+  };
+  virtual grove::Status UpgradeTool(const std::string& ws, const ToolSource& source) {
+    (void)ws, (void)source;
+    return grove::Status(Code::kUnavailable, "tool upgrades are not supported here");
+  }
   virtual Result<DigestInfo> Digest(const std::string& ws) = 0;
 
   // --- Attachments. Defaults answer Unavailable, for backends without them.

@@ -557,6 +557,27 @@ Reply ListTools(Backend& backend, const Request& request) {
   return Ok(std::move(json));
 }
 
+Reply UpgradeTool(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {"builtin", "yaml", "file"});
+  if (!body.ok()) return ErrorReply(body.status());
+  Backend::ToolSource source;
+  for (auto [key, target] : {std::pair{"builtin", &source.builtin}, std::pair{"yaml", &source.yaml},
+                             std::pair{"file", &source.file}}) {
+    Result<std::string> text = StringMember(*body, key, "");
+    if (!text.ok()) return ErrorReply(text.status());
+    *target = std::move(text).value();
+  }
+  if (source.builtin.empty() == source.yaml.empty()) {
+    return ErrorReply(
+        InvalidArgument("give either builtin (a shipped tool's name) or yaml (the "
+                        "new version's file text)",
+                        "body"));
+  }
+  const std::string& ws = Param(request, 0);
+  if (Status s = backend.UpgradeTool(ws, source); !s.ok()) return RefusalReply(s);
+  return ListTools(backend, request);
+}
+
 Reply GetDigest(Backend& backend, const Request& request) {
   Result<DigestInfo> digest = backend.Digest(Param(request, 0));
   if (!digest.ok()) return ErrorReply(digest.status());
@@ -623,6 +644,7 @@ const std::vector<Route>& Routes() {
        {}},
       {"POST", "/api/v1/workspaces/{ws}/records/{id}/rights", RouteKind::kJson, GrantRights, {}},
       {"GET", "/api/v1/workspaces/{ws}/tools", RouteKind::kJson, ListTools, {}},
+      {"POST", "/api/v1/workspaces/{ws}/tools", RouteKind::kJson, UpgradeTool, {}},
       {"GET", "/api/v1/workspaces/{ws}/digest", RouteKind::kJson, GetDigest, {}},
       {"POST",
        "/api/v1/workspaces/{ws}/attachments",

@@ -1,6 +1,8 @@
 // Workspaces over the peer's API: `grove ws create|list|invite|accept|members|remove|tools` and
 // `grove invitations`.
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -283,6 +285,37 @@ int RunTools(const Args& args) {
   return kExitOk;
 }
 
+// An owner upgrades one of the workspace's tools to the version in FILE (or a built-in one).
+int RunUpgradeTool(const Args& args) {
+  const std::string& what = args.positional()[1];
+  Json body = Json::Object();
+  if (args.Has("builtin")) {
+    body.Set("builtin", what);
+  } else {
+    std::ifstream in(what, std::ios::binary);
+    if (!in) return ReportError(NotFound("cannot read " + what, "FILE"));
+    std::ostringstream text;
+    text << in.rdbuf();
+    body.Set("yaml", text.str());
+    body.Set("file", what);
+  }
+  int exit = kExitOk;
+  std::optional<Target> target = Open(args, exit);
+  if (!target) return exit;
+  Result<Json> tools =
+      target->api.Call("POST", "/api/v1/workspaces/" + target->ws + "/tools", &body);
+  if (!tools.ok()) return target->api.Fail(tools.status());
+  if (args.Has("json")) {
+    PrintJson(*tools);
+    return kExitOk;
+  }
+  for (const Json& tool : tools->items()) {
+    std::cout << JsonText(tool, "name") << " v" << JsonText(tool, "version") << " "
+              << JsonText(tool, "hash").substr(0, 16) << "\n";
+  }
+  return kExitOk;
+}
+
 int RunInvitations(const Args& args) {
   int exit = kExitOk;
   std::optional<Target> target = Open(args, exit);
@@ -356,6 +389,12 @@ std::vector<Command> WorkspaceCommands() {
        .options = common,
        .positionals = {"WS"},
        .run = RunTools},
+      {.name = "ws upgrade-tool",
+       .summary = "Upgrade one of the tools of workspace WS to the version in FILE (an owner's "
+                  "action; records migrate as it declares); prints the tools in force.",
+       .options = with({{"builtin", "", false, "FILE names a tool shipped with this release"}}),
+       .positionals = {"WS", "FILE"},
+       .run = RunUpgradeTool},
       {.name = "invitations",
        .summary = "Workspaces this device was invited to and has not joined yet.",
        .options = common,

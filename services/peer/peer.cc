@@ -365,7 +365,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
 
   void AfterLocalAction(replica::Workspace& ws, const std::string& record) {
     metrics_.local_actions.Inc();
-    Emit("record", HexEncode(ws.id()), record);
+    if (!record.empty()) Emit("record", HexEncode(ws.id()), record);
     const replica::WorkspaceId id = ws.id();
     if (seal_timers_.count(id)) return;
     // A throttle, not a fixed delay: the first action after a quiet spell goes out at once (live
@@ -844,6 +844,30 @@ grove::Status Peer::GrantRights(const std::string& text, const std::string& id_t
     if (!to) return grove::Status(Code::kInvalidArgument, "to must be a device id", "to");
     GROVE_RETURN_IF_ERROR(ws->Grant(id, field, key, *to, amount));
     impl_->AfterLocalAction(*ws, id.Text());
+    return grove::Status::Ok();
+  });
+}
+
+grove::Status Peer::UpgradeTool(const std::string& text, const ToolSource& source) {
+  // Parsed off the event loop: a tool file is small, but parsing needs no replica.
+  tools::Tool tool;
+  if (!source.builtin.empty()) {
+    GROVE_ASSIGN_OR_RETURN(tool, tools::LoadBuiltin(source.builtin));
+  } else {
+    tools::ParseResult parsed =
+        tools::ParseTool(source.yaml, source.file.empty() ? "tool.yaml" : source.file);
+    if (!parsed.tool) {
+      std::string message = "the tool file has errors:";
+      for (const tools::Diagnostic& d : parsed.diagnostics) message += "\n" + d.Text();
+      return InvalidArgument(message, "yaml");
+    }
+    tool = std::move(*parsed.tool);
+  }
+  return impl_->loop_.Call([&]() -> grove::Status {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_RETURN_IF_ERROR(ws->UpgradeTool(tool));
+    impl_->AfterLocalAction(*ws, "");
+    impl_->Emit("workspace", HexEncode(ws->id()), "");  // records may have migrated
     return grove::Status::Ok();
   });
 }

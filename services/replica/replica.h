@@ -140,7 +140,8 @@ class Workspace {
   const std::string& name() const;
   const std::vector<std::string>& tools() const;  // names
   // The tools in force: each at the newest version this replica has applied.
-  std::vector<tools::Tool> tool_definitions() const;
+  // Valid until the workspace next applies or makes a change.
+  const std::vector<tools::Tool>& tool_definitions() const;
   const DeviceId& device() const;
 
   // --- Local actions. Each is durable when it returns OK. PermissionDenied when this device's

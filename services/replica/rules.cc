@@ -510,6 +510,7 @@ Rules::Rules(RuleHost& host, std::vector<tools::Tool> tools)
       types_[host_.names().Intern(type.name)] = TypeRef{&tool, &type};
     }
   }
+  current_ = tools_;
 }
 
 std::string Rules::CounterName(std::string_view field, std::string_view key) {
@@ -551,10 +552,9 @@ const tools::Tool* Rules::CurrentTool(std::string_view name, const Past& past) c
   return best;
 }
 
-std::vector<tools::Tool> Rules::CurrentTools() const {
-  std::vector<tools::Tool> out;
-  for (const tools::Tool& t : tools_) out.push_back(*CurrentTool(t.name, Past{}));
-  return out;
+void Rules::RefreshCurrent() {
+  current_.clear();
+  for (const tools::Tool& t : tools_) current_.push_back(*CurrentTool(t.name, Past{}));
 }
 
 bool Rules::Governs(uint32_t type) const { return TypeOf(type, Past{}) != nullptr; }
@@ -562,7 +562,10 @@ bool Rules::Governs(uint32_t type) const { return TypeOf(type, Past{}) != nullpt
 void Rules::Clear() {
   journal_.clear();
   referrers_.clear();
-  upgrades_.clear();
+  if (!upgrades_.empty()) {
+    upgrades_.clear();
+    RefreshCurrent();
+  }
 }
 
 Result<tools::Tool> Rules::CheckUpgradeOp(Role role, const Past& past, const Op& op) const {
@@ -1269,8 +1272,11 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
   const size_t upgrades_before = upgrades_.size();
   auto refuse = [&](size_t i, const Status& s) {
     Unjournal(touched);
-    upgrades_.erase(upgrades_.begin() + static_cast<std::ptrdiff_t>(upgrades_before),
-                    upgrades_.end());
+    if (upgrades_.size() != upgrades_before) {
+      upgrades_.erase(upgrades_.begin() + static_cast<std::ptrdiff_t>(upgrades_before),
+                      upgrades_.end());
+      RefreshCurrent();
+    }
     return Status(s.code(), s.message(), s.where().empty() ? "op " + std::to_string(i) : s.where());
   };
   auto journal = [&](const Op& op, size_t i, bool sub_op) {
@@ -1305,6 +1311,7 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
         u.types[host_.names().Intern(type.name)] = TypeRef{u.tool.get(), &type};
       }
       upgrades_.push_back(std::move(u));
+      RefreshCurrent();
       for (size_t k = 0; k < plan->size(); ++k) journal(ops[i + 1 + k], i + 1 + k, true);
       i += op.effects;
       continue;

@@ -139,8 +139,9 @@ class Rules {
   // tool"): the UPGRADE op and its migration sub-ops, with every rule checked.
   Result<std::vector<Op>> PlanUpgrade(uint32_t author, Role role, const tools::Tool& tool,
                                       uint64_t hlc);
-  // The tools in force over everything applied: each at its newest version.
-  std::vector<tools::Tool> CurrentTools() const;
+  // The tools in force over everything applied: each at its newest version. Valid until the
+  // next Check() or Clear().
+  const std::vector<tools::Tool>& CurrentTools() const { return current_; }
 
   // Default values of a type's fields not given, for a local create.
   void FillDefaults(uint32_t type, std::vector<std::pair<uint32_t, Value>>& fields);
@@ -201,6 +202,8 @@ class Rules {
   std::vector<tools::Tool> tools_;
   std::unordered_map<uint32_t, TypeRef> types_;  // by interned type name, genesis versions
   std::vector<Upgrade> upgrades_;                // in the order they were applied
+  std::vector<tools::Tool> current_;             // CurrentTools(), refreshed as upgrades come
+  void RefreshCurrent();
   std::unordered_map<RecordKey, std::vector<JournalEntry>, RecordKeyHash> journal_;
   // Records that ever held a reference to a record, for children().
   std::unordered_map<RecordKey, std::vector<RecordKey>, RecordKeyHash> referrers_;

@@ -664,7 +664,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const identity::Identity& me,
 const WorkspaceId& Workspace::id() const { return impl_->id_; }
 const std::string& Workspace::name() const { return impl_->name_; }
 const std::vector<std::string>& Workspace::tools() const { return impl_->tools_; }
-std::vector<tools::Tool> Workspace::tool_definitions() const {
+const std::vector<tools::Tool>& Workspace::tool_definitions() const {
   if (impl_->rules_) return impl_->rules_->CurrentTools();
   return impl_->tool_definitions_;
 }

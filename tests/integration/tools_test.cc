@@ -3,12 +3,25 @@
 // on every peer; refusals come back as 403/409 naming the rule, from any peer.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "integration/peer_process.h"
 
 namespace grove::integration {
 namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
 
 int64_t StockAt(const ApiClient& api, const std::string& ws, const std::string& item,
                 const std::string& location) {
@@ -125,6 +138,65 @@ TEST(ToolsIntegration, PurchaseOrderApprovedElsewhereReceivedIntoStockEverywhere
     dc = c.api().Digest(ws);
     return da && dc && *da == *dc;
   })) << "digests differ";
+}
+
+// An owner upgrades a workspace's tool with the CLI; the records migrate on every peer and every
+// peer shows the new version. A member may not upgrade (403, role); a broken file is refused
+// with its location (400), changing nothing.
+TEST(ToolsIntegration, AnOwnerUpgradesAToolAndRecordsMigrateOnEveryPeer) {
+  PeerProcess owner("owner"), member("member");
+  owner.Start();
+  member.Start(ConnectTo({owner.sync_address()}));
+  const std::string ws = ShareWorkspace(owner, {&member}, "stores", "member", {"inventory"});
+  Poco::JSON::Object fields;
+  fields.set("sku", "B-8");
+  fields.set("name", "Bolt");
+  const std::string item = owner.api().CreateRecord(ws, "item", fields);
+
+  // Version 2 of the shipped inventory tool: existing items get a name suffix.
+  std::string yaml = Slurp(std::string(GROVE_SOURCE_DIR) + "/workflows/inventory.yaml");
+  ASSERT_NE(yaml.find("\nversion: 1\n"), std::string::npos);
+  yaml.replace(yaml.find("\nversion: 1\n"), 12, "\nversion: 2\n");
+  yaml += "migrate:\n  item:\n    name: \"record.name + ' (v2)'\"\n";
+  const std::string file = owner.data_dir() + "/../inventory-v2.yaml";
+  WriteFile(file, yaml);
+  auto cli = [&](PeerProcess& p, const std::string& path, std::string* output) {
+    return RunProgram({GROVE_CLI_BIN, "ws", "upgrade-tool", "--data", p.data_dir(), "--api",
+                       "127.0.0.1:" + std::to_string(p.api().port()), ws, path},
+                      "", output, 30s);
+  };
+
+  std::string out;
+  EXPECT_NE(cli(member, file, &out), 0) << out;
+  EXPECT_NE(out.find("only an owner may upgrade"), std::string::npos) << out;
+  Poco::JSON::Object by_member;
+  by_member.set("yaml", yaml);
+  HttpResponse refused =
+      member.api().Request("POST", "/api/v1/workspaces/" + ws + "/tools", ToJson(by_member));
+  EXPECT_EQ(refused.status, 403) << refused.Describe();
+  EXPECT_EQ(RuleOf(refused), "role") << refused.Describe();
+  Poco::JSON::Object broken;
+  broken.set("yaml", yaml + "  oops: [\n");
+  broken.set("file", "broken.yaml");
+  HttpResponse bad =
+      owner.api().Request("POST", "/api/v1/workspaces/" + ws + "/tools", ToJson(broken));
+  EXPECT_EQ(bad.status, 400) << bad.Describe();
+  EXPECT_NE(bad.body.find("broken.yaml:"), std::string::npos) << bad.Describe();
+
+  ASSERT_EQ(cli(owner, file, &out), 0) << out;
+  EXPECT_NE(out.find("inventory v2"), std::string::npos) << out;
+  for (PeerProcess* p : {&owner, &member}) {
+    const char* who = p == &owner ? "owner" : "member";
+    EXPECT_TRUE(PollUntil(
+        [&] {
+          JsonObject r = p->api().GetRecord(ws, item);
+          return r && r->getObject("fields")->optValue<std::string>("name", "") == "Bolt (v2)";
+        },
+        20s))
+        << who << " did not migrate the item";
+    HttpResponse tools = p->api().Get("/api/v1/workspaces/" + ws + "/tools");
+    EXPECT_NE(tools.body.find("\"version\":2"), std::string::npos) << tools.Describe();
+  }
 }
 
 }  // namespace
