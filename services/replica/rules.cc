@@ -1056,9 +1056,10 @@ Status Rules::CheckEffectOp(uint32_t author, const Past& past, const Op& op) {
   const tools::Field* f = ref->type->FindField(base);
   if (!f) return InvalidArgument("effect on unknown field " + std::string(base));
   if (op.kind == OpKind::kSet) return CheckValue(*f, op.value, past);
-  if (op.kind == OpKind::kAdd && f->kind == FieldKind::kStock) {
+  if ((op.kind == OpKind::kAdd || op.kind == OpKind::kGrant) && f->kind == FieldKind::kStock) {
     return CheckRights(author, past, op, *f, key);
   }
+  if (op.kind == OpKind::kGrant) return InvalidArgument("a grant on a field that is not stock");
   return Status::Ok();
 }
 
@@ -1180,7 +1181,9 @@ Result<std::vector<Op>> Rules::PlanTransition(uint32_t author, Role role, const 
           out.push_back(std::move(op));
           break;
         }
-        case tools::Effect::Kind::kAdd: {
+        case tools::Effect::Kind::kAdd:
+        case tools::Effect::Kind::kGrant: {
+          const bool grant = e.kind == tools::Effect::Kind::kGrant;
           auto v = expr::Evaluate(*e.value, eval);
           if (!v.ok()) return fail(v.status());
           const auto* amount = std::get_if<int64_t>(&v->v);
@@ -1200,8 +1203,20 @@ Result<std::vector<Op>> Rules::PlanTransition(uint32_t author, Role role, const 
             key = *text;
           }
           if (*amount == 0) break;  // nothing to record
-          Op op = make(OpKind::kAdd, target, names.Intern(CounterName(e.field, key)));
+          Op op = make(grant ? OpKind::kGrant : OpKind::kAdd, target,
+                       names.Intern(CounterName(e.field, key)));
           op.amount = *amount;
+          if (grant) {
+            if (*amount < 0) return fail(InvalidArgument("a grant moves a positive amount"));
+            auto to = expr::Evaluate(*e.to, eval);
+            if (!to.ok()) return fail(to.status());
+            const auto* device = std::get_if<expr::DeviceValue>(&to->v);
+            std::optional<uint32_t> index;
+            if (device) index = host_.DeviceIndexOf(device->id);
+            if (!index) return fail(InvalidArgument(e.to->text() + " is not a known device"));
+            if (*index == author) return fail(InvalidArgument("a grant to oneself moves nothing"));
+            op.to = *index;
+          }
           out.push_back(std::move(op));
           break;
         }

@@ -18,7 +18,7 @@ namespace {
 
 constexpr uint8_t kFormatVersion = 1;
 constexpr uint8_t kMaxKind = static_cast<uint8_t>(FieldKind::kStock);
-constexpr uint8_t kMaxEffectKind = static_cast<uint8_t>(Effect::Kind::kForEach);
+constexpr uint8_t kMaxEffectKind = static_cast<uint8_t>(Effect::Kind::kGrant);
 
 enum LiteralTag : uint8_t { kNone = 0, kBool = 1, kInt = 2, kText = 3, kMoney = 4 };
 
@@ -160,6 +160,8 @@ class Writer {
       Named(e.fields);
       Text(e.name);
       EffectsOf(e.body);
+      // Only grants have a receiver, so the bytes of every other effect are as before.
+      if (e.kind == Effect::Kind::kGrant) Expr(e.to);
     }
   }
 
@@ -387,6 +389,7 @@ class Reader {
       e.fields = Named();
       e.name = Text();
       e.body = EffectsOf(depth + 1);
+      if (e.kind == Effect::Kind::kGrant) e.to = Expr();
       out.push_back(std::move(e));
     }
     return out;

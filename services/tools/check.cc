@@ -574,7 +574,8 @@ class Checker {
 
   void CheckEffect(const Effect& e, const std::string& owner, Scope& scope) {
     using K = Effect::Kind;
-    static constexpr const char* kNames[] = {"set", "add", "create", "transition", "for_each"};
+    static constexpr const char* kNames[] = {"set",        "add",      "create",
+                                             "transition", "for_each", "grant"};
     const char* kind = kNames[static_cast<int>(e.kind)];
     const std::string what = owner + ": " + kind + " effect";
     // Members of other kinds are never filled by the reader; canonical bytes are checked here.
@@ -583,9 +584,11 @@ class Checker {
         Error(e.at, what + " carries '" + std::string(member) + "', which it has no use for");
     };
     stray(e.record && (e.kind == K::kCreate || e.kind == K::kForEach), "record");
-    stray(!e.field.empty() && e.kind != K::kSet && e.kind != K::kAdd, "field");
+    stray(!e.field.empty() && e.kind != K::kSet && e.kind != K::kAdd && e.kind != K::kGrant,
+          "field");
     stray(e.value && (e.kind == K::kCreate || e.kind == K::kTransition), "value");
-    stray(e.key && e.kind != K::kAdd, "key");
+    stray(e.key && e.kind != K::kAdd && e.kind != K::kGrant, "key");
+    stray(e.to && e.kind != K::kGrant, "to");
     stray(!e.type.empty() && e.kind != K::kCreate, "type");
     stray(!e.fields.empty() && e.kind != K::kCreate, "fields");
     stray(!e.name.empty() && e.kind != K::kTransition && e.kind != K::kForEach, "name");
@@ -608,6 +611,24 @@ class Checker {
         CheckExpr(e.value.get(), e.at, "amount", what + ": amount", scope);
         CheckExpr(e.key.get(), e.at, "key", what + ": key", scope);
         if (target.type && !e.field.empty()) CheckAdd(e, *target.type, what, target.external);
+        return;
+      case K::kGrant:
+        Needs(e.field.empty(), e, "field", what, "a stock field");
+        Needs(!e.value, e, "amount", what, "an integer expression");
+        Needs(!e.to, e, "to", what, "the device that receives the rights");
+        CheckExpr(e.value.get(), e.at, "amount", what + ": amount", scope);
+        CheckExpr(e.key.get(), e.at, "key", what + ": key", scope);
+        CheckExpr(e.to.get(), e.at, "to", what + ": to", scope);
+        if (target.type && !e.field.empty()) {
+          CheckAdd(e, *target.type, what, target.external);
+          const Field* f = target.type->FindField(e.field);
+          if (f && f->kind != FieldKind::kStock) {
+            Error(ValueAt(e.at, "field"),
+                  what + ": field " + Quote(e.field) + " is a " + FieldKindName(f->kind) +
+                      "; rights exist only on stock fields",
+                  target.external);
+          }
+        }
         return;
       case K::kCreate:
         CheckCreate(e, what, scope);

@@ -28,10 +28,11 @@ inline constexpr std::string_view kMoneyKeys[] = {"minor", "currency"};
 inline constexpr std::string_view kRoles[] = {"owner", "member", "auditor", "read-only"};
 
 // An effect is a mapping with exactly one of these keys (for_each also takes `as` and `do`).
-inline constexpr std::string_view kEffectKinds[] = {"set", "add", "create", "transition",
-                                                    "for_each"};
+inline constexpr std::string_view kEffectKinds[] = {"set",        "add",      "create",
+                                                    "transition", "for_each", "grant"};
 inline constexpr std::string_view kSetKeys[] = {"record", "field", "value"};
 inline constexpr std::string_view kAddKeys[] = {"record", "field", "amount", "key"};
+inline constexpr std::string_view kGrantKeys[] = {"record", "field", "amount", "key", "to"};
 inline constexpr std::string_view kCreateKeys[] = {"type", "fields"};
 inline constexpr std::string_view kTransitionEffectKeys[] = {"record", "name"};
 inline constexpr std::string_view kForEachKeys[] = {"for_each", "as", "do"};

@@ -622,6 +622,9 @@ class Reader {
     } else if (kind == "add") {
       e.kind = Effect::Kind::kAdd;
       keys = internal::kAddKeys;
+    } else if (kind == "grant") {
+      e.kind = Effect::Kind::kGrant;
+      keys = internal::kGrantKeys;
     } else if (kind == "create") {
       e.kind = Effect::Kind::kCreate;
       keys = internal::kCreateKeys;
@@ -643,6 +646,8 @@ class Reader {
             e.value = Expression(kv, kat, e.at, key, w + ": " + key);
           } else if (key == "key") {
             e.key = Expression(kv, kat, e.at, key, w + ": key");
+          } else if (key == "to") {
+            e.to = Expression(kv, kat, e.at, key, w + ": to");
           } else if (key == "field") {
             if (auto s = Text(kv, kat, w + ": field", "a field name")) e.field = *s;
           } else if (key == "type") {

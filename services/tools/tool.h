@@ -96,11 +96,14 @@ struct Effect;
 using Effects = std::vector<Effect>;
 
 struct Effect {
-  enum class Kind { kSet, kAdd, kCreate, kTransition, kForEach } kind = Kind::kSet;
+  // kGrant (last, so canonical kind numbers stay): moves escrow rights on a stock field from the
+  // actor to device `to`, like a GRANT op (docs/tools.md, "Stock and escrow rights").
+  enum class Kind { kSet, kAdd, kCreate, kTransition, kForEach, kGrant } kind = Kind::kSet;
   std::shared_ptr<const expr::Expr> record;  // target record; null = the transitioned record
   std::string field;                         // set, add
-  std::shared_ptr<const expr::Expr> value;   // set: value; add: amount; for_each: the list
-  std::shared_ptr<const expr::Expr> key;     // add on a keyed stock field
+  std::shared_ptr<const expr::Expr> value;   // set: value; add, grant: amount; for_each: list
+  std::shared_ptr<const expr::Expr> key;     // add, grant on a keyed stock field
+  std::shared_ptr<const expr::Expr> to;      // grant: the device receiving the rights
   std::string type;                          // create
   std::vector<std::pair<std::string, std::shared_ptr<const expr::Expr>>> fields;  // create
   std::string name;  // transition: its name; for_each: the `as` name

@@ -153,10 +153,14 @@ TEST(ToolsIntegration, AnOwnerUpgradesAToolAndRecordsMigrateOnEveryPeer) {
   fields.set("name", "Bolt");
   const std::string item = owner.api().CreateRecord(ws, "item", fields);
 
-  // Version 2 of the shipped inventory tool: existing items get a name suffix.
+  // The next version of the shipped inventory tool: existing items get a name suffix.
   std::string yaml = Slurp(std::string(GROVE_SOURCE_DIR) + "/workflows/inventory.yaml");
-  ASSERT_NE(yaml.find("\nversion: 1\n"), std::string::npos);
-  yaml.replace(yaml.find("\nversion: 1\n"), 12, "\nversion: 2\n");
+  const size_t at = yaml.find("\nversion: ");
+  ASSERT_NE(at, std::string::npos);
+  const size_t end = yaml.find('\n', at + 1);
+  const int version = std::stoi(yaml.substr(at + 10, end - at - 10));
+  const std::string next = std::to_string(version + 1);
+  yaml.replace(at, end - at, "\nversion: " + next);
   yaml += "migrate:\n  item:\n    name: \"record.name + ' (v2)'\"\n";
   const std::string file = owner.data_dir() + "/../inventory-v2.yaml";
   WriteFile(file, yaml);
@@ -184,7 +188,7 @@ TEST(ToolsIntegration, AnOwnerUpgradesAToolAndRecordsMigrateOnEveryPeer) {
   EXPECT_NE(bad.body.find("broken.yaml:"), std::string::npos) << bad.Describe();
 
   ASSERT_EQ(cli(owner, file, &out), 0) << out;
-  EXPECT_NE(out.find("inventory v2"), std::string::npos) << out;
+  EXPECT_NE(out.find("inventory v" + next), std::string::npos) << out;
   for (PeerProcess* p : {&owner, &member}) {
     const char* who = p == &owner ? "owner" : "member";
     EXPECT_TRUE(PollUntil(
@@ -195,7 +199,7 @@ TEST(ToolsIntegration, AnOwnerUpgradesAToolAndRecordsMigrateOnEveryPeer) {
         20s))
         << who << " did not migrate the item";
     HttpResponse tools = p->api().Get("/api/v1/workspaces/" + ws + "/tools");
-    EXPECT_NE(tools.body.find("\"version\":2"), std::string::npos) << tools.Describe();
+    EXPECT_NE(tools.body.find("\"version\":" + next), std::string::npos) << tools.Describe();
   }
 }
 

@@ -638,6 +638,73 @@ TEST_F(InventoryTest, ForgedRuleBreakingDeltasAreRefusedByTheOtherPeers) {
   EXPECT_EQ(State(owner_, issue), "draft");
 }
 
+// A device short of rights asks for them with a rights_request; another member who holds
+// enough grants them in one transition, whose grant effect moves the rights (checked by every
+// peer); then the issue goes through. Nobody grants their own request or rights they lack.
+TEST_F(InventoryTest, ADeviceShortOfRightsAsksAnotherForThem) {
+  RecordId item = Item(owner_, "R-1");
+  RecordId receipt = Movement(owner_, "receipt", item, "Main", 10);
+  ASSERT_OK(owner_->Transition(receipt, "post"));
+  SyncAll();
+  RecordId issue = Movement(alice_, "issue", item, "Main", 4);
+  ASSERT_OK(alice_->Set(issue, "reason", "van"));
+  EXPECT_TRUE(Refused(alice_->Transition(issue, "post"), Code::kFailedPrecondition, "", ""));
+
+  RecordId ask = Create(alice_, "rights_request",
+                        {{"item", item}, {"location", "Main"}, {"quantity", int64_t{4}}});
+  EXPECT_TRUE(Refused(alice_->Transition(ask, "grant"), Code::kFailedPrecondition,
+                      "guard:", "cannot grant your own request"));
+  SyncAll();
+  // Bob holds no rights at Main: he cannot grant them.
+  EXPECT_TRUE(Refused(bob_->Transition(ask, "grant"), Code::kFailedPrecondition, "guard:"));
+  ASSERT_OK(owner_->Transition(ask, "grant"));
+  EXPECT_EQ(State(owner_, ask), "granted");
+  EXPECT_EQ(FieldOf(owner_, ask, "granted_by"), MemberValue(owner_));
+  EXPECT_EQ(RightsOf(owner_, item, "Main", owner_), 6);
+  EXPECT_EQ(RightsOf(owner_, item, "Main", alice_), 4);
+  EXPECT_EQ(Stock(owner_, item, "Main"), 10);  // rights moved, not stock
+  SyncAll();
+  EXPECT_EQ(RightsOf(alice_, item, "Main", alice_), 4);
+  ASSERT_OK(alice_->Transition(issue, "post"));
+  EXPECT_EQ(Stock(alice_, item, "Main"), 6);
+  // Granted once: the request cannot be granted again or withdrawn.
+  EXPECT_TRUE(Refused(owner_->Transition(ask, "grant"), Code::kFailedPrecondition, "state:"));
+  EXPECT_TRUE(Refused(alice_->Transition(ask, "withdraw"), Code::kFailedPrecondition, "state:"));
+  SyncAll();
+  for (TestDevice* d : {&owner_, &alice_, &bob_}) EXPECT_EQ(Stock(*d, item, "Main"), 6);
+  ExpectConverged();
+}
+
+// Every peer judges a grant transition itself: one forged by a device that holds no rights, whose
+// grant effect moves more than was asked for, is refused.
+TEST_F(InventoryTest, AForgedGrantEffectIsRefused) {
+  RecordId item = Item(owner_, "R-2");
+  RecordId receipt = Movement(owner_, "receipt", item, "Main", 10);
+  ASSERT_OK(owner_->Transition(receipt, "post"));
+  SyncAll();
+  RecordId ask = Create(alice_, "rights_request",
+                        {{"item", item}, {"location", "Main"}, {"quantity", int64_t{2}}});
+  SyncAll();
+  DeltaForge forge = Forger();
+  {
+    Batch b(bob_);
+    auto* t = b.Op(wire::v1::TRANSITION, ask);
+    t->set_name(b.Str("grant"));
+    t->set_effects(2);
+    auto* set = b.Op(wire::v1::SET, ask);
+    set->set_field(b.Str("granted_by"));
+    set->mutable_value()->set_blob(
+        std::string(bob_.identity.device().begin(), bob_.identity.device().end()));
+    auto* grant = b.Op(wire::v1::GRANT, item);
+    grant->set_field(b.Str("on_hand#Main"));
+    grant->set_amount(9);
+    grant->set_to_device(b.Dev(alice_.identity.device()));
+    ExpectRefusedByPeers(forge, b, "guard:", "grant without rights");
+  }
+  EXPECT_EQ(State(owner_, ask), "open");
+  EXPECT_EQ(RightsOf(owner_, item, "Main", alice_), 0);
+}
+
 // ================================================================================================
 // Purchasing
 // ================================================================================================

@@ -372,7 +372,7 @@ TEST(Parse, UnknownEffect) {
   const std::string y = Replace(kShop, "- set: {field: location", "- delete: {field: location");
   ExpectDiagnostic(y, Pos(y, "delete"),
                    "unknown effect 'delete' (an effect must be a mapping with one of the keys set, "
-                   "add, create, transition, for_each)");
+                   "add, create, transition, for_each, grant)");
 }
 
 TEST(Parse, UnknownEffectKey) {
