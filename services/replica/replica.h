@@ -174,6 +174,21 @@ class Workspace {
   std::vector<TransitionCheck> Transitions(const RecordId& record) const;
   Status Archive(const RecordId& record);
 
+  // Sealed-bid auctions (the auctions tool, docs/decisions/0007-sealed-bids.md).
+  // PlaceSealedBid appends to the lot's `sealed_bids` a commitment to `amount` with the amount
+  // sealed to the lot's creator (the auctioneer) and to this device, so that either can publish
+  // the opening after the close and no other member can read it before. The tool's rules decide
+  // as for Append (FailedPrecondition naming the guard or state); NotFound for an unknown lot or
+  // when this replica has no card of the lot's creator; InvalidArgument for a currency of 0 or
+  // more than 16 bytes.
+  Status PlaceSealedBid(const RecordId& lot, const Money& amount);
+  // Appends to the lot's `openings` the opening of every sealed bid that this device can open
+  // (every bid for the auctioneer, its own for a bidder) and that no opening held here opens
+  // yet; bids whose box does not open or does not match their commitment are skipped. Returns
+  // how many were published. Each opening is one local action: on the first refusal (e.g. the
+  // lot is not closed yet), returns it, keeping those published before.
+  Result<size_t> RevealSealedBids(const RecordId& lot);
+
   // Membership (owners only). Each seals a delta at once, with the key changes it needs: a new
   // member gets every content key; a removal starts a new key the removed device never gets.
   Status AddMember(const identity::CardInfo& card, Role role);

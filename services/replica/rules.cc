@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "replica/sealed_bid.h"
+
 namespace grove::replica {
 namespace {
 
@@ -117,6 +119,11 @@ class Evaluation final : public expr::Environment {
         if (member == "by") return expr::Value::Device(rules_.host_.DeviceAt(o.entry->stamp.dev));
         if (member == "at") return expr::Value::Int(static_cast<int64_t>(o.entry->stamp.hlc >> 16));
         return NotFound("a list entry has value, by and at, not '" + std::string(member) + "'");
+      case Object::kOpened:
+        if (member == "value") return expr::Value::Money(o.opened.minor, o.opened.currency);
+        if (member == "by") return expr::Value::Device(rules_.host_.DeviceAt(o.entry->stamp.dev));
+        if (member == "at") return expr::Value::Int(static_cast<int64_t>(o.entry->stamp.hlc >> 16));
+        return NotFound("an opened bid has value, by and at, not '" + std::string(member) + "'");
       case Object::kRecord:
         return RecordMember(o.key, member);
     }
@@ -224,6 +231,10 @@ class Evaluation final : public expr::Environment {
       }
       return best ? *best : expr::Value();
     }
+    if (fn == "between") return Between(args);
+    if (fn == "sealed_ok" || fn == "opens" || fn == "opened_bids" || fn == "unopened_bids") {
+      return SealedBids(fn, args);
+    }
     return NotFound("unknown function '" + std::string(fn) + "'");
   }
 
@@ -322,8 +333,10 @@ class Evaluation final : public expr::Environment {
     }
   };
   struct Object {
-    enum Kind { kRecord, kInput, kEntry } kind = kRecord;
+    // kEntry: a list entry (key: its record); kOpened: a sealed bid with its opened amount.
+    enum Kind { kRecord, kInput, kEntry, kOpened } kind = kRecord;
     RecordKey key;
+    expr::MoneyValue opened;
     const std::vector<std::pair<uint32_t, Value>>* inputs = nullptr;
     const JournalEntry* entry = nullptr;
     const tools::Field* item_field = nullptr;
@@ -439,6 +452,7 @@ class Evaluation final : public expr::Environment {
           for (const JournalEntry* e : l->second) {
             Object o;
             o.kind = Object::kEntry;
+            o.key = key;
             o.entry = e;
             o.item_field = field;
             objects_.push_back(o);
@@ -453,6 +467,115 @@ class Evaluation final : public expr::Environment {
         return FromValue(f->second->value, field);
       }
     }
+  }
+
+  // between(list, 'member', low, high): the items whose member is within [low, high] (a null
+  // bound is open). Items whose member is null or cannot be compared with a bound (another
+  // currency) are left out, so a list of mixed currencies filters instead of failing.
+  Result<expr::Value> Between(const std::vector<expr::Value>& args) {
+    if (args.size() != 4) return ArgCount("between", 4);
+    const auto* list = std::get_if<std::shared_ptr<const expr::List>>(&args[0].v);
+    if (!list) return InvalidArgument("between() needs a list");
+    auto member = Text(args[1], "between");
+    if (!member.ok()) return member.status();
+    expr::List out;
+    for (const expr::Value& item : **list) {
+      GROVE_ASSIGN_OR_RETURN(expr::Value k, Member(item, *member));
+      if (k.is_null()) continue;
+      bool in = true;
+      if (!args[2].is_null()) {
+        auto cmp = Compare(k, args[2]);
+        in = cmp.ok() && *cmp >= 0;
+      }
+      if (in && !args[3].is_null()) {
+        auto cmp = Compare(k, args[3]);
+        in = cmp.ok() && *cmp <= 0;
+      }
+      if (in) out.push_back(item);
+    }
+    return expr::Value::Of(std::move(out));
+  }
+
+  // The entries of a list value (as a list field gives them); InvalidArgument otherwise.
+  Result<std::vector<const Object*>> EntriesOf(const expr::Value& v, std::string_view fn) {
+    const auto* list = std::get_if<std::shared_ptr<const expr::List>>(&v.v);
+    if (!list) return InvalidArgument(std::string(fn) + "() needs a list field's entries");
+    std::vector<const Object*> out;
+    for (const expr::Value& item : **list) {
+      const auto* h = std::get_if<expr::RecordHandle>(&item.v);
+      if (!h || h->id >= objects_.size() || objects_[h->id].kind != Object::kEntry) {
+        return InvalidArgument(std::string(fn) + "() needs a list field's entries");
+      }
+      out.push_back(&objects_[h->id]);
+    }
+    return out;
+  }
+
+  // Which of `bids` (sealed-bid entries) an opening text opens, by index; -1 for none.
+  // Decision 0007: the opening's commitment must equal the bid's, and the commitment must
+  // bind the bid's own lot and bidder (the device that appended it), so an opening is checkable
+  // by every peer and a copied bid cannot be opened as someone else's.
+  int OpenedBy(const std::vector<const Object*>& bids, const sealed::Opening& o) {
+    for (size_t i = 0; i < bids.size(); ++i) {
+      const auto* text = std::get_if<std::string>(&bids[i]->entry->value.v);
+      if (!text) continue;
+      auto bid = sealed::ParseBid(*text);
+      if (!bid || bid->commitment != o.commitment) continue;
+      if (sealed::Verifies(o, rules_.host_.IdOfKey(bids[i]->key),
+                           rules_.host_.DeviceAt(bids[i]->entry->stamp.dev))) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+
+  // sealed_ok(text); opens(bids, openings, text); opened_bids(bids, openings);
+  // unopened_bids(bids, openings) — docs/tools.md, "Expressions".
+  Result<expr::Value> SealedBids(std::string_view fn, const std::vector<expr::Value>& args) {
+    if (fn == "sealed_ok") {
+      if (args.size() != 1) return ArgCount(fn, 1);
+      const auto* text = std::get_if<std::string>(&args[0].v);
+      return expr::Value::Bool(text && sealed::ParseBid(*text).has_value());
+    }
+    const size_t want = fn == "opens" ? 3 : 2;
+    if (args.size() != want) return ArgCount(fn, want);
+    GROVE_ASSIGN_OR_RETURN(std::vector<const Object*> bids, EntriesOf(args[0], fn));
+    GROVE_ASSIGN_OR_RETURN(std::vector<const Object*> openings, EntriesOf(args[1], fn));
+    // The first opening of each bid, in list (stamp) order.
+    std::vector<std::optional<sealed::Opening>> opened(bids.size());
+    for (const Object* e : openings) {
+      const auto* text = std::get_if<std::string>(&e->entry->value.v);
+      auto o = text ? sealed::ParseOpening(*text) : std::nullopt;
+      if (!o) continue;
+      int i = OpenedBy(bids, *o);
+      if (i >= 0 && !opened[static_cast<size_t>(i)]) opened[static_cast<size_t>(i)] = std::move(o);
+    }
+    if (fn == "opens") {
+      // True when the text opens a bid that no opening opens yet.
+      const auto* text = std::get_if<std::string>(&args[2].v);
+      auto o = text ? sealed::ParseOpening(*text) : std::nullopt;
+      if (!o) return expr::Value::Bool(false);
+      int i = OpenedBy(bids, *o);
+      return expr::Value::Bool(i >= 0 && !opened[static_cast<size_t>(i)]);
+    }
+    // Object pointers are invalidated by the pushes below: copy what is needed first.
+    std::vector<std::pair<const JournalEntry*, RecordKey>> entries;
+    for (const Object* b : bids) entries.emplace_back(b->entry, b->key);
+    expr::List out;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (fn == "opened_bids" && opened[i]) {
+        Object o;
+        o.kind = Object::kOpened;
+        o.key = entries[i].second;
+        o.entry = entries[i].first;
+        o.opened = expr::MoneyValue{opened[i]->amount.minor, opened[i]->amount.currency};
+        objects_.push_back(std::move(o));
+        out.push_back(expr::Value::Record({objects_.size() - 1}));
+      } else if (fn == "unopened_bids" && !opened[i]) {
+        out.push_back((*std::get<std::shared_ptr<const expr::List>>(args[0].v))[i]);
+      }
+    }
+    return expr::Value::Of(std::move(out));
   }
 
   friend class Rules;

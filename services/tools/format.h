@@ -38,8 +38,9 @@ inline constexpr std::string_view kTransitionEffectKeys[] = {"record", "name"};
 inline constexpr std::string_view kForEachKeys[] = {"for_each", "as", "do"};
 
 inline constexpr std::string_view kFunctions[] = {
-    "count",    "sum",     "min",    "max",   "len",         "if",     "is_set", "money",
-    "children", "records", "rights", "level", "all_editors", "max_by", "min_by"};
+    "count",  "sum",      "min",       "max",    "len",         "if",           "is_set",
+    "money",  "children", "records",   "rights", "level",       "all_editors",  "max_by",
+    "min_by", "between",  "sealed_ok", "opens",  "opened_bids", "unopened_bids"};
 // Top-level names of every expression in a transition; computed fields and guards outside
 // transitions see all but `input`, and a field's guard also sees kGuardValue.
 inline constexpr std::string_view kGlobalNames[] = {"record", "input", "actor", "actor_role",

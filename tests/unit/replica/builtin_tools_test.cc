@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "replica/sealed_bid.h"
 #include "support/delta_forge.h"
 #include "support/status_assert.h"
 #include "support/test_device.h"
@@ -1565,6 +1566,315 @@ TEST_F(AuctionsTest, ForgedBidsAreRefusedByTheOtherPeers) {
   Advance(forge);
   ExpectRefusedByPeers(forge, bid(20000, "EUR"), kBidRefused, "after the close");
   EXPECT_EQ(ListOf(owner_, lot, "bids"), std::vector<Value>{Value(Eur(10000))});
+}
+
+// ------------------------------------------------------------------------------------------------
+// Auctions, sealed-bid mode (docs/decisions/0007-sealed-bids.md)
+// ------------------------------------------------------------------------------------------------
+
+constexpr char kSealedRefused[] = "sealed bid refused";
+constexpr char kOpeningRefused[] = "opening refused";
+constexpr char kAwardRefused[] = "only once every sealed bid is opened";
+
+class SealedAuctionsTest : public AuctionsTest {
+ protected:
+  RecordId SealedLot(TestDevice& d, Money reserve, int64_t closes_at, int64_t reveal_until) {
+    return Create(d, "lot",
+                  {{"title", "Sealed lot"},
+                   {"kind", "forward"},
+                   {"reserve", std::move(reserve)},
+                   {"min_increment", Eur(100)},
+                   {"opens_at", Now()},
+                   {"closes_at", closes_at},
+                   {"sealed", true},
+                   {"reveal_until", reveal_until}});
+  }
+  std::vector<std::string> SealedTexts(TestDevice& d, const RecordId& lot,
+                                       const std::string& field = "sealed_bids") {
+    std::vector<std::string> out;
+    for (const Value& v : ListOf(d, lot, field)) {
+      const auto* text = std::get_if<std::string>(&v.v);
+      EXPECT_NE(text, nullptr) << field << " holds a " << v.DebugString();
+      if (text) out.push_back(*text);
+    }
+    return out;
+  }
+  static sealed::Bid ParsedBid(const std::string& text) {
+    auto bid = sealed::ParseBid(text);
+    EXPECT_TRUE(bid.has_value()) << text;
+    return bid.value_or(sealed::Bid{});
+  }
+  // Same deltas and same state on all three (forged deltas among them are reported problems).
+  void ExpectSameState() {
+    EXPECT_EQ(owner_->digests().version, alice_->digests().version);
+    EXPECT_EQ(owner_->digests().version, bob_->digests().version);
+    EXPECT_EQ(owner_->digests().state, alice_->digests().state);
+    EXPECT_EQ(owner_->digests().state, bob_->digests().state);
+  }
+  // How many openings `d` publishes; 99 when it fails.
+  size_t Revealed(TestDevice& d, const RecordId& lot) {
+    auto n = d->RevealSealedBids(lot);
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    return n.ok() ? *n : 99;
+  }
+  // A batch appending `text` to `field` of `lot`, by bob.
+  Batch AppendText(const RecordId& lot, const std::string& field, const std::string& text) {
+    Batch b(bob_);
+    auto* op = b.Op(wire::v1::APPEND, lot);
+    op->set_field(b.Str(field));
+    op->mutable_value()->set_text(text);
+    return b;
+  }
+  // Bob's sealed bid of `amount` on `lot`, run by `auctioneer`, made without his replica.
+  std::string BobsSealedBid(const RecordId& lot, const TestDevice& auctioneer, Money amount) {
+    auto text =
+        sealed::Seal(lot, bob_.identity.device(), auctioneer.identity.agreement_key().public_key(),
+                     bob_.identity.agreement_key().public_key(), amount, bob_.random());
+    EXPECT_TRUE(text.ok()) << text.status().ToString();
+    return text.ok() ? *text : std::string();
+  }
+};
+
+TEST_F(SealedAuctionsTest, SealedBidsAreHiddenFromEveryoneButTheAuctioneer) {
+  const int64_t closes = Now() + kHour;
+  RecordId lot = SealedLot(owner_, Eur(10000), closes, closes + kHour);
+  ASSERT_OK(owner_->Transition(lot, "open"));
+  SyncAll();
+  ASSERT_OK(alice_->PlaceSealedBid(lot, Eur(15000)));
+  clock_.Advance(1000);
+  ASSERT_OK(bob_->PlaceSealedBid(lot, Eur(20000)));
+  // A sealed lot takes no open bids, and the auctioneer does not bid on its own lot.
+  EXPECT_TRUE(
+      Refused(Bid(alice_, lot, Eur(30000)), Code::kFailedPrecondition, "guard:", kBidRefused));
+  EXPECT_TRUE(Refused(owner_->PlaceSealedBid(lot, Eur(30000)), Code::kFailedPrecondition,
+                      "guard:", kSealedRefused));
+  // Nothing can be opened before the close.
+  EXPECT_TRUE(Refused(alice_->RevealSealedBids(lot).status(), Code::kFailedPrecondition,
+                      "state:", "openings"));
+  SyncAll();
+  ExpectConverged();
+
+  // Every replica holds the two sealed bids, and no amount: no money in any list, field or
+  // computed field beyond the lot's terms, and not the amounts' bytes either.
+  for (TestDevice* d : {&owner_, &alice_, &bob_}) {
+    SCOPED_TRACE(d->identity.card().name);
+    RecordView v = View(*d, lot);
+    EXPECT_TRUE(ListOf(*d, lot, "bids").empty());
+    EXPECT_TRUE(ListOf(*d, lot, "openings").empty());
+    ASSERT_EQ(SealedTexts(*d, lot).size(), 2u);
+    for (const auto& [name, value] : v.fields) {
+      if (name != "reserve" && name != "min_increment") {
+        EXPECT_FALSE(std::holds_alternative<Money>(value.v)) << name;
+      }
+    }
+    for (const auto& [name, value] : v.computed) {
+      EXPECT_FALSE(std::holds_alternative<Money>(value.v)) << name;
+    }
+    for (const std::string& text : SealedTexts(*d, lot)) {
+      auto raw = Base64UrlDecode(text);
+      ASSERT_TRUE(raw.has_value());
+      for (int64_t amount : {15000, 20000}) {
+        Bytes be;
+        for (int shift = 56; shift >= 0; shift -= 8) be.push_back(uint8_t(amount >> shift));
+        EXPECT_EQ(std::search(raw->begin(), raw->end(), be.begin(), be.end()), raw->end());
+      }
+      EXPECT_EQ(text.find("EUR"), std::string::npos);
+    }
+  }
+  const std::vector<std::string> texts = SealedTexts(bob_, lot);
+  const sealed::Bid alices = ParsedBid(texts[0]), bobs = ParsedBid(texts[1]);
+  const DeviceId& alice = alice_.identity.device();
+  const DeviceId& bob = bob_.identity.device();
+  // Another bidder cannot open a bid; the auctioneer and the bidder itself can.
+  EXPECT_FALSE(sealed::Open(alices, bob_.identity.agreement_key(), lot, alice).has_value());
+  EXPECT_FALSE(sealed::Open(bobs, alice_.identity.agreement_key(), lot, bob).has_value());
+  auto by_owner = sealed::Open(alices, owner_.identity.agreement_key(), lot, alice);
+  ASSERT_TRUE(by_owner.has_value());
+  EXPECT_EQ(by_owner->amount, Eur(15000));
+  auto by_alice = sealed::Open(alices, alice_.identity.agreement_key(), lot, alice);
+  ASSERT_TRUE(by_alice.has_value());
+  EXPECT_EQ(by_alice->amount, Eur(15000));
+  // The commitment binds the bidder: alice's bid does not open as bob's.
+  EXPECT_FALSE(sealed::Open(alices, owner_.identity.agreement_key(), lot, bob).has_value());
+}
+
+TEST_F(SealedAuctionsTest, ForgedSealedBidsAreRefusedByEveryPeer) {
+  const int64_t closes = Now() + kHour;
+  RecordId lot = SealedLot(owner_, Eur(10000), closes, closes + kHour);
+  ASSERT_OK(owner_->Transition(lot, "open"));
+  RecordId bobs_lot = SealedLot(bob_, Eur(10000), closes, closes + kHour);
+  ASSERT_OK(bob_->Transition(bobs_lot, "open"));
+  DeltaForge forge = Forger();
+  ExpectRefusedByPeers(forge,
+                       AppendText(bobs_lot, "sealed_bids", BobsSealedBid(bobs_lot, bob_, Eur(1))),
+                       kSealedRefused, "the auctioneer bids on its own lot");
+  ExpectRefusedByPeers(forge, AppendText(lot, "sealed_bids", "not a sealed bid"), kSealedRefused,
+                       "malformed");
+  ExpectRefusedByPeers(forge, AppendText(lot, "bids", "x"), "", "open bid of the wrong kind");
+  // The same forger's well-formed sealed bid is accepted by both.
+  {
+    Bytes ok =
+        forge.Forge(AppendText(lot, "sealed_bids", BobsSealedBid(lot, owner_, Eur(12000))).batch(),
+                    bob_.random());
+    for (TestDevice* peer : {&owner_, &alice_}) {
+      EXPECT_EQ(peer->workspace->Apply(std::vector<Bytes>{ok}).invalid, 0u);
+    }
+    EXPECT_EQ(SealedTexts(alice_, lot).size(), 1u);
+  }
+  // After the closing time, by the bid's own timestamp.
+  clock_.Set(static_cast<uint64_t>(closes + kMinute));
+  Advance(forge);
+  ExpectRefusedByPeers(forge,
+                       AppendText(lot, "sealed_bids", BobsSealedBid(lot, owner_, Eur(13000))),
+                       kSealedRefused, "after the close");
+  EXPECT_EQ(SealedTexts(owner_, lot).size(), 1u);
+}
+
+TEST_F(SealedAuctionsTest, OpeningsAreVerifiedAndEveryPeerAwardsTheSameWinner) {
+  const int64_t closes = Now() + kHour;
+  RecordId lot = SealedLot(owner_, Eur(10000), closes, closes + kHour);
+  ASSERT_OK(owner_->Transition(lot, "open"));
+  SyncAll();
+  ASSERT_OK(alice_->PlaceSealedBid(lot, Eur(15000)));
+  ASSERT_OK(alice_->PlaceSealedBid(lot, Eur(9000)));  // below the reserve: opened, not eligible
+  ASSERT_OK(bob_->PlaceSealedBid(lot, Eur(20000)));
+  ASSERT_OK(bob_->PlaceSealedBid(lot, Money{99900, "USD"}));  // another currency: not eligible
+  SyncAll();
+  clock_.Set(static_cast<uint64_t>(closes));
+  ASSERT_OK(owner_->Transition(lot, "close"));
+  EXPECT_TRUE(Refused(owner_->Transition(lot, "award"), Code::kFailedPrecondition,
+                      "guard:", kAwardRefused));
+  EXPECT_TRUE(ComputedOf(owner_, lot, "winner").is_null());
+
+  // Wrong openings, signed by bob, are refused by both other peers.
+  const std::vector<std::string> texts = SealedTexts(bob_, lot);
+  ASSERT_EQ(texts.size(), 4u);
+  auto bobs_opening =
+      sealed::Open(ParsedBid(texts[2]), bob_.identity.agreement_key(), lot, bob_.identity.device());
+  ASSERT_TRUE(bobs_opening.has_value());
+  DeltaForge forge = Forger();
+  {
+    sealed::Opening more = *bobs_opening;
+    more.amount = Eur(25000);  // a higher amount than committed to
+    ExpectRefusedByPeers(forge, AppendText(lot, "openings", sealed::EncodeOpening(more)),
+                         kOpeningRefused, "wrong amount");
+    sealed::Opening other = *bobs_opening;
+    other.commitment = ParsedBid(texts[0]).commitment;  // alice's bid, bob's amount
+    ExpectRefusedByPeers(forge, AppendText(lot, "openings", sealed::EncodeOpening(other)),
+                         kOpeningRefused, "another bidder's commitment");
+    ExpectRefusedByPeers(forge, AppendText(lot, "openings", "garbage"), kOpeningRefused,
+                         "malformed");
+  }
+
+  // The auctioneer opens every bid; doing it again publishes nothing new.
+  auto published = owner_->RevealSealedBids(lot);
+  ASSERT_OK(published.status());
+  EXPECT_EQ(*published, 4u);
+  EXPECT_EQ(Revealed(owner_, lot), 0u);
+  SyncAll();
+  // A second opening of an opened bid is refused.
+  EXPECT_TRUE(Refused(bob_->Append(lot, "openings", sealed::EncodeOpening(*bobs_opening)),
+                      Code::kFailedPrecondition, "guard:", kOpeningRefused));
+  ASSERT_OK(owner_->Transition(lot, "award"));
+  SyncAll();
+  for (TestDevice* d : {&owner_, &alice_, &bob_}) {
+    SCOPED_TRACE(d->identity.card().name);
+    EXPECT_EQ(State(*d, lot), "awarded");
+    EXPECT_EQ(ComputedOf(*d, lot, "winner"), MemberValue(bob_));
+    EXPECT_EQ(ComputedOf(*d, lot, "winning_bid"), Value(Eur(20000)));
+  }
+  ExpectSameState();
+}
+
+TEST_F(SealedAuctionsTest, AnAuctioneerCannotLeaveOutAValidBid) {
+  // Bob runs this lot, and would like alice to win it.
+  const int64_t closes = Now() + kHour;
+  RecordId lot = SealedLot(bob_, Eur(10000), closes, closes + kHour);
+  ASSERT_OK(bob_->Transition(lot, "open"));
+  SyncAll();
+  ASSERT_OK(alice_->PlaceSealedBid(lot, Eur(15000)));
+  ASSERT_OK(owner_->PlaceSealedBid(lot, Eur(30000)));  // an owner who is not the creator bids
+  SyncAll();
+  clock_.Set(static_cast<uint64_t>(closes));
+  ASSERT_OK(bob_->Transition(lot, "close"));
+  SyncAll();
+
+  // Bob publishes only alice's opening and awards.
+  const std::vector<std::string> texts = SealedTexts(bob_, lot);
+  ASSERT_EQ(texts.size(), 2u);
+  auto alices = sealed::Open(ParsedBid(texts[0]), bob_.identity.agreement_key(), lot,
+                             alice_.identity.device());
+  ASSERT_TRUE(alices.has_value());
+  ASSERT_OK(bob_->Append(lot, "openings", sealed::EncodeOpening(*alices)));
+  EXPECT_TRUE(
+      Refused(bob_->Transition(lot, "award"), Code::kFailedPrecondition, "guard:", kAwardRefused));
+  // Forged, with the sub-ops his award would need, it is refused by both other peers.
+  DeltaForge forge = Forger();
+  {
+    Batch b(bob_);
+    auto* t = b.Op(wire::v1::TRANSITION, lot);
+    t->set_name(b.Str("award"));
+    t->set_effects(2);
+    auto* winner = b.Op(wire::v1::SET, lot);
+    winner->set_field(b.Str("sealed_winner"));
+    const Bytes alice = DevBytes(alice_);
+    winner->mutable_value()->set_blob(alice.data(), alice.size());
+    auto* amount = b.Op(wire::v1::SET, lot);
+    amount->set_field(b.Str("sealed_winning_bid"));
+    amount->mutable_value()->mutable_money()->set_minor(15000);
+    amount->mutable_value()->mutable_money()->set_currency("EUR");
+    ExpectRefusedByPeers(forge, b, kAwardRefused, "award leaving out the owner's bid");
+  }
+  // The owner publishes its own opening (its box to itself); the award then counts it.
+  auto own = owner_->RevealSealedBids(lot);
+  ASSERT_OK(own.status());
+  EXPECT_EQ(*own, 1u);
+  SyncAll();
+  ASSERT_OK(bob_->Transition(lot, "award"));
+  SyncAll();
+  for (TestDevice* d : {&owner_, &alice_, &bob_}) {
+    SCOPED_TRACE(d->identity.card().name);
+    EXPECT_EQ(ListOf(*d, lot, "openings").size(), 2u);
+    EXPECT_EQ(ComputedOf(*d, lot, "winner"), MemberValue(owner_));
+    EXPECT_EQ(ComputedOf(*d, lot, "winning_bid"), Value(Eur(30000)));
+  }
+  ExpectSameState();
+}
+
+TEST_F(SealedAuctionsTest, AfterTheRevealDeadlineUnopenedBidsAreForfeit) {
+  const int64_t closes = Now() + kHour;
+  const int64_t reveal_until = closes + kHour;
+  RecordId lot = SealedLot(owner_, Eur(10000), closes, reveal_until);
+  // A reveal deadline after the close is required.
+  RecordId bad = SealedLot(owner_, Eur(10000), closes, closes);
+  EXPECT_TRUE(Refused(owner_->Transition(bad, "open"), Code::kFailedPrecondition,
+                      "guard:", "a reveal deadline after the close"));
+  ASSERT_OK(owner_->Transition(lot, "open"));
+  SyncAll();
+  ASSERT_OK(alice_->PlaceSealedBid(lot, Eur(15000)));
+  // Bob seals a well-formed bid whose boxes hold another amount than its commitment: nobody
+  // can open it, and only the auctioneer could tell why.
+  sealed::Bid cheat = ParsedBid(BobsSealedBid(lot, owner_, Eur(50000)));
+  cheat.commitment[0] ^= 1;
+  ASSERT_OK(bob_->Append(lot, "sealed_bids", Value(sealed::EncodeBid(cheat))));
+  SyncAll();
+  clock_.Set(static_cast<uint64_t>(closes));
+  ASSERT_OK(owner_->Transition(lot, "close"));
+  EXPECT_EQ(Revealed(owner_, lot), 1u);  // alice's only
+  SyncAll();
+  EXPECT_EQ(Revealed(bob_, lot), 0u);
+  EXPECT_TRUE(Refused(owner_->Transition(lot, "award"), Code::kFailedPrecondition,
+                      "guard:", kAwardRefused));
+  clock_.Set(static_cast<uint64_t>(reveal_until));
+  ASSERT_OK(owner_->Transition(lot, "award"));
+  SyncAll();
+  for (TestDevice* d : {&owner_, &alice_, &bob_}) {
+    SCOPED_TRACE(d->identity.card().name);
+    EXPECT_EQ(State(*d, lot), "awarded");
+    EXPECT_EQ(ComputedOf(*d, lot, "winner"), MemberValue(alice_));
+    EXPECT_EQ(ComputedOf(*d, lot, "winning_bid"), Value(Eur(15000)));
+  }
+  ExpectConverged();
 }
 
 // ================================================================================================

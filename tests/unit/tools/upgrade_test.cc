@@ -80,5 +80,19 @@ TEST(CheckUpgrade, RefusesWhatExistingRecordsDependOn) {
   EXPECT_NE(AllText(CheckUpgrade(v1, renamed)).find("cannot be tool 'store'"), std::string::npos);
 }
 
+// The shipped auctions tool went to version 2 with sealed bids (decision 0007); workspaces
+// pinned to version 1 (tests/unit/tools/data/auctions_v1.yaml, the file as it shipped) must
+// be able to upgrade to it.
+TEST(CheckUpgrade, ShippedAuctionsUpgradesVersion1) {
+  ParseResult v1 =
+      ParseToolFile(std::string(GROVE_SOURCE_DIR) + "/tests/unit/tools/data/auctions_v1.yaml");
+  ASSERT_TRUE(v1.tool.has_value()) << AllText(v1.diagnostics);
+  auto v2 = LoadBuiltin("auctions");
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_EQ(v1.tool->version, 1u);
+  EXPECT_EQ(v2->version, 2u);
+  EXPECT_TRUE(CheckUpgrade(*v1.tool, *v2).empty()) << AllText(CheckUpgrade(*v1.tool, *v2));
+}
+
 }  // namespace
 }  // namespace grove::tools
