@@ -293,6 +293,19 @@ class Backend {
     std::string yaml;
     std::string file;
   };
+  // Sealed-bid auctions (docs/decisions/0007-sealed-bids.md). PlaceSealedBid appends to lot
+  // `id` a bid of `amount` that only the auctioneer (and this device) can open before the close;
+  // refusals as for a transition. RevealSealedBids publishes the openings this device can make
+  // (all for the auctioneer, its own for a bidder) and answers how many it published.
+  virtual grove::Status PlaceSealedBid(const std::string& ws, const std::string& id,
+                                       const replica::Money& amount) {
+    (void)ws, (void)id, (void)amount;
+    return grove::Status(Code::kUnavailable, "sealed bids are not supported here");
+  }
+  virtual Result<size_t> RevealSealedBids(const std::string& ws, const std::string& id) {
+    (void)ws, (void)id;
+    return grove::Status(Code::kUnavailable, "sealed bids are not supported here");
+  }
   virtual grove::Status UpgradeTool(const std::string& ws, const ToolSource& source) {
     (void)ws, (void)source;
     return grove::Status(Code::kUnavailable, "tool upgrades are not supported here");

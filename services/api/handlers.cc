@@ -524,6 +524,35 @@ Reply RunTransition(Backend& backend, const Request& request) {
   return ReadBack(backend, ws, id, *tools);
 }
 
+Reply PlaceSealedBid(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {"amount"});
+  if (!body.ok()) return ErrorReply(body.status());
+  const Json* amount_json = body->Find("amount");
+  if (amount_json == nullptr) return ErrorReply(InvalidArgument("amount is missing", "amount"));
+  Result<Value> amount = ValueFromJsonAs(*amount_json, "amount", "money");
+  if (!amount.ok()) return ErrorReply(amount.status());
+  const auto* money = std::get_if<replica::Money>(&amount->v);
+  if (money == nullptr) {
+    return ErrorReply(InvalidArgument("amount must be money: {minor, currency}", "amount"));
+  }
+  const std::string& ws = Param(request, 0);
+  const std::string& id = Param(request, 1);
+  if (Status s = backend.PlaceSealedBid(ws, id, *money); !s.ok()) return RefusalReply(s);
+  Result<std::vector<ToolInfo>> tools = backend.ListTools(ws);
+  if (!tools.ok()) return ErrorReply(tools.status());
+  return ReadBack(backend, ws, id, *tools);
+}
+
+Reply RevealSealedBids(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {}, /*empty_ok=*/true);
+  if (!body.ok()) return ErrorReply(body.status());
+  Result<size_t> published = backend.RevealSealedBids(Param(request, 0), Param(request, 1));
+  if (!published.ok()) return RefusalReply(published.status());
+  Json json = Json::Object();
+  json.Set("published", static_cast<int64_t>(*published));
+  return Ok(std::move(json));
+}
+
 Reply GrantRights(Backend& backend, const Request& request) {
   Result<Json> body = BodyObject(request, {"field", "key", "to", "amount"});
   if (!body.ok()) return ErrorReply(body.status());
@@ -643,6 +672,16 @@ const std::vector<Route>& Routes() {
        RunTransition,
        {}},
       {"POST", "/api/v1/workspaces/{ws}/records/{id}/rights", RouteKind::kJson, GrantRights, {}},
+      {"POST",
+       "/api/v1/workspaces/{ws}/records/{id}/sealed-bids",
+       RouteKind::kJson,
+       PlaceSealedBid,
+       {}},
+      {"POST",
+       "/api/v1/workspaces/{ws}/records/{id}/openings",
+       RouteKind::kJson,
+       RevealSealedBids,
+       {}},
       {"GET", "/api/v1/workspaces/{ws}/tools", RouteKind::kJson, ListTools, {}},
       {"POST", "/api/v1/workspaces/{ws}/tools", RouteKind::kJson, UpgradeTool, {}},
       {"GET", "/api/v1/workspaces/{ws}/digest", RouteKind::kJson, GetDigest, {}},

@@ -166,6 +166,44 @@ int RunAppend(const Args& args) {
   return Patch(args, body);
 }
 
+// A sealed bid: only the auctioneer (and this device) can read AMOUNT until the close.
+int RunSealedBid(const Args& args) {
+  int exit = kExitOk;
+  std::optional<Target> target = Open(args, exit);
+  if (!target) return exit;
+  Result<std::pair<std::string, Json>> amount = ParseFieldArg("amount=" + args.positional()[2]);
+  if (!amount.ok()) return Usage("\"" + args.positional()[2] + "\" is not an amount (12.50EUR)");
+  Json body = Json::Object();
+  body.Set("amount", std::move(amount->second));
+  Result<Json> record = target->api.Call(
+      "POST", RecordsPath(*target) + "/" + PathSegment(args.positional()[1]) + "/sealed-bids",
+      &body);
+  if (!record.ok()) return target->api.Fail(record.status());
+  if (args.Has("json")) {
+    PrintJson(*record);
+  } else {
+    std::cout << "sealed bid placed on " << args.positional()[1] << "\n";
+  }
+  return kExitOk;
+}
+
+// After the close: publishes the openings of the sealed bids this device can open.
+int RunReveal(const Args& args) {
+  int exit = kExitOk;
+  std::optional<Target> target = Open(args, exit);
+  if (!target) return exit;
+  Json body = Json::Object();
+  Result<Json> result = target->api.Call(
+      "POST", RecordsPath(*target) + "/" + PathSegment(args.positional()[1]) + "/openings", &body);
+  if (!result.ok()) return target->api.Fail(result.status());
+  if (args.Has("json")) {
+    PrintJson(*result);
+  } else {
+    std::cout << "published " << JsonText(*result, "published") << " opening(s)\n";
+  }
+  return kExitOk;
+}
+
 int RunAdd(const Args& args) {
   Json amounts = Json::Object();
   for (size_t i = 2; i < args.positional().size(); ++i) {
@@ -358,6 +396,18 @@ std::vector<Command> RecordCommands() {
        .positionals = {"WS", "ID", "FIELD=ITEM..."},
        .run = RunAppend,
        .repeat_last = true},
+      {.name = "record sealed-bid",
+       .summary = "Place a sealed bid of AMOUNT (e.g. 120.00EUR) on auction lot ID: only the "
+                  "auctioneer can read it before the close.",
+       .options = common,
+       .positionals = {"WS", "ID", "AMOUNT"},
+       .run = RunSealedBid},
+      {.name = "record reveal",
+       .summary = "After a sealed lot closes, publish the openings of the bids this device can "
+                  "open (all for the auctioneer, its own for a bidder).",
+       .options = common,
+       .positionals = {"WS", "ID"},
+       .run = RunReveal},
       {.name = "record get",
        .summary = "Show record ID: fields, conflicts, lists and history.",
        .options = common,

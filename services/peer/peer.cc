@@ -848,6 +848,28 @@ grove::Status Peer::GrantRights(const std::string& text, const std::string& id_t
   });
 }
 
+grove::Status Peer::PlaceSealedBid(const std::string& text, const std::string& id_text,
+                                   const replica::Money& amount) {
+  return impl_->loop_.Call([&]() -> grove::Status {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_ASSIGN_OR_RETURN(replica::RecordId id, ws->ResolveRecordId(id_text));
+    GROVE_RETURN_IF_ERROR(ws->PlaceSealedBid(id, amount));
+    impl_->AfterLocalAction(*ws, id.Text());
+    return grove::Status::Ok();
+  });
+}
+
+Result<size_t> Peer::RevealSealedBids(const std::string& text, const std::string& id_text) {
+  return impl_->loop_.Call([&]() -> Result<size_t> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_ASSIGN_OR_RETURN(replica::RecordId id, ws->ResolveRecordId(id_text));
+    Result<size_t> published = ws->RevealSealedBids(id);
+    // Openings published before a refusal are kept (each is its own action): tell listeners.
+    impl_->AfterLocalAction(*ws, id.Text());
+    return published;
+  });
+}
+
 grove::Status Peer::UpgradeTool(const std::string& text, const ToolSource& source) {
   // Parsed off the event loop: a tool file is small, but parsing needs no replica.
   tools::Tool tool;

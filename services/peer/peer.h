@@ -82,6 +82,9 @@ class Peer final : public api::Backend {
   Result<api::RecordPage> QueryRecords(const std::string& ws, const api::RecordQuery& q) override;
   grove::Status RunTransition(const std::string& ws, const std::string& id, const std::string& name,
                               const std::map<std::string, api::Value>& fields) override;
+  grove::Status PlaceSealedBid(const std::string& ws, const std::string& id,
+                               const replica::Money& amount) override;
+  Result<size_t> RevealSealedBids(const std::string& ws, const std::string& id) override;
   grove::Status UpgradeTool(const std::string& ws, const ToolSource& source) override;
   grove::Status GrantRights(const std::string& ws, const std::string& id, const std::string& field,
                             const std::string& key, const std::string& to_device,

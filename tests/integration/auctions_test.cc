@@ -36,6 +36,10 @@ Poco::JSON::Object Reason(const std::string& text) { return JsonOf({{"cancel_rea
 
 std::string Quoted(const std::string& text) { return "\"" + text + "\""; }
 
+std::string LotPath(const std::string& ws, const std::string& id) {
+  return "/api/v1/workspaces/" + ws + "/records/" + id;
+}
+
 std::string State(const JsonObject& r) { return r ? r->optValue<std::string>("state", "") : ""; }
 
 // Runs `name` on the lot until it is allowed or `timeout` passes (the refusals change nothing);
@@ -300,6 +304,72 @@ TEST(AuctionsIntegration, BidsReachEveryPeerAndEveryPeerComputesTheSameWinner) {
                               MoneyJson(4800, "EUR"),
                           &seen))
       << seen;
+  EXPECT_TRUE(DigestsAgree(all, ws, &seen)) << seen;
+}
+
+// Sealed bids through the API: while the lot is open, the other bidder's peer holds no amount of
+// a bid (only commitments and boxes); after the close the auctioneer publishes the openings,
+// awards the lot, and every peer shows the same winner, the one the amounts imply.
+TEST(AuctionsIntegration, SealedBidsStayHiddenUntilTheCloseThenEveryPeerAgreesOnTheWinner) {
+  PeerProcess auctioneer("auctioneer"), b1("bidder1"), b2("bidder2");
+  auctioneer.Start();
+  b1.Start(ConnectTo({auctioneer.sync_address()}));
+  b2.Start(ConnectTo({auctioneer.sync_address()}));
+  const std::vector<PeerProcess*> all = {&auctioneer, &b1, &b2};
+  const std::string ws =
+      ShareWorkspace(auctioneer, {&b1, &b2}, "sealed", "member", {"inventory", "auctions"});
+  const ApiClient& a = auctioneer.api();
+  const int64_t now = NowMillis();
+  const int64_t closes_at = now + kWindowMs;
+  Poco::JSON::Object terms =
+      LotFields("Scrap copper", "forward", 10000, 100, now - 1000, closes_at);
+  terms.set("sealed", true);
+  terms.set("reveal_until", static_cast<Poco::Int64>(closes_at + kHourMs));
+  const std::string lot = a.CreateRecord(ws, "lot", terms);
+  ASSERT_EQ(Step(a, ws, lot, "open").status, 200);
+  std::string seen;
+  ASSERT_TRUE(AllPeersSee(all, ws, lot, State, "open", &seen)) << seen;
+
+  auto bid = [&](PeerProcess& p, int64_t minor) {
+    Poco::JSON::Object body;
+    body.set("amount", Money(minor, "EUR"));
+    return p.api().Request("POST", LotPath(ws, lot) + "/sealed-bids", ToJson(body));
+  };
+  HttpResponse own = bid(auctioneer, 99999);
+  EXPECT_EQ(own.status, 409) << own.Describe();
+  EXPECT_EQ(RuleOf(own), "guard") << own.Describe();
+  ASSERT_EQ(bid(b1, 12345).status, 200);
+  ASSERT_EQ(bid(b2, 15000).status, 200);
+  HttpResponse open_bid = AppendItem(b1.api(), ws, lot, "bids", Money(20000, "EUR"));
+  EXPECT_EQ(open_bid.status, 409) << open_bid.Describe();  // a sealed lot takes no open bids
+
+  // What every peer shows of the lot holds neither amount.
+  auto sealed_count = [](const JsonObject& r) {
+    return std::to_string(ListJson(r, "sealed_bids").size());
+  };
+  ASSERT_TRUE(AllPeersSee(all, ws, lot, sealed_count, "2", &seen)) << seen;
+  for (PeerProcess* p : {&b1, &b2}) {
+    HttpResponse r = p->api().Get(LotPath(ws, lot));
+    EXPECT_EQ(r.body.find("12345"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("15000"), std::string::npos) << r.body;
+  }
+  // Nothing can be opened before the close.
+  HttpResponse early = a.Request("POST", LotPath(ws, lot) + "/openings", std::string("{}"));
+  EXPECT_EQ(early.status, 409) << early.Describe();
+
+  ASSERT_TRUE(PollUntil([&] { return NowMillis() > closes_at + 50; }, 2ms * kWindowMs));
+  ASSERT_EQ(StepWhenAllowed(a, ws, lot, "close", 5s).status, 200);
+  HttpResponse revealed = a.Request("POST", LotPath(ws, lot) + "/openings", std::string("{}"));
+  ASSERT_EQ(revealed.status, 200) << revealed.Describe();
+  EXPECT_NE(revealed.body.find("\"published\":2"), std::string::npos) << revealed.Describe();
+  ASSERT_EQ(Step(a, ws, lot, "award").status, 200);
+
+  const std::string b2_device = b2.api().Identity().device;
+  auto outcome = [](const JsonObject& r) {
+    return State(r) + " " + ComputedJson(r, "winner") + " " + ComputedJson(r, "winning_bid");
+  };
+  const std::string want = "awarded " + Quoted(b2_device) + " " + MoneyJson(15000, "EUR");
+  EXPECT_TRUE(AllPeersSee(all, ws, lot, outcome, want, &seen)) << seen;
   EXPECT_TRUE(DigestsAgree(all, ws, &seen)) << seen;
 }
 
