@@ -775,11 +775,12 @@ grove::Status Peer::PatchRecord(const std::string& text, const std::string& id_t
                              "append." + field);
       }
     }
-    for (const auto& [field, value] : set) GROVE_RETURN_IF_ERROR(ws->Set(id, field, value));
-    for (const auto& [field, amount] : patch.add) {
-      GROVE_RETURN_IF_ERROR(ws->Add(id, field, amount));
-    }
-    for (const auto& [field, item] : append) GROVE_RETURN_IF_ERROR(ws->Append(id, field, item));
+    // One action: a refusal of any part changes nothing.
+    replica::Workspace::Change change;
+    change.set.assign(set.begin(), set.end());
+    change.add.assign(patch.add.begin(), patch.add.end());
+    change.append.assign(append.begin(), append.end());
+    GROVE_RETURN_IF_ERROR(ws->Update(id, change));
     impl_->AfterLocalAction(*ws, id.Text());
     return grove::Status::Ok();
   });

@@ -152,6 +152,13 @@ class Workspace {
   Status Set(const RecordId& record, std::string_view field, Value value);
   Status Add(const RecordId& record, std::string_view field, int64_t amount);
   Status Append(const RecordId& record, std::string_view field, Value item);
+  // Several changes to one record as one action: all applied, or (on the first refusal) none.
+  struct Change {
+    std::vector<std::pair<std::string, Value>> set;
+    std::vector<std::pair<std::string, int64_t>> add;
+    std::vector<std::pair<std::string, Value>> append;
+  };
+  Status Update(const RecordId& record, const Change& change);
   // A workflow step. For a record of a tool type, the tool's rules decide: PermissionDenied
   // names the role rule, FailedPrecondition the state, guard or stock-rights rule, and
   // InvalidArgument the input at fault (where() = "fields.NAME"). `inputs` are the fields the

@@ -731,6 +731,30 @@ Status Workspace::Append(const RecordId& record, std::string_view field, Value i
   return impl_->CommitLocal(std::move(op));
 }
 
+Status Workspace::Update(const RecordId& record, const Change& change) {
+  std::vector<Op> ops;
+  for (const auto& [field, value] : change.set) {
+    GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kSet, field, "field"));
+    op.value = value;
+    ops.push_back(std::move(op));
+  }
+  for (const auto& [field, amount] : change.add) {
+    if (amount > kMaxAddAmount || amount < -kMaxAddAmount) {
+      return InvalidArgument("amount out of range (|n| <= 2^40)", "add." + field);
+    }
+    GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kAdd, field, "field"));
+    op.amount = amount;
+    ops.push_back(std::move(op));
+  }
+  for (const auto& [field, item] : change.append) {
+    GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kAppend, field, "field"));
+    op.value = item;
+    ops.push_back(std::move(op));
+  }
+  if (ops.empty()) return InvalidArgument("the change changes nothing");
+  return impl_->CommitLocal(std::move(ops));
+}
+
 Status Workspace::Transition(const RecordId& record, std::string_view name,
                              const std::vector<std::pair<std::string, Value>>& inputs) {
   GROVE_ASSIGN_OR_RETURN(Op op, impl_->ActionOn(record, OpKind::kTransition, name, "name"));

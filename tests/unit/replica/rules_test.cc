@@ -399,6 +399,32 @@ TEST_F(RulesTest, ForgedEffectsAreRecomputedAndRefused) {
   EXPECT_EQ(Stock(owner_, item, "Main"), 5);
 }
 
+// Several changes as one action: a refusal of any part changes nothing, on this peer or others.
+TEST_F(RulesTest, AnUpdateIsAppliedWholeOrNotAtAll) {
+  RecordId item = Item(owner_);
+  RecordId order = Create(owner_, "order", {{"title", "x"}, {"amount", Money{100, "EUR"}}});
+  Workspace::Change bad;
+  bad.set = {{"reorder_point", Value(int64_t{5})}, {"colour", Value("red")}};
+  EXPECT_EQ(owner_->Update(item, bad).code(), Code::kInvalidArgument);
+  EXPECT_EQ(owner_->Get(item)->fields.at("reorder_point"), Value(int64_t{0}));
+  Workspace::Change mixed;
+  mixed.set = {{"title", Value("y")}};
+  mixed.append = {{"notes", Value("first")}};
+  mixed.add = {{"amount", 1}};  // money is no counter: the whole change is refused
+  EXPECT_FALSE(owner_->Update(order, mixed).ok());
+  EXPECT_EQ(owner_->Get(order)->fields.at("title"), Value("x"));
+  EXPECT_TRUE(owner_->Get(order)->lists["notes"].empty());
+
+  Workspace::Change good;
+  good.set = {{"title", Value("y")}};
+  good.append = {{"notes", Value("first")}};
+  ASSERT_OK(owner_->Update(order, good));
+  SyncPair(*owner_.workspace, *member_.workspace);
+  EXPECT_EQ(member_->Get(order)->fields.at("title"), Value("y"));
+  EXPECT_EQ(member_->Get(order)->lists["notes"], std::vector<Value>{Value("first")});
+  EXPECT_EQ(owner_->digests().state, member_->digests().state);
+}
+
 // --- Upgrading a tool ---------------------------------------------------------------------------
 
 // Version 2 of the shop: items get a unit (filled in for existing items by `migrate`), orders a
