@@ -794,6 +794,7 @@ void Rules::Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* to
                     bool sub_op) {
   views_.erase(op.record);
   auto& entries = journal_[op.record];
+  if (entries.capacity() == 0) entries.reserve(8);  // a record's create alone journals its fields
   auto note_ref = [&](const Value& v) {
     if (const auto* ref = std::get_if<RecordId>(&v.v)) {
       if (auto target = host_.KeyOfId(*ref)) referrers_[*target].push_back(op.record);
@@ -989,8 +990,17 @@ Status Rules::CheckRights(uint32_t author, const Past& past, const Op& op,
 Status Rules::CheckDirect(uint32_t author, Role role, const Past& past, const Op& op) {
   Names& names = host_.names();
   Evaluation eval(*this, past, author, role, op.hlc);
-  // A copy: guards below journal ops tentatively, which drops shared views.
-  const PastRecord current = eval.At(op.record);
+  // What is needed of the record's view is taken now: guards below journal ops tentatively,
+  // which drops shared views (copying the whole view instead costs an allocation per map).
+  struct {
+    bool exists, archived;
+    uint32_t type;
+    std::string state;
+  } current;
+  {
+    const PastRecord& view = eval.At(op.record);
+    current = {view.exists, view.archived, view.type, view.exists ? eval.StateOf(view) : ""};
+  }
   if (op.kind != OpKind::kCreate && !current.exists) {
     return NotFound("no record " + host_.IdOfKey(op.record).Text() +
                     " in the author's causal past");
@@ -1005,7 +1015,7 @@ Status Rules::CheckDirect(uint32_t author, Role role, const Past& past, const Op
         "type '" + names.Name(type_name) + "' is not defined by this workspace's tools", "type");
   }
   const tools::Type& type = *ref->type;
-  const std::string state = op.kind == OpKind::kCreate ? type.initial : eval.StateOf(current);
+  const std::string state = op.kind == OpKind::kCreate ? type.initial : current.state;
   if (op.kind != OpKind::kCreate && current.archived && op.kind != OpKind::kArchive) {
     return FailedPrecondition("state: the record is archived");
   }
@@ -1407,6 +1417,7 @@ Status Rules::Check(uint32_t author, Role role, const Past& past, const std::vec
     }
   } shared(*this, past);
   std::vector<RecordKey> touched;
+  touched.reserve(ops.size() * 4);
   const size_t upgrades_before = upgrades_.size();
   auto refuse = [&](size_t i, const Status& s) {
     Unjournal(touched);
