@@ -120,28 +120,7 @@ Result<ApiClient> ApiClient::FromArgs(const Args& args) {
   return ApiClient(parsed->first, parsed->second, address, std::move(token));
 }
 
-Result<api::Json> ApiClient::Call(std::string_view method, const std::string& path,
-                                  const api::Json* body) {
-  Poco::Net::HTTPClientSession session(host_, port_);
-  // Connecting to loopback is immediate or refused; the answer may take the peer a while.
-  session.setTimeout(Poco::Timespan(5, 0), Poco::Timespan(30, 0), Poco::Timespan(60, 0));
-  Poco::Net::HTTPRequest request(std::string(method), path, Poco::Net::HTTPMessage::HTTP_1_1);
-  request.set("Authorization", "Bearer " + token_);
-  request.set("Accept", "application/json");
-  const std::string text = body ? body->Dump() : std::string();
-  if (body != nullptr) {
-    request.setContentType("application/json");
-    request.setContentLength(static_cast<std::streamsize>(text.size()));
-  }
-  try {
-    std::ostream& out = session.sendRequest(request);
-    out << text;
-    out.flush();
-  } catch (const Poco::Exception& e) {
-    // Nothing reached the peer: it is not running, or not at this address.
-    unreachable_ = true;
-    return IOError(e.displayText());
-  }
+Result<api::Json> ApiClient::ReadReply(Poco::Net::HTTPClientSession& session) {
   int status = 0;
   std::string reply;
   try {
@@ -165,6 +144,31 @@ Result<api::Json> ApiClient::Call(std::string_view method, const std::string& pa
   return json;
 }
 
+Result<api::Json> ApiClient::Call(std::string_view method, const std::string& path,
+                                  const api::Json* body) {
+  Poco::Net::HTTPClientSession session(host_, port_);
+  // Connecting to loopback is immediate or refused; the answer may take the peer a while.
+  session.setTimeout(Poco::Timespan(5, 0), Poco::Timespan(30, 0), Poco::Timespan(60, 0));
+  Poco::Net::HTTPRequest request(std::string(method), path, Poco::Net::HTTPMessage::HTTP_1_1);
+  request.set("Authorization", "Bearer " + token_);
+  request.set("Accept", "application/json");
+  const std::string text = body ? body->Dump() : std::string();
+  if (body != nullptr) {
+    request.setContentType("application/json");
+    request.setContentLength(static_cast<std::streamsize>(text.size()));
+  }
+  try {
+    std::ostream& out = session.sendRequest(request);
+    out << text;
+    out.flush();
+  } catch (const Poco::Exception& e) {
+    // Nothing reached the peer: it is not running, or not at this address.
+    unreachable_ = true;
+    return IOError(e.displayText());
+  }
+  return ReadReply(session);
+}
+
 Result<api::Json> ApiClient::Upload(const std::string& path, std::istream& body, uint64_t size) {
   Poco::Net::HTTPClientSession session(host_, port_);
   session.setTimeout(Poco::Timespan(5, 0), Poco::Timespan(300, 0), Poco::Timespan(300, 0));
@@ -182,25 +186,7 @@ Result<api::Json> ApiClient::Upload(const std::string& path, std::istream& body,
     // says why, so read it below rather than report a broken pipe.
     (void)e;
   }
-  int status = 0;
-  std::string reply;
-  try {
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    status = response.getStatus();
-    std::ostringstream collected;
-    Poco::StreamCopier::copyStream(in, collected);
-    reply = collected.str();
-  } catch (const Poco::Exception& e) {
-    return IOError("the peer at " + address_ + " did not answer: " + e.displayText());
-  }
-  if (status >= 400) return ErrorFromReply(status, reply);
-  Result<api::Json> json = api::ParseJson(reply);
-  if (!json.ok()) {
-    return Internal("the peer at " + address_ +
-                    " answered with malformed JSON: " + json.status().message());
-  }
-  return json;
+  return ReadReply(session);
 }
 
 Status ApiClient::Download(const std::string& path, std::ostream& out) {

@@ -31,6 +31,10 @@
 #include "cli/command.h"
 #include "common/status.h"
 
+namespace Poco::Net {
+class HTTPClientSession;
+}
+
 namespace grove::cli {
 
 constexpr std::string_view kDefaultApiAddress = "127.0.0.1:7401";
@@ -73,6 +77,8 @@ class ApiClient {
   const std::string& address() const { return address_; }
 
  private:
+  // The answer on `session` to the request just sent: its JSON, or the error it carries.
+  Result<api::Json> ReadReply(Poco::Net::HTTPClientSession& session);
   ApiClient(std::string host, uint16_t port, std::string address, std::string token)
       : host_(std::move(host)),
         port_(port),

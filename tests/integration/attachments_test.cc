@@ -59,13 +59,6 @@ std::string FileOf(size_t n) {
   return s;
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The hex id of the first item of list `field` of a record (lists hold blobs as base64).
 std::string FirstListItemHex(const JsonObject& record, const std::string& field) {
   if (!record || !record->has("lists")) return "";
@@ -148,7 +141,7 @@ TEST(AttachmentsIntegration, CaseAttachmentIsFetchedOnDemandByAnotherMember) {
        "127.0.0.1:" + std::to_string(c.api().port()), "--out", out, ws.substr(0, 12), id},
       "", &output, 60s);
   ASSERT_EQ(rc, 0) << output;
-  const std::string got = Slurp(out);
+  const std::string got = ReadFile(out);
   EXPECT_EQ(got.size(), file.size());
   EXPECT_TRUE(got == file) << "the downloaded bytes differ";
   HttpResponse after = c.api().Get(base + "/" + id + "/status");

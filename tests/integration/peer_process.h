@@ -43,6 +43,10 @@ using JsonObject = Poco::JSON::Object::Ptr;
 using JsonArray = Poco::JSON::Array::Ptr;
 
 // Calls `done` every `interval` until it returns true (true) or `timeout` has passed (false).
+// The whole file ("" when it cannot be read); writing throws std::runtime_error on failure.
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& text);
+
 bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s,
                std::chrono::milliseconds interval = 50ms);
 

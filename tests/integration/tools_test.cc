@@ -3,25 +3,12 @@
 // on every peer; refusals come back as 403/409 naming the rule, from any peer.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "integration/peer_process.h"
 
 namespace grove::integration {
 namespace {
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 int64_t StockAt(const ApiClient& api, const std::string& ws, const std::string& item,
                 const std::string& location) {
@@ -154,7 +141,7 @@ TEST(ToolsIntegration, AnOwnerUpgradesAToolAndRecordsMigrateOnEveryPeer) {
   const std::string item = owner.api().CreateRecord(ws, "item", fields);
 
   // The next version of the shipped inventory tool: existing items get a name suffix.
-  std::string yaml = Slurp(std::string(GROVE_SOURCE_DIR) + "/workflows/inventory.yaml");
+  std::string yaml = ReadFile(std::string(GROVE_SOURCE_DIR) + "/workflows/inventory.yaml");
   const size_t at = yaml.find("\nversion: ");
   ASSERT_NE(at, std::string::npos);
   const size_t end = yaml.find('\n', at + 1);
