@@ -194,8 +194,6 @@ Result<replica::Value> ValueFromJson(const Json& json, const std::string& field)
                          field);
 }
 
-namespace {
-
 bool AllDigits(std::string_view text) {
   return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
 }
@@ -209,6 +207,8 @@ std::optional<int64_t> Digits(std::string_view digits) {
   }
   return n;
 }
+
+namespace {
 
 // The record id text of a reference: "id" or {"ref": "id"}; nullopt for anything else.
 std::optional<std::string> ReferenceText(const Json& json) {

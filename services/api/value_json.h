@@ -56,6 +56,11 @@ Json ValueToJsonAs(const replica::Value& value, std::string_view kind);
 // backend is asked about kinds.
 Status CheckValueShape(const Json& json, const std::string& field);
 
+// One or more ASCII decimal digits, nothing else.
+bool AllDigits(std::string_view text);
+// Decimal digits (AllDigits) to an int64 magnitude; nullopt when it overflows.
+std::optional<int64_t> Digits(std::string_view digits);
+
 // "YYYY-MM-DD", a day of the proleptic Gregorian calendar.
 bool IsDate(std::string_view text);
 

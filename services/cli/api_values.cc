@@ -1,5 +1,4 @@
 // Field values between the command line, the API's JSON and a table cell (see api_client.h).
-#include <limits>
 
 #include "api/value_json.h"
 #include "cli/api_client.h"
@@ -7,20 +6,8 @@
 namespace grove::cli {
 namespace {
 
-bool AllDigits(std::string_view text) {
-  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
-}
-
-// Decimal digits to an int64 magnitude, nullopt when it overflows.
-std::optional<int64_t> Digits(std::string_view digits) {
-  int64_t n = 0;
-  for (const char c : digits) {
-    const int d = c - '0';
-    if (n > (std::numeric_limits<int64_t>::max() - d) / 10) return std::nullopt;
-    n = n * 10 + d;
-  }
-  return n;
-}
+using api::AllDigits;
+using api::Digits;
 
 // "-12" / "12" as an int64; nullopt when not an integer or out of range.
 std::optional<int64_t> ParseInteger(std::string_view text) {
