@@ -513,6 +513,51 @@ TEST_F(RulesTest, OnlyAnOwnerUpgradesAndOnlyToACompatibleHigherVersion) {
   EXPECT_EQ(owner_->Get(item)->fields.count("unit"), 0u);
 }
 
+// An UPGRADE op to `tool` as `author` sends it, followed by `sub_ops` (0 or 1) migration sets of
+// `unit` on `item` (an item of `owner`).
+wire::v1::OpBatch UpgradeBatch(const TestDevice& author, const TestDevice& owner,
+                               const RecordId& item, const tools::Tool& tool, uint32_t sub_ops,
+                               const std::string& unit) {
+  wire::v1::OpBatch b;
+  const DeviceId& a = author.identity.device();
+  const DeviceId& o = owner.identity.device();
+  b.add_devices(a.data(), a.size());
+  if (o != a) b.add_devices(o.data(), o.size());
+  b.add_strings("shop");
+  b.add_strings("unit");
+  const Bytes bytes = tools::Canonical(tool);
+  auto* op = b.add_ops();
+  op->set_kind(wire::v1::UPGRADE);
+  op->set_name(0);
+  op->mutable_record();
+  op->mutable_value()->set_blob(bytes.data(), bytes.size());
+  op->set_effects(sub_ops);
+  if (sub_ops > 0) {
+    auto* set = b.add_ops();
+    set->set_kind(wire::v1::SET);
+    if (o != a) set->mutable_record()->set_device(1);
+    set->mutable_record()->set_n(item.n);
+    set->set_field(1);
+    set->mutable_value()->set_text(unit);
+  }
+  return b;
+}
+
+// Every one of `peers` refuses `forged` for `reason` and keeps version 1 of the tool.
+void ExpectUpgradeRefused(const Bytes& forged, const std::vector<TestDevice*>& peers,
+                          const char* what, const char* reason) {
+  SCOPED_TRACE(what);
+  for (TestDevice* peer : peers) {
+    ApplyReport report = peer->workspace->Apply(std::vector<Bytes>{forged});
+    EXPECT_EQ(report.invalid, 1u);
+    auto problems = peer->workspace->problems();
+    ASSERT_FALSE(problems.empty());
+    EXPECT_NE(problems.back().message().find(reason), std::string::npos)
+        << problems.back().ToString();
+    EXPECT_EQ(peer->workspace->tool_definitions().front().version, 1u);
+  }
+}
+
 TEST_F(RulesTest, AForgedUpgradeIsRefusedByEveryPeer) {
   RecordId item = Item(owner_);
   SyncPair(*owner_.workspace, *member_.workspace);
@@ -520,49 +565,9 @@ TEST_F(RulesTest, AForgedUpgradeIsRefusedByEveryPeer) {
   const Digests before = owner_->digests();
   DeltaForge forge(other_.identity, owner_->id());
   forge.See(*owner_->DeltasFor({}, SIZE_MAX));
-  const Bytes other_dev(other_.identity.device().begin(), other_.identity.device().end());
-  const Bytes owner_dev(owner_.identity.device().begin(), owner_.identity.device().end());
-  const Bytes v2 = tools::Canonical(ShopV2());
-
-  struct Case {
-    const char* what;
-    wire::v1::OpBatch batch;
-    const char* reason;
-  };
-  std::vector<Case> cases;
-  auto upgrade = [&](uint32_t sub_ops) {
-    wire::v1::OpBatch b;
-    b.add_devices(other_dev.data(), other_dev.size());
-    b.add_devices(owner_dev.data(), owner_dev.size());
-    b.add_strings("shop");
-    b.add_strings("unit");
-    auto* op = b.add_ops();
-    op->set_kind(wire::v1::UPGRADE);
-    op->set_name(0);
-    op->mutable_record();
-    op->mutable_value()->set_blob(v2.data(), v2.size());
-    op->set_effects(sub_ops);
-    auto* set = b.add_ops();  // the migration of the one item
-    set->set_kind(wire::v1::SET);
-    set->mutable_record()->set_device(1);
-    set->mutable_record()->set_n(item.n);
-    set->set_field(1);
-    set->mutable_value()->set_text("pcs");
-    return b;
-  };
-  cases.push_back({"upgrade by a member", upgrade(1), "role:"});
-  for (Case& c : cases) {
-    Bytes forged = forge.Forge(c.batch, other_.random());
-    for (TestDevice* peer : {&owner_, &member_}) {
-      ApplyReport report = peer->workspace->Apply(std::vector<Bytes>{forged});
-      EXPECT_EQ(report.invalid, 1u) << c.what;
-      auto problems = peer->workspace->problems();
-      ASSERT_FALSE(problems.empty());
-      EXPECT_NE(problems.back().message().find(c.reason), std::string::npos)
-          << c.what << ": " << problems.back().ToString();
-      EXPECT_EQ(peer->workspace->tool_definitions().front().version, 1u);
-    }
-  }
+  ExpectUpgradeRefused(
+      forge.Forge(UpgradeBatch(other_, owner_, item, ShopV2(), 1, "pcs"), other_.random()),
+      {&owner_, &member_}, "upgrade by a member", "role:");
   EXPECT_EQ(owner_->digests().state, before.state);
   EXPECT_EQ(member_->digests().state, before.state);
 }
@@ -576,47 +581,12 @@ TEST_F(RulesTest, AForgedMigrationIsRecomputedAndRefused) {
   const Digests before = member_->digests();
   DeltaForge forge(owner_.identity, owner_->id());  // the owner's own key, skipping its checks
   forge.See(*owner_->DeltasFor({}, SIZE_MAX));
-  const Bytes owner_dev(owner_.identity.device().begin(), owner_.identity.device().end());
-  const Bytes v2 = tools::Canonical(ShopV2());
-  auto upgrade = [&](uint32_t sub_ops, const char* unit) {
-    wire::v1::OpBatch b;
-    b.add_devices(owner_dev.data(), owner_dev.size());
-    b.add_strings("shop");
-    b.add_strings("unit");
-    auto* op = b.add_ops();
-    op->set_kind(wire::v1::UPGRADE);
-    op->set_name(0);
-    op->mutable_record();
-    op->mutable_value()->set_blob(v2.data(), v2.size());
-    op->set_effects(sub_ops);
-    if (sub_ops > 0) {
-      auto* set = b.add_ops();
-      set->set_kind(wire::v1::SET);
-      set->mutable_record()->set_n(item.n);
-      set->set_field(1);
-      set->mutable_value()->set_text(unit);
-    }
-    return b;
-  };
-  struct Case {
-    const char* what;
-    wire::v1::OpBatch batch;
-    const char* reason;
-  };
-  std::vector<Case> cases{{"a migrated value changed", upgrade(1, "box"), "differs"},
-                          {"the migration left out", upgrade(0, ""), "migrate gives 1"}};
-  for (Case& c : cases) {
-    Bytes forged = forge.Forge(c.batch, owner_.random());
-    for (TestDevice* peer : {&member_, &other_}) {
-      ApplyReport report = peer->workspace->Apply(std::vector<Bytes>{forged});
-      EXPECT_EQ(report.invalid, 1u) << c.what;
-      auto problems = peer->workspace->problems();
-      ASSERT_FALSE(problems.empty());
-      EXPECT_NE(problems.back().message().find(c.reason), std::string::npos)
-          << c.what << ": " << problems.back().ToString();
-      EXPECT_EQ(peer->workspace->tool_definitions().front().version, 1u);
-    }
-  }
+  ExpectUpgradeRefused(
+      forge.Forge(UpgradeBatch(owner_, owner_, item, ShopV2(), 1, "box"), owner_.random()),
+      {&member_, &other_}, "a migrated value changed", "differs");
+  ExpectUpgradeRefused(
+      forge.Forge(UpgradeBatch(owner_, owner_, item, ShopV2(), 0, ""), owner_.random()),
+      {&member_, &other_}, "the migration left out", "migrate gives 1");
   EXPECT_EQ(member_->digests().state, before.state);
   EXPECT_EQ(other_->digests().state, before.state);
 }
