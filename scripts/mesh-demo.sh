@@ -71,6 +71,28 @@ wait_for() {
   say "ok"
 }
 
+# share_workspace NAME [ws create options...]: alice's workspace NAME (created the first time,
+# with bob and carol invited), joined by bob and carol; its id in SHARED. A second run of the demo
+# on the same --dir finds everything in place.
+share_workspace() {
+  local name=$1 n; shift
+  SHARED=$(g alice ws list --json | jq -r --arg name "$name" '.[] | select(.name == $name) | .id' |
+    head -1)
+  if [ -z "$SHARED" ]; then
+    SHARED=$(g alice ws create "$name" "$@" --json | jq -r .id)
+    for n in bob carol; do
+      g alice ws invite "$SHARED" "$("$GROVE" identity --data "$DIR/$n" --json | jq -r .card)" \
+        >/dev/null
+    done
+  fi
+  for n in bob carol; do
+    if ! g "$n" ws list --json | jq -e --arg ws "$SHARED" '.[] | select(.id == $ws)' >/dev/null; then
+      wait_for "$n sees the invitation" gq "$n" ".[] | select(.workspace == \"$SHARED\")" invitations
+      g "$n" ws accept "$SHARED" >/dev/null
+    fi
+  done
+}
+
 say "Grove demo: three peers on loopback (data in $DIR)"
 for n in "${NAMES[@]}"; do
   [ -f "$DIR/$n/device.key" ] || "$GROVE" init --data "$DIR/$n" --name "$n" >/dev/null
@@ -88,19 +110,8 @@ PID[carol]=$!
 for n in "${NAMES[@]}"; do wait_for "$n's API at ${API[$n]}" g "$n" status; done
 
 say "2. alice creates a workspace and invites bob and carol"
-WS=$(g alice ws list --json | jq -r '.[] | select(.name == "Demo warehouse") | .id' | head -1)
-if [ -z "$WS" ]; then
-  WS=$(g alice ws create "Demo warehouse" --json | jq -r .id)
-  for n in bob carol; do
-    g alice ws invite "$WS" "$("$GROVE" identity --data "$DIR/$n" --json | jq -r .card)" >/dev/null
-  done
-fi
-for n in bob carol; do
-  if ! g "$n" ws list --json | jq -e --arg ws "$WS" '.[] | select(.id == $ws)' >/dev/null; then
-    wait_for "$n sees the invitation" gq "$n" ".[] | select(.workspace == \"$WS\")" invitations
-    g "$n" ws accept "$WS" >/dev/null
-  fi
-done
+share_workspace "Demo warehouse"
+WS=$SHARED
 
 say "3. everyone works at once: alice adds items, bob and carol receive stock"
 ITEMS=()
@@ -139,19 +150,8 @@ done
 
 say ""
 say "5. purchasing with the shipped tools: alice orders, bob approves and receives, carol sees stock"
-PWS=$(g alice ws list --json | jq -r '.[] | select(.name == "Demo purchasing") | .id' | head -1)
-if [ -z "$PWS" ]; then
-  PWS=$(g alice ws create "Demo purchasing" --tools inventory,purchasing --json | jq -r .id)
-  for n in bob carol; do
-    g alice ws invite "$PWS" "$("$GROVE" identity --data "$DIR/$n" --json | jq -r .card)" >/dev/null
-  done
-fi
-for n in bob carol; do
-  if ! g "$n" ws list --json | jq -e --arg ws "$PWS" '.[] | select(.id == $ws)' >/dev/null; then
-    wait_for "$n sees the invitation" gq "$n" ".[] | select(.workspace == \"$PWS\")" invitations
-    g "$n" ws accept "$PWS" >/dev/null
-  fi
-done
+share_workspace "Demo purchasing" --tools inventory,purchasing
+PWS=$SHARED
 SUPPLIER=$(g alice record create "$PWS" supplier name=ACME --json | jq -r .id)
 BOLT=$(g alice record create "$PWS" item sku=BOLT-8 name="Bolt M8" --json | jq -r .id)
 PO=$(g alice record create "$PWS" purchase_order number=PO-1 supplier="$SUPPLIER" location=Main --json | jq -r .id)
