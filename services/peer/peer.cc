@@ -865,8 +865,9 @@ Result<size_t> Peer::RevealSealedBids(const std::string& text, const std::string
     GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
     GROVE_ASSIGN_OR_RETURN(replica::RecordId id, ws->ResolveRecordId(id_text));
     Result<size_t> published = ws->RevealSealedBids(id);
-    // Openings published before a refusal are kept (each is its own action): tell listeners.
-    impl_->AfterLocalAction(*ws, id.Text());
+    // Openings published before a refusal are kept (each is its own action), so only a reveal
+    // that published none for sure changed nothing.
+    if (!published.ok() || *published > 0) impl_->AfterLocalAction(*ws, id.Text());
     return published;
   });
 }
