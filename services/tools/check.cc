@@ -122,6 +122,14 @@ struct Scope {
   const Transition* transition = nullptr;              // null outside transitions: no `input`
   bool value = false;                                  // a field's guard: `value` is the new value
   std::vector<std::pair<std::string, TypeRef>> bound;  // for_each names, innermost last
+
+  // The type `name` is bound to by the innermost for_each that binds it; none if unbound.
+  TypeRef Bound(std::string_view name) const {
+    for (auto it = bound.rbegin(); it != bound.rend(); ++it) {
+      if (it->first == name) return it->second;
+    }
+    return {};
+  }
 };
 
 class Checker {
@@ -545,12 +553,7 @@ class Checker {
     if (segs[0] == "record") {
       at = {scope.type, false};
     } else {
-      for (auto it = scope.bound.rbegin(); it != scope.bound.rend(); ++it) {
-        if (it->first == segs[0]) {
-          at = it->second;
-          break;
-        }
-      }
+      at = scope.Bound(segs[0]);
     }
     for (size_t i = 1; i < segs.size() && at.type; ++i) {
       const Field* f = at.type->FindField(segs[i]);
@@ -809,12 +812,7 @@ class Checker {
       }
       at = {scope.type, false};  // input.X has the type of field X
     } else {
-      for (auto it = scope.bound.rbegin(); it != scope.bound.rend(); ++it) {
-        if (it->first == segs[0]) {
-          at = it->second;
-          break;
-        }
-      }
+      at = scope.Bound(segs[0]);
     }
     for (size_t i = 1; i < segs.size() && at.type; ++i) {
       if (In(kRecordAttributes, segs[i])) return;
