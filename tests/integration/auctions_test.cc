@@ -36,10 +36,6 @@ Poco::JSON::Object Reason(const std::string& text) { return JsonOf({{"cancel_rea
 
 std::string Quoted(const std::string& text) { return "\"" + text + "\""; }
 
-std::string LotPath(const std::string& ws, const std::string& id) {
-  return "/api/v1/workspaces/" + ws + "/records/" + id;
-}
-
 std::string State(const JsonObject& r) { return r ? r->optValue<std::string>("state", "") : ""; }
 
 // Runs `name` on the lot until it is allowed or `timeout` passes (the refusals change nothing);
@@ -333,7 +329,7 @@ TEST(AuctionsIntegration, SealedBidsStayHiddenUntilTheCloseThenEveryPeerAgreesOn
   auto bid = [&](PeerProcess& p, int64_t minor) {
     Poco::JSON::Object body;
     body.set("amount", Money(minor, "EUR"));
-    return p.api().Request("POST", LotPath(ws, lot) + "/sealed-bids", ToJson(body));
+    return p.api().Request("POST", RecordPath(ws, lot) + "/sealed-bids", ToJson(body));
   };
   HttpResponse own = bid(auctioneer, 99999);
   EXPECT_EQ(own.status, 409) << own.Describe();
@@ -349,17 +345,17 @@ TEST(AuctionsIntegration, SealedBidsStayHiddenUntilTheCloseThenEveryPeerAgreesOn
   };
   ASSERT_TRUE(AllPeersSee(all, ws, lot, sealed_count, "2", &seen)) << seen;
   for (PeerProcess* p : {&b1, &b2}) {
-    HttpResponse r = p->api().Get(LotPath(ws, lot));
+    HttpResponse r = p->api().Get(RecordPath(ws, lot));
     EXPECT_EQ(r.body.find("12345"), std::string::npos) << r.body;
     EXPECT_EQ(r.body.find("15000"), std::string::npos) << r.body;
   }
   // Nothing can be opened before the close.
-  HttpResponse early = a.Request("POST", LotPath(ws, lot) + "/openings", std::string("{}"));
+  HttpResponse early = a.Request("POST", RecordPath(ws, lot) + "/openings", std::string("{}"));
   EXPECT_EQ(early.status, 409) << early.Describe();
 
   ASSERT_TRUE(PollUntil([&] { return NowMillis() > closes_at + 50; }, 2ms * kWindowMs));
   ASSERT_EQ(StepWhenAllowed(a, ws, lot, "close", 5s).status, 200);
-  HttpResponse revealed = a.Request("POST", LotPath(ws, lot) + "/openings", std::string("{}"));
+  HttpResponse revealed = a.Request("POST", RecordPath(ws, lot) + "/openings", std::string("{}"));
   ASSERT_EQ(revealed.status, 200) << revealed.Describe();
   EXPECT_NE(revealed.body.find("\"published\":2"), std::string::npos) << revealed.Describe();
   ASSERT_EQ(Step(a, ws, lot, "award").status, 200);

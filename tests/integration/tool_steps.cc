@@ -6,11 +6,11 @@
 #include <sstream>
 
 namespace grove::integration {
-namespace {
-
 std::string RecordPath(const std::string& ws, const std::string& id) {
   return "/api/v1/workspaces/" + ws + "/records/" + id;
 }
+
+namespace {
 
 std::string Compact(const Poco::Dynamic::Var& value) {
   std::ostringstream out;

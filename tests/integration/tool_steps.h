@@ -20,6 +20,9 @@
 
 namespace grove::integration {
 
+// "/api/v1/workspaces/WS/records/ID".
+std::string RecordPath(const std::string& ws, const std::string& id);
+
 // POST .../records/{id}/transitions {"name": name, "fields": inputs}.
 HttpResponse Step(const ApiClient& api, const std::string& ws, const std::string& id,
                   const std::string& name, const Poco::JSON::Object& inputs);
@@ -29,8 +32,7 @@ HttpResponse Step(const ApiClient& api, const std::string& ws, const std::string
 HttpResponse SetFields(const ApiClient& api, const std::string& ws, const std::string& id,
                        const Poco::JSON::Object& set);
 // PATCH .../records/{id} {"append": {field: item}}: one entry appended to an add-only list (a
-// bid, a comment, a link). NOTE: the API has no such operation yet (see the skipped tests);
-// this is the shape the tests expect, next to "set" and "add".
+// bid, a comment, a link).
 HttpResponse AppendItem(const ApiClient& api, const std::string& ws, const std::string& id,
                         const std::string& field, const Poco::Dynamic::Var& item);
 
