@@ -59,8 +59,23 @@ struct WorkspaceInfo {
   uint64_t pending = 0;  // local actions not yet sealed
 };
 
+// The relay this peer is configured with (docs/decisions/0009-relay.md), and what it holds.
+struct RelayWorkspaceInfo {
+  std::string workspace;     // hex id
+  uint64_t held = 0;         // deltas this peer holds
+  uint64_t acked = 0;        // of those, how many the relay acknowledged storing
+  std::string refused = {};  // why the relay refused this workspace's deltas, "" if it did not
+};
+struct RelayInfo {
+  std::string address;  // HOST:PORT
+  std::string device;   // the relay's device id text (from its pinned card)
+  bool connected = false;
+  std::vector<RelayWorkspaceInfo> workspaces;  // while connected
+};
+
 struct StatusInfo {
   std::vector<ConnectionInfo> connections;
+  std::optional<RelayInfo> relay;  // when configured
   std::vector<WorkspaceInfo> workspaces;
   std::string listen;  // sync address
   uint64_t uptime_ms = 0;

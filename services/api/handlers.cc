@@ -309,6 +309,25 @@ Reply GetStatus(Backend& backend, const Request&) {
   Json workspaces = Json::Array();
   for (const WorkspaceInfo& ws : status.workspaces) workspaces.Add(WorkspaceJson(ws));
   json.Set("workspaces", std::move(workspaces));
+  if (status.relay) {
+    Json relay = Json::Object();
+    relay.Set("address", status.relay->address);
+    relay.Set("device", status.relay->device);
+    relay.Set("connected", status.relay->connected);
+    Json held = Json::Array();
+    for (const RelayWorkspaceInfo& w : status.relay->workspaces) {
+      Json entry = Json::Object();
+      entry.Set("workspace", w.workspace);
+      entry.Set("held_deltas", w.held);
+      entry.Set("acked_deltas", w.acked);
+      if (!w.refused.empty()) entry.Set("refused", w.refused);
+      held.Add(std::move(entry));
+    }
+    relay.Set("workspaces", std::move(held));
+    json.Set("relay", std::move(relay));
+  } else {
+    json.Set("relay", nullptr);
+  }
   return Ok(std::move(json));
 }
 
@@ -716,6 +735,8 @@ int HttpStatusFor(Code code) {
       return 409;
     case Code::kUnavailable:
       return 503;
+    case Code::kResourceExhausted:
+      return 507;
     case Code::kCorruption:
     case Code::kIOError:
     case Code::kInternal:
@@ -744,6 +765,8 @@ const char* ErrorCodeFor(Code code) {
       return "io_error";
     case Code::kUnavailable:
       return "unavailable";
+    case Code::kResourceExhausted:
+      return "resource_exhausted";
     case Code::kInternal:
       return "internal";
   }

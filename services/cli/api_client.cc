@@ -24,6 +24,7 @@ Code CodeForError(std::string_view code, int http_status) {
   if (code == "permission_denied" || code == "unauthorized") return Code::kPermissionDenied;
   if (code == "failed_precondition") return Code::kFailedPrecondition;
   if (code == "unavailable") return Code::kUnavailable;
+  if (code == "resource_exhausted") return Code::kResourceExhausted;
   if (code == "corruption") return Code::kCorruption;
   if (!code.empty()) return Code::kInternal;
   // Not our API's error JSON (a proxy, another server on the port): go by the status alone.

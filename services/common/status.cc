@@ -22,6 +22,8 @@ const char* CodeName(Code code) {
       return "IOError";
     case Code::kUnavailable:
       return "Unavailable";
+    case Code::kResourceExhausted:
+      return "ResourceExhausted";
     case Code::kInternal:
       return "Internal";
   }

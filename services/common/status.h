@@ -24,6 +24,7 @@ enum class Code {
   kCorruption,          // stored or received bytes do not decode or do not verify
   kIOError,             // file system, database or network failed
   kUnavailable,         // try again later
+  kResourceExhausted,   // a quota or limit is full: nothing was taken
   kInternal,            // a bug: an invariant did not hold
 };
 
@@ -74,6 +75,9 @@ inline Status Corruption(std::string msg, std::string where = {}) {
 }
 inline Status IOError(std::string msg, std::string where = {}) {
   return Status(Code::kIOError, std::move(msg), std::move(where));
+}
+inline Status ResourceExhausted(std::string msg, std::string where = {}) {
+  return Status(Code::kResourceExhausted, std::move(msg), std::move(where));
 }
 inline Status Internal(std::string msg, std::string where = {}) {
   return Status(Code::kInternal, std::move(msg), std::move(where));

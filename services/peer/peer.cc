@@ -174,10 +174,17 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     GROVE_ASSIGN_OR_RETURN(store_,
                            store::OpenSqliteStore(options_.data + "/store.db", store_options));
     start_ms_ = clock_.NowMillis();
+    if (!options_.relay_address.empty()) {
+      GROVE_ASSIGN_OR_RETURN(net::Endpoint at, net::ParseEndpoint(options_.relay_address));
+      auto card = identity::ParseCardText(options_.relay_card);
+      if (!card.ok()) return card.status().Annotate("the relay's card");
+      relay_ = RelayTarget{at, std::move(card).value()};
+    }
 
     // The SyncNode and workspaces are built on the loop: they belong to it.
     grove::Status opened = loop_.Call([this]() -> grove::Status {
       sync::Options so;
+      if (relay_) so.relays.insert(relay_->card.device);
       so.batch_bytes = options_.batch_bytes;
       so.listen_port = options_.listen.port;
       so.max_frame_bytes = static_cast<uint32_t>(options_.max_frame_bytes);
@@ -192,7 +199,8 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       };
       observer.note = [this](sync::ConnectionId conn, const std::string& what) {
         // Closing reasons and refusals matter to operators; the rest is chatter.
-        if (what.starts_with("closing") || what.find("larger than") != std::string::npos) {
+        if (what.starts_with("closing") || what.starts_with("relay refused") ||
+            what.find("larger than") != std::string::npos) {
           log_.Warn("sync", what, {{"connection", static_cast<int64_t>(conn)}});
         } else {
           log_.Debug("sync", what, {{"connection", static_cast<int64_t>(conn)}});
@@ -230,6 +238,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     loop_.Call([this] {
       listening_ = network_->listening();
       for (const net::Endpoint& ep : options_.connect) AddTarget(ep, std::nullopt);
+      if (relay_) AddTarget(relay_->endpoint, relay_->card.sign_key);
       Tick();
     });
     return grove::Status::Ok();
@@ -255,6 +264,36 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   }
 
   // --- Connections ---------------------------------------------------------------------------
+  struct RelayTarget {
+    net::Endpoint endpoint;
+    identity::CardInfo card;
+  };
+  std::optional<RelayTarget> relay_;
+
+  api::RelayInfo RelayStatus() {
+    api::RelayInfo info;
+    info.address = relay_->endpoint.ToString();
+    info.device = identity::DeviceIdText(relay_->card.device);
+    for (const sync::ConnectionView& c : sync_->Connections()) {
+      if (!c.ready || !c.relay) continue;
+      info.connected = true;
+      for (replica::Workspace* ws : sync_->Workspaces()) {
+        api::RelayWorkspaceInfo w;
+        w.workspace = HexEncode(ws->id());
+        auto acked = c.acked.find(ws->id());
+        for (const replica::VersionEntry& e : ws->Version()) {
+          w.held += e.seq;
+          if (acked == c.acked.end()) continue;
+          auto seq = acked->second.find(e.device);
+          if (seq != acked->second.end()) w.acked += std::min(seq->second, e.seq);
+        }
+        if (auto r = c.refused.find(ws->id()); r != c.refused.end()) w.refused = r->second;
+        info.workspaces.push_back(std::move(w));
+      }
+    }
+    return info;
+  }
+
   struct Target {
     net::Endpoint endpoint;
     std::optional<crypto::PublicKey> key;
@@ -628,6 +667,7 @@ api::StatusInfo Peer::Status() {
     for (replica::Workspace* ws : impl_->sync_->Workspaces()) {
       s.workspaces.push_back(impl_->Info(*ws));
     }
+    if (impl_->relay_) s.relay = impl_->RelayStatus();
     return s;
   });
 }

@@ -21,11 +21,11 @@
 
 #include "api/backend.h"
 #include "common/clock.h"
+#include "common/event_loop.h"
 #include "common/status.h"
 #include "crypto/crypto.h"
 #include "identity/identity.h"
 #include "net/network.h"
-#include "peer/event_loop.h"
 #include "store/store.h"
 #include "sync/sync.h"
 
@@ -47,6 +47,9 @@ struct PeerOptions {
   bool sync_full = false;
   bool discover = true;  // dial members whose addresses peers share
   uint64_t attachment_max_bytes = 64ull << 20;
+  // The relay to sync every workspace with (decision 0009), pinned by its card; both or neither.
+  std::string relay_address;  // HOST:PORT
+  std::string relay_card;     // "grove-card:..."
 };
 
 class Peer final : public api::Backend {

@@ -21,6 +21,10 @@ struct SyncNode::Connection {
   identity::DeviceId device{};
   std::string name;
   uint16_t listen_port = 0;
+  bool relay = false;  // the remote is one of Options::relays
+  // What a relay acknowledged holding, and why it refused a workspace (see ConnectionView).
+  std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> acked;
+  std::map<WorkspaceId, std::string> refused;
   // What the remote holds, as far as this node knows: its last Have plus what was sent since.
   std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> theirs;
   std::set<WorkspaceId> have_sent;

@@ -38,8 +38,12 @@ std::optional<WorkspaceId> GenesisId(const std::string& genesis) {
 }  // namespace
 
 SyncNode::SyncNode(const identity::Identity& me, Transport& transport, Options options,
-                   Observer observer)
-    : me_(me), transport_(transport), options_(options), observer_(std::move(observer)) {}
+                   Observer observer, BlindHooks blind)
+    : me_(me),
+      transport_(transport),
+      options_(std::move(options)),
+      observer_(std::move(observer)),
+      blind_(std::move(blind)) {}
 
 SyncNode::~SyncNode() = default;
 
@@ -63,6 +67,10 @@ std::vector<replica::Workspace*> SyncNode::Workspaces() {
 
 bool SyncNode::IsMember(replica::Workspace& ws, const identity::DeviceId& device) const {
   return ws.RoleOf(device) != replica::Role::kNone;
+}
+
+bool SyncNode::Serves(replica::Workspace& ws, const Connection& c) const {
+  return c.relay || IsMember(ws, c.device);
 }
 
 void SyncNode::OnConnected(ConnectionId id, const crypto::PublicKey& tls_key, bool outbound,
@@ -142,11 +150,18 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
         }
         return;
       }
-      if (!IsMember(*ws, c.device)) {
+      if (!Serves(*ws, c)) {
         // Not a member as far as this node knows (its membership may not have arrived here
         // yet): say what is held, which lets the other side serve us, but serve nothing.
         if (have.holding() && !c.have_sent.count(*ws_id)) SendHave(c, *ws, true);
         return;
+      }
+      auto& theirs = c.theirs[*ws_id];
+      if (!have.holding() && c.relay) {
+        // A relay that lacks the workspace gets all of it, genesis first.
+        theirs.clear();
+        c.refused.erase(*ws_id);
+        return SendMissing(c, *ws);
       }
       if (!have.holding()) {
         auto genesis = ws->Genesis();
@@ -157,7 +172,6 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
         SendFrame(c, invite.SerializeAsString());
         return;
       }
-      auto& theirs = c.theirs[*ws_id];
       theirs.clear();
       for (const w::VersionEntry& e : have.version()) {
         if (auto d = ToHash32(AsBytes(e.device()))) theirs[*d] = e.seq();
@@ -167,27 +181,9 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
       return;
     }
     case w::Frame::kDeltas: {
-      const w::Deltas& d = frame.deltas();
-      auto ws_id = ToHash32(AsBytes(d.workspace()));
+      auto ws_id = ToHash32(AsBytes(frame.deltas().workspace()));
       if (!ws_id) return Fail(c, InvalidArgument("deltas: workspace id is not 32 bytes"));
-      replica::Workspace* ws = Find(*ws_id);
-      if (!ws) return;
-      std::vector<Bytes> batch;
-      batch.reserve(static_cast<size_t>(d.deltas_size()));
-      auto& theirs = c.theirs[*ws_id];
-      for (const std::string& raw : d.deltas()) {
-        batch.push_back(ToBytes(raw));
-        identity::DeviceId author;
-        uint64_t seq;
-        if (DeltaHead(batch.back(), author, seq)) theirs[author] = std::max(theirs[author], seq);
-      }
-      replica::ApplyReport report = ws->Apply(batch);
-      if (observer_.applied) observer_.applied(*ws_id, report, c.id);
-      if (!report.store.ok()) return Fail(c, report.store);
-      // Gossip: what arrived here goes on to the other connections (and back to this one, if
-      // it only now turned out to be a member).
-      if (report.accepted > 0) Push(*ws_id);
-      return;
+      return OnDeltas(c, *ws_id, frame.deltas());
     }
     case w::Frame::kInvitation: {
       const w::Invitation& inv = frame.invitation();
@@ -223,6 +219,8 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
       }
       return;
     }
+    case w::Frame::kAck:
+      return OnAck(c, frame.ack());
     case w::Frame::kChunkRequest:
       return OnChunkRequest(c, frame.chunk_request());
     case w::Frame::kChunks:
@@ -254,6 +252,7 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
   c.ready = true;
   c.device = card->device;
   c.name = card->name;
+  c.relay = options_.relays.count(c.device) > 0;
   c.listen_port = static_cast<uint16_t>(std::min<uint32_t>(hello.listen_port(), 65535));
   if (hello.max_frame_bytes() != 0) c.max_frame_bytes = std::max(hello.max_frame_bytes(), 1024u);
   if (c.listen_port != 0 && !c.host.empty()) {
@@ -263,11 +262,131 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
   }
   if (observer_.note) observer_.note(c.id, "hello from " + c.name + " " + Short(c.device));
   for (auto& [id, ws] : workspaces_) {
-    if (IsMember(*ws, c.device)) SendHave(c, *ws, true);
+    if (Serves(*ws, c)) SendHave(c, *ws, true);
   }
   SendAddresses(c);
   // A member that was not connected before may hold chunks no one else had.
   DispatchChunkRequests();
+}
+
+void SyncNode::OnDeltas(Connection& c, const WorkspaceId& ws_id, const w::Deltas& d) {
+  std::vector<Bytes> batch;
+  batch.reserve(static_cast<size_t>(d.deltas_size()));
+  auto& theirs = c.theirs[ws_id];
+  for (const std::string& raw : d.deltas()) {
+    batch.push_back(ToBytes(raw));
+    identity::DeviceId author;
+    uint64_t seq;
+    if (DeltaHead(batch.back(), author, seq)) theirs[author] = std::max(theirs[author], seq);
+  }
+  if (options_.blind) return OnBlindDeltas(c, ws_id, std::move(batch));
+  replica::Workspace* ws = Find(ws_id);
+  if (!ws) return;
+  replica::ApplyReport report = ws->Apply(batch);
+  if (observer_.applied) observer_.applied(ws_id, report, c.id);
+  if (!report.store.ok()) return Fail(c, report.store);
+  // Gossip: what arrived here goes on to the other connections (and back to this one, if
+  // it only now turned out to be a member).
+  if (report.accepted > 0) Push(ws_id);
+}
+
+void SyncNode::OnBlindDeltas(Connection& c, const WorkspaceId& ws_id, std::vector<Bytes> batch) {
+  replica::Workspace* ws = Find(ws_id);
+  bool opened = false;
+  if (ws == nullptr) {
+    // A member brings a workspace this relay does not hold: its genesis must be in the frame.
+    const Bytes* genesis = nullptr;
+    for (const Bytes& raw : batch) {
+      w::Delta delta;
+      if (delta.ParseFromArray(raw.data(), static_cast<int>(raw.size())) &&
+          crypto::Sha256(AsBytes(delta.body())) == ws_id) {
+        genesis = &raw;
+      }
+    }
+    if (genesis == nullptr) {
+      return SendAck(c, ws_id, FailedPrecondition("workspace not held here; send its genesis"));
+    }
+    auto made = blind_.open(ws_id, *genesis);
+    if (!made.ok()) return SendAck(c, ws_id, made.status());
+    ws = made->get();
+    workspaces_[ws_id] = std::move(made).value();
+    opened = true;
+  } else if (!IsMember(*ws, c.device)) {
+    return SendAck(c, ws_id, PermissionDenied("not a member of this workspace"));
+  }
+  // Only what is new counts against quotas.
+  replica::VersionVector held = ws->Version();
+  std::vector<FreshDelta> fresh;
+  for (const Bytes& raw : batch) {
+    identity::DeviceId author;
+    uint64_t seq;
+    if (!DeltaHead(raw, author, seq)) continue;
+    auto it = std::lower_bound(
+        held.begin(), held.end(), author,
+        [](const replica::VersionEntry& e, const identity::DeviceId& d) { return e.device < d; });
+    if (it == held.end() || it->device != author || it->seq < seq) {
+      fresh.push_back(FreshDelta{&raw, author, seq});
+    }
+  }
+  if (Status admitted = blind_.admit(ws_id, c.device, fresh); !admitted.ok()) {
+    if (opened) {
+      workspaces_.erase(ws_id);
+      blind_.discard(ws_id);
+    }
+    return SendAck(c, ws_id, admitted);
+  }
+  replica::ApplyReport report = ws->Apply(batch);
+  if (observer_.applied) observer_.applied(ws_id, report, c.id);
+  if (!report.store.ok()) {
+    SendAck(c, ws_id, report.store);
+    return Fail(c, report.store);
+  }
+  if (opened && !IsMember(*ws, c.device)) {
+    workspaces_.erase(ws_id);
+    blind_.discard(ws_id);
+    return SendAck(c, ws_id, PermissionDenied("not a member of this workspace"));
+  }
+  SendAck(c, ws_id, Status::Ok());
+  if (report.accepted > 0) Push(ws_id);
+}
+
+void SyncNode::SendAck(Connection& c, const WorkspaceId& ws_id, const Status& refused) {
+  w::Frame frame;
+  w::Ack* ack = frame.mutable_ack();
+  ack->set_workspace(ws_id.data(), ws_id.size());
+  if (!refused.ok()) {
+    ack->set_refused(refused.ToString());
+    if (observer_.note) observer_.note(c.id, "refused deltas: " + refused.ToString());
+  } else if (replica::Workspace* ws = Find(ws_id)) {
+    for (const replica::VersionEntry& e : ws->Version()) {
+      w::VersionEntry* v = ack->add_version();
+      v->set_device(e.device.data(), e.device.size());
+      v->set_seq(e.seq);
+    }
+  }
+  SendFrame(c, frame.SerializeAsString());
+}
+
+void SyncNode::OnAck(Connection& c, const w::Ack& ack) {
+  if (!c.relay) return;  // only relays acknowledge; anyone else's Ack means nothing here
+  auto ws_id = ToHash32(AsBytes(ack.workspace()));
+  if (!ws_id) return Fail(c, InvalidArgument("ack: workspace id is not 32 bytes"));
+  if (!ack.refused().empty()) {
+    // Stop offering this workspace to the relay until the connection starts over: resending
+    // would only be refused again. The deltas stay here; nothing is lost.
+    c.refused[*ws_id] = ack.refused();
+    c.backlog.erase(*ws_id);
+    if (observer_.note) observer_.note(c.id, "relay refused deltas: " + ack.refused());
+    return;
+  }
+  auto& acked = c.acked[*ws_id];
+  auto& theirs = c.theirs[*ws_id];
+  for (const w::VersionEntry& e : ack.version()) {
+    auto d = ToHash32(AsBytes(e.device()));
+    if (!d) continue;
+    acked[*d] = std::max(acked[*d], e.seq());
+    theirs[*d] = std::max(theirs[*d], e.seq());
+  }
 }
 
 void SyncNode::SendHave(Connection& c, replica::Workspace& ws, bool holding) {
@@ -285,7 +404,7 @@ void SyncNode::SendHave(Connection& c, replica::Workspace& ws, bool holding) {
 }
 
 void SyncNode::SendMissing(Connection& c, replica::Workspace& ws) {
-  if (!IsMember(ws, c.device) || c.blocked.count(ws.id())) return;
+  if (!Serves(ws, c) || c.blocked.count(ws.id()) || c.refused.count(ws.id())) return;
   // Frames stay well under what the remote accepts; framing adds a few bytes per delta.
   const size_t batch = std::min<size_t>(options_.batch_bytes, c.max_frame_bytes / 2);
   auto theirs_it = c.theirs.find(ws.id());
@@ -359,7 +478,7 @@ void SyncNode::Push(const WorkspaceId& id) {
     Connection& c = *it->second;
     auto intro = introducers_.find(id);
     bool introducer = intro != introducers_.end() && intro->second == c.device;
-    if (!IsMember(*ws, c.device) && !introducer) continue;
+    if (!Serves(*ws, c) && !introducer) continue;
     if (!c.have_sent.count(id)) {
       SendHave(c, *ws, true);  // a member this node has not told about the workspace yet
     } else {
@@ -409,7 +528,7 @@ std::vector<ConnectionView> SyncNode::Connections() const {
   for (const auto& [id, c] : connections_) {
     out.push_back(ConnectionView{id, c->outbound, c->ready, c->host, c->device, c->name,
                                  c->listen_port, c->frames_in, c->frames_out, c->bytes_in,
-                                 c->bytes_out});
+                                 c->bytes_out, c->relay, c->acked, c->refused});
   }
   return out;
 }

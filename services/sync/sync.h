@@ -16,6 +16,15 @@
 // its id before storing it (one transaction per frame) and asks another member for what one
 // lacked or sent corrupted. Chunks are served only to members of their workspace.
 //
+// Relays (docs/decisions/0009-relay.md): a node may name relay devices (Options::relays). They
+// are blind replicas: this node offers them every workspace it holds, member or not, never sends
+// them invitations, and notes what each acknowledged (Ack) or refused. A node started `blind`
+// is itself such a relay: it holds workspaces without their keys (its replica checks signatures
+// and membership, not content), takes a workspace it does not hold from a member that sends its
+// genesis (BlindHooks::open), takes deltas only from members (and only what BlindHooks::admit
+// allows, e.g. within quotas), serves members only, and answers every Deltas frame with an Ack
+// once the frame is stored.
+//
 // Threading: not thread-safe; one thread (the peer's event loop) calls everything, including
 // the Transport. Bad frames never throw or crash: the connection is closed with a reason.
 #pragma once
@@ -36,6 +45,8 @@
 #include "store/store.h"
 
 namespace grove::wire::v1 {
+class Ack;
+class Deltas;
 class Hello;
 class ChunkRequest;
 class Chunks;
@@ -73,6 +84,30 @@ struct Options {
   uint16_t listen_port = 0;             // announced in hello
   uint32_t max_frame_bytes = 16 << 20;  // the largest frame this node accepts, announced in hello
   bool share_addresses = true;          // tell peers where other members are
+  std::set<identity::DeviceId> relays;  // blind replicas to sync every workspace with
+  bool blind = false;                   // this node is a relay (see above)
+};
+
+// A delta a blind node does not hold yet, as BlindHooks::admit sees it.
+struct FreshDelta {
+  const Bytes* bytes = nullptr;
+  identity::DeviceId author{};
+  uint64_t seq = 0;
+};
+
+// What a blind node asks of its owner. Both are required when Options::blind is set.
+struct BlindHooks {
+  // Opens a workspace this node does not hold, from its genesis delta, over the node's store.
+  std::function<Result<std::unique_ptr<replica::Workspace>>(const WorkspaceId&, ByteView genesis)>
+      open;
+  // Undoes `open` for a workspace whose sender turned out not to be a member of it: removes
+  // what was stored of it.
+  std::function<void(const WorkspaceId&)> discard;
+  // Whether to take `fresh` (deltas of `ws` this node does not hold yet) from `sender`. A
+  // non-OK status refuses the whole frame and is sent back in the Ack.
+  std::function<Status(const WorkspaceId&, const identity::DeviceId& sender,
+                       const std::vector<FreshDelta>& fresh)>
+      admit;
 };
 
 struct Invitation {
@@ -93,6 +128,11 @@ struct ConnectionView {
   std::string name;
   uint16_t listen_port = 0;
   uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
+  bool relay = false;  // one of Options::relays
+  // From a relay: per workspace, the deltas per author it acknowledged holding, and why it
+  // refused a workspace's deltas (sync of that workspace to it stopped until reconnection).
+  std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> acked;
+  std::map<WorkspaceId, std::string> refused;
 };
 
 struct KnownAddress {
@@ -114,7 +154,7 @@ struct Observer {
 class SyncNode {
  public:
   SyncNode(const identity::Identity& me, Transport& transport, Options options,
-           Observer observer = {});
+           Observer observer = {}, BlindHooks blind = {});
   ~SyncNode();
 
   // Workspaces this node holds and serves. If it was joined through an invitation, its inviter
@@ -169,6 +209,12 @@ class SyncNode {
   void SendAddresses(Connection& c);
   void Fail(Connection& c, const Status& reason);
   bool IsMember(replica::Workspace& ws, const identity::DeviceId& device) const;
+  // Whether this node sends `ws` to the connection: a member, or a relay.
+  bool Serves(replica::Workspace& ws, const Connection& c) const;
+  void OnDeltas(Connection& c, const WorkspaceId& ws_id, const wire::v1::Deltas& deltas);
+  void OnBlindDeltas(Connection& c, const WorkspaceId& ws_id, std::vector<Bytes> batch);
+  void OnAck(Connection& c, const wire::v1::Ack& ack);
+  void SendAck(Connection& c, const WorkspaceId& ws_id, const Status& refused);
   void OnChunkRequest(Connection& c, const wire::v1::ChunkRequest& request);
   void OnChunks(Connection& c, const wire::v1::Chunks& chunks);
   void ServeChunks(Connection& c);
@@ -187,6 +233,7 @@ class SyncNode {
   Transport& transport_;
   Options options_;
   Observer observer_;
+  BlindHooks blind_;
   std::map<WorkspaceId, std::unique_ptr<replica::Workspace>> workspaces_;
   std::map<ConnectionId, std::unique_ptr<Connection>> connections_;
   std::map<WorkspaceId, Invitation> invitations_;

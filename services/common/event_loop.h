@@ -16,7 +16,7 @@
 #include <mutex>
 #include <thread>
 
-namespace grove::peer {
+namespace grove {
 
 class EventLoop {
  public:
@@ -56,4 +56,4 @@ class EventLoop {
   std::thread thread_;
 };
 
-}  // namespace grove::peer
+}  // namespace grove

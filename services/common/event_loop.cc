@@ -1,10 +1,10 @@
-#include "peer/event_loop.h"
+#include "common/event_loop.h"
 
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 
-namespace grove::peer {
+namespace grove {
 
 EventLoop::EventLoop() : thread_([this] { Run(); }) {}
 
@@ -80,4 +80,4 @@ void EventLoop::Run() {
   }
 }
 
-}  // namespace grove::peer
+}  // namespace grove

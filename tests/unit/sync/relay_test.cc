@@ -1,0 +1,216 @@
+// A blind relay between peers (sync::Options::blind and ::relays, decision 0009), over the
+// in-memory network: store-and-forward, invitations through the relay, membership checks,
+// acknowledgements and refusals.
+#include <gtest/gtest.h>
+
+#include "grove/v1/sync.pb.h"
+#include "sync/sync.h"
+#include "unit/sync/memory_net.h"
+
+namespace grove {
+namespace {
+
+class RelayTest : public SyncTest {
+ protected:
+  // The relay: a blind node whose workspaces are joined from the genesis a member brings.
+  struct Relay {
+    Relay(FakeClock& clock, MemoryNet& net, RelayTest& test)
+        : node("relay", 77, clock, net, BlindOptions(), {}, Hooks(test)) {}
+
+    static sync::Options BlindOptions() {
+      sync::Options o;
+      o.blind = true;
+      return o;
+    }
+    sync::BlindHooks Hooks(RelayTest& test) {
+      sync::BlindHooks h;
+      h.open = [this, &test](const replica::WorkspaceId&, ByteView genesis) {
+        return replica::Workspace::Join(node.device.identity, genesis, *node.device.store,
+                                        test.clock, node.device.rng);
+      };
+      h.discard = [this](const replica::WorkspaceId& ws) {
+        ++discarded;
+        store::WriteBatch wb;
+        wb.DeleteWorkspace(ws);
+        EXPECT_TRUE(node.device.store->Write(wb).ok());
+      };
+      h.admit = [this](const replica::WorkspaceId&, const identity::DeviceId&,
+                       const std::vector<sync::FreshDelta>& fresh) -> Status {
+        size_t bytes = 0;
+        for (const sync::FreshDelta& d : fresh) bytes += d.bytes->size();
+        if (stored_bytes + bytes > quota_bytes) {
+          return ResourceExhausted("workspace quota of " + std::to_string(quota_bytes) +
+                                   " bytes is full");
+        }
+        stored_bytes += bytes;
+        return Status::Ok();
+      };
+      return h;
+    }
+
+    Node node;
+    size_t quota_bytes = SIZE_MAX;
+    size_t stored_bytes = 0;
+    int discarded = 0;
+  };
+
+  sync::Options Via(const Relay& relay) {
+    sync::Options o;
+    o.relays.insert(relay.node.device.identity.device());
+    return o;
+  }
+
+  void ConnectToRelay(Node& peer, Relay& relay) {
+    net.Connect(peer.index, relay.node.index, peer.key(), relay.node.key());
+    net.Run();
+  }
+
+  static const sync::ConnectionView* RelayConnection(Node& peer) {
+    for (const sync::ConnectionView& c : peer.node.Connections()) {
+      if (c.relay) {
+        static sync::ConnectionView copy;
+        copy = c;
+        return &copy;
+      }
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(RelayTest, AnOfflineMemberCatchesUpFromTheRelayAlone) {
+  Relay relay(clock, net, *this);
+  Node a("alice", 1, clock, net, Via(relay)), b("bob", 2, clock, net, Via(relay));
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  auto item = wa.CreateRecord("item", {{"sku", Value("A-1")}});
+  ASSERT_TRUE(item.ok());
+  ASSERT_TRUE(wa.Add(*item, "stock", 7).ok());
+  ASSERT_TRUE(wa.Seal().ok());
+
+  ConnectToRelay(a, relay);
+  replica::Workspace* held = relay.node.node.Find(wa.id());
+  ASSERT_NE(held, nullptr) << "the relay took the workspace from its owner";
+  EXPECT_EQ(held->digests().version, wa.digests().version);
+  EXPECT_EQ(held->digests().deltas, 3u) << "genesis, the invitation of b, the record";
+  EXPECT_EQ(held->digests().unreadable, 1u)
+      << "the relay cannot read the record's delta: it holds no content key";
+  EXPECT_FALSE(held->HoldsKeys());
+  const sync::ConnectionView* to_relay = RelayConnection(a);
+  ASSERT_NE(to_relay, nullptr);
+  ASSERT_EQ(to_relay->acked.count(wa.id()), 1u) << "the relay acknowledged what it stored";
+  EXPECT_EQ(to_relay->acked.at(wa.id()).at(a.device.identity.device()), wa.Version()[0].seq);
+
+  // a goes away; b, who never met a, comes online and meets only the relay.
+  net.Disconnect(a.index, 1);
+  ConnectToRelay(b, relay);
+  ASSERT_EQ(b.node.invitations().size(), 1u) << "the relay passes the invitation on";
+  EXPECT_EQ(b.node.invitations().begin()->second.from, relay.node.device.identity.device());
+  auto& wb = Accept(b, wa.id());
+  net.Run();
+  ASSERT_TRUE(wb.Get(*item).has_value());
+  EXPECT_EQ(wb.Get(*item)->fields.at("stock"), Value(int64_t{7}));
+  EXPECT_EQ(wb.digests().state, wa.digests().state);
+
+  // b's own work goes to the relay and on to a when a is back.
+  ASSERT_TRUE(wb.Add(*item, "stock", -2).ok());
+  ASSERT_TRUE(wb.Seal().ok());
+  b.node.Push(wb.id());
+  net.Run();
+  ConnectToRelay(a, relay);
+  EXPECT_EQ(wa.Get(*item)->fields.at("stock"), Value(int64_t{5}));
+  EXPECT_EQ(wa.digests().state, wb.digests().state);
+}
+
+TEST_F(RelayTest, TheRelayServesAndTakesDeltasOnlyFromMembers) {
+  Relay relay(clock, net, *this);
+  Node a("alice", 1, clock, net, Via(relay)), x("mallory", 9, clock, net, Via(relay));
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.CreateRecord("item", {{"secret", Value("plans")}}).ok());
+  ASSERT_TRUE(wa.Seal().ok());
+  ConnectToRelay(a, relay);
+  ASSERT_NE(relay.node.node.Find(wa.id()), nullptr);
+  const auto held_version = relay.node.node.Find(wa.id())->digests().version;
+
+  // A stranger connects and asks for the workspace by id: nothing.
+  ConnectToRelay(x, relay);
+  wire::v1::Frame have;
+  have.mutable_have()->set_workspace(wa.id().data(), 32);
+  have.mutable_have()->set_holding(true);
+  ConnectionId x_conn = net.LastId() - 1;  // x's side of its relay connection
+  net.Inject(x.index, x_conn, ToBytes(have.SerializeAsString()));
+  net.Run();
+  EXPECT_TRUE(x.node.invitations().empty());
+
+  // The stranger's own workspace reaches the relay (x owns it) ...
+  auto& wx = CreateAt(x);
+  net.Run();
+  EXPECT_NE(relay.node.node.Find(wx.id()), nullptr);
+
+  // ... but deltas it sends for a's workspace are refused and nothing is stored.
+  wire::v1::Frame deltas;
+  deltas.mutable_deltas()->set_workspace(wa.id().data(), 32);
+  auto genesis = wx.Genesis();
+  ASSERT_TRUE(genesis.ok());
+  deltas.mutable_deltas()->add_deltas(genesis->data(), genesis->size());
+  net.Inject(x.index, x_conn, ToBytes(deltas.SerializeAsString()));
+  net.Run();
+  EXPECT_EQ(relay.node.node.Find(wa.id())->digests().version, held_version);
+  EXPECT_EQ(relay.node.node.Find(wa.id())->RoleOf(x.device.identity.device()),
+            replica::Role::kNone);
+}
+
+TEST_F(RelayTest, AWorkspaceBroughtByANonMemberIsDiscarded) {
+  Relay relay(clock, net, *this);
+  Node a("alice", 1, clock, net), x("mallory", 9, clock, net, Via(relay));
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.Seal().ok());
+  // x somehow holds a's genesis and offers it to the relay as if it were its own.
+  ConnectToRelay(x, relay);
+  auto genesis = wa.Genesis();
+  ASSERT_TRUE(genesis.ok());
+  wire::v1::Frame deltas;
+  deltas.mutable_deltas()->set_workspace(wa.id().data(), 32);
+  deltas.mutable_deltas()->add_deltas(genesis->data(), genesis->size());
+  net.Inject(x.index, net.LastId() - 1, ToBytes(deltas.SerializeAsString()));
+  net.Run();
+  EXPECT_EQ(relay.node.node.Find(wa.id()), nullptr);
+  EXPECT_EQ(relay.discarded, 1);
+  auto stored = relay.node.device.store->ListWorkspaces();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(stored->empty()) << "nothing of it stays in the relay's store";
+}
+
+TEST_F(RelayTest, AFullQuotaRefusesNewDeltasAndKeepsTheOldOnes) {
+  Relay relay(clock, net, *this);
+  Node a("alice", 1, clock, net, Via(relay)), b("bob", 2, clock, net, Via(relay));
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  auto item = wa.CreateRecord("item", {{"sku", Value("A-1")}});
+  ASSERT_TRUE(wa.Seal().ok());
+  ConnectToRelay(a, relay);
+  replica::Workspace* held = relay.node.node.Find(wa.id());
+  ASSERT_NE(held, nullptr);
+  const auto before = held->digests();
+
+  relay.quota_bytes = relay.stored_bytes;  // full from now on
+  ASSERT_TRUE(wa.Set(*item, "note", Value(std::string(500, 'x'))).ok());
+  ASSERT_TRUE(wa.Seal().ok());
+  a.node.Push(wa.id());
+  net.Run();
+  EXPECT_EQ(held->digests().version, before.version) << "the new delta was refused";
+  const sync::ConnectionView* to_relay = RelayConnection(a);
+  ASSERT_NE(to_relay, nullptr);
+  ASSERT_EQ(to_relay->refused.count(wa.id()), 1u);
+  EXPECT_NE(to_relay->refused.at(wa.id()).find("quota"), std::string::npos)
+      << to_relay->refused.at(wa.id());
+
+  // What the relay had stays served: b catches up to the state before the refusal.
+  ConnectToRelay(b, relay);
+  auto& wb = Accept(b, wa.id());
+  net.Run();
+  EXPECT_EQ(wb.digests().version, before.version);
+  EXPECT_TRUE(wb.Get(*item).has_value());
+}
+
+}  // namespace
+}  // namespace grove
