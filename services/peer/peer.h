@@ -47,6 +47,12 @@ struct PeerOptions {
   bool sync_full = false;
   bool discover = true;  // dial members whose addresses peers share
   uint64_t attachment_max_bytes = 64ull << 20;
+  // A grove-relay to sync through as well as the peers: its sync address (HOST:PORT) and its card
+  // ("grove-card:..."), which pins the relay's key. Both empty: no relay.
+  // config::ValidatePeerConfig has checked that both or neither are given, and only the card's
+  // shape.
+  std::string relay_address;
+  std::string relay_card;
 };
 
 class Peer final : public api::Backend {
