@@ -11,20 +11,23 @@
 //           reconnect_min_ms: 500, reconnect_max_ms: 30000 }
 //   store: { sync_full: false }
 //   attachments: { max_bytes: 67108864 }
+//   relay: { address: "relay.example.org:7500", card: "grove-card:..." }   # both, or neither
 //
 // Parsing is strict, and every error is an InvalidArgument whose where() is "FILE:LINE:COL"
 // (1-based) of the offending key or value: an unknown key (the message names the known ones), a
 // key given twice, a value of the wrong type ("sync.seal_delay_ms must be a non-negative integer,
 // got 'soon'"; numbers and booleans must not be quoted; booleans are true or false), a number out
 // of range, a HOST:PORT that does not parse, a value out of step with another one
-// (reconnect_min_ms above reconnect_max_ms, batch_bytes above max_frame_bytes), or malformed YAML
+// (reconnect_min_ms above reconnect_max_ms, batch_bytes above max_frame_bytes, relay.address
+// without relay.card or the reverse; an empty string for both means no relay), or malformed YAML
 // (yaml-cpp's message and position). A missing `data` key is an InvalidArgument whose where() is
 // the file name. LoadPeerConfig returns NotFound naming the path when the file does not exist,
 // IOError when it cannot be read, and InvalidArgument when it is larger than 1 MiB. No exception
 // escapes these functions (an unexpected one from yaml-cpp becomes Internal).
 //
 // Values keep the text they were given (addresses are checked, not rewritten), so the caller
-// parses addresses with its own endpoint type.
+// parses addresses with its own endpoint type. relay.card is checked only for its shape (one line
+// starting with "grove-card:"); the peer decodes and verifies it.
 //
 // Thread safety: the functions are pure (LoadPeerConfig reads the file); a PeerConfig is a plain
 // value.
@@ -54,6 +57,8 @@ struct PeerConfig {
   bool discover = true;                         // dial fellow members whose addresses peers share
   bool store_sync_full = false;                 // fsync every commit (survives power loss, slower)
   uint64_t attachment_max_bytes = 64ull << 20;  // largest attachment stored, 1..2^40
+  std::string relay_address;  // relay.address: a grove-relay's sync address, HOST:PORT; "": none
+  std::string relay_card;     // relay.card: its card text ("grove-card:..."), which pins its key
 
   bool operator==(const PeerConfig&) const = default;
 };
@@ -66,13 +71,15 @@ Result<PeerConfig> LoadPeerConfig(const std::string& path);
 
 // Applies one command-line flag (`key` without the leading "--"): "data", "listen", "api",
 // "connect", or any key of the file by its dotted name ("log.level", "sync.seal_delay_ms",
-// "store.sync_full"). The value is checked as in the file. "connect" adds one peer to the list
-// (one given twice is kept once); to make the command line's peers replace the file's, clear
-// `config.connect` before the first one. InvalidArgument (where "--KEY") for an unknown key or a
-// bad value. Cross-key rules are not checked here: call ValidatePeerConfig after the last flag.
+// "store.sync_full", "relay.address"). The value is checked as in the file. "connect" adds one peer
+// to the list (one given twice is kept once); to make the command line's peers replace the file's,
+// clear `config.connect` before the first one. InvalidArgument (where "--KEY") for an unknown key
+// or a bad value. Cross-key rules are not checked here: call ValidatePeerConfig after the last
+// flag.
 Status ApplyOverride(PeerConfig& config, std::string_view key, std::string_view value);
 
-// The rules that span keys, plus the required data folder. InvalidArgument naming the key.
+// The rules that span keys, plus the required data folder. InvalidArgument whose where() is the
+// key to blame ("relay.card" when relay.address is set without it).
 // Also resolves defaults that depend on other keys (batch_bytes follows a smaller
 // max_frame_bytes when left at its default).
 Status ValidatePeerConfig(PeerConfig& config);

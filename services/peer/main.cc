@@ -1,6 +1,9 @@
 // grove-peer: one device's peer process. See `grove-peer --help` and docs/configuration.md.
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -18,15 +21,54 @@ using namespace grove;
 
 constexpr char kUsage[] =
     "usage: grove-peer --data DIR [--listen HOST:PORT] [--api HOST:PORT] [--connect HOST:PORT]...\n"
+    "                  [--relay HOST:PORT --relay-card CARD|@FILE]\n"
     "       grove-peer --config FILE [same options, which win over the file]\n"
     "\n"
     "Runs one device's peer: syncs its workspaces with other peers over TLS and serves the\n"
     "local HTTP API (token in DIR/api-token). Create the device first with `grove init`.\n"
-    "Stops cleanly on SIGTERM or SIGINT. Logs are JSON lines on stderr.\n";
+    "--relay syncs through a grove-relay as well; --relay-card gives the relay's card (the text\n"
+    "grove-relay prints at start, or @FILE to read it from a file such as its DATA/relay.card),\n"
+    "which pins the relay's key. Stops cleanly on SIGTERM or SIGINT. Logs are JSON lines on\n"
+    "stderr.\n";
 
 int Usage(const std::string& problem) {
   std::fprintf(stderr, "grove-peer: %s\n%s", problem.c_str(), kUsage);
   return 2;
+}
+
+// The card in `path`, without surrounding whitespace; "" with `error` set when it cannot be read.
+std::string ReadCardFile(const std::string& path, std::string& error) {
+  constexpr size_t kMaxCardFileBytes = 64 << 10;  // a card is a few hundred bytes
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = "--relay-card: cannot open " + path + ": " + std::strerror(errno);
+    return "";
+  }
+  std::string text;
+  char buf[4096];
+  while (text.size() <= kMaxCardFileBytes) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = "--relay-card: cannot read " + path + ": " + std::strerror(errno);
+      close(fd);
+      return "";
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  if (text.size() > kMaxCardFileBytes) {
+    error = "--relay-card: " + path + " is larger than 64 KiB, not a card";
+    return "";
+  }
+  const char* space = " \t\r\n\f\v";
+  const size_t begin = text.find_first_not_of(space);
+  if (begin == std::string::npos) {
+    error = "--relay-card: " + path + " is empty";
+    return "";
+  }
+  return text.substr(begin, text.find_last_not_of(space) + 1 - begin);
 }
 
 }  // namespace
@@ -41,13 +83,25 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (arg != "--config" && arg != "--data" && arg != "--listen" && arg != "--api" &&
-        arg != "--connect") {
+        arg != "--connect" && arg != "--relay" && arg != "--relay-card") {
       return Usage("unknown option '" + arg + "'");
     }
     if (i + 1 >= argc) return Usage(arg + " needs a value");
     std::string value = argv[++i];
     if (arg == "--config") {
       config_path = value;
+    } else if (arg == "--relay") {
+      overrides.emplace_back("relay.address", value);
+    } else if (arg == "--relay-card") {
+      if (value.starts_with("@")) {
+        std::string error;
+        value = ReadCardFile(value.substr(1), error);
+        if (!error.empty()) {
+          std::fprintf(stderr, "grove-peer: %s\n", error.c_str());
+          return 1;
+        }
+      }
+      overrides.emplace_back("relay.card", value);
     } else {
       overrides.emplace_back(arg.substr(2), value);
     }
@@ -102,6 +156,8 @@ int main(int argc, char** argv) {
   options.sync_full = cfg.store_sync_full;
   options.discover = cfg.discover;
   options.attachment_max_bytes = cfg.attachment_max_bytes;
+  options.relay_address = cfg.relay_address;
+  options.relay_card = cfg.relay_card;
 
   auto token = identity::ReadApiToken(cfg.data);
   if (!token.ok()) {

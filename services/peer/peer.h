@@ -47,9 +47,10 @@ struct PeerOptions {
   bool sync_full = false;
   bool discover = true;  // dial members whose addresses peers share
   uint64_t attachment_max_bytes = 64ull << 20;
-  // The relay to sync every workspace with (decision 0009), pinned by its card; both or neither.
-  std::string relay_address;  // HOST:PORT
-  std::string relay_card;     // "grove-card:..."
+  // The relay to sync every workspace with (decision 0009): its sync address (HOST:PORT) and its
+  // card ("grove-card:..."), which pins the relay's key. Both empty: no relay.
+  std::string relay_address;
+  std::string relay_card;
 };
 
 class Peer final : public api::Backend {

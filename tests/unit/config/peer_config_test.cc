@@ -107,9 +107,9 @@ TEST(PeerConfigTest, FlowStyleAndEmptySections) {
 }
 
 TEST(PeerConfigTest, UnknownKeys) {
-  ExpectError(
-      "data: d\nsink: x\n", "peer.yaml:2:1",
-      {"unknown key 'sink'", "(known: data, listen, api, connect, log, sync, store, attachments)"});
+  ExpectError("data: d\nsink: x\n", "peer.yaml:2:1",
+              {"unknown key 'sink'",
+               "(known: data, listen, api, connect, log, sync, store, attachments, relay)"});
   ExpectError("data: d\nsync:\n  seal_dely: 5\n", "peer.yaml:3:3",
               {"unknown key 'sync.seal_dely'", "did you mean 'sync.seal_delay_ms'?",
                "known in sync: seal_delay_ms, max_frame_bytes, batch_bytes, reconnect_min_ms, "
@@ -344,6 +344,91 @@ TEST(PeerConfigTest, DefaultBatchFollowsASmallerFrameLimit) {
   EXPECT_EQ(c.batch_bytes, 32768u);
 }
 
+const char kCard[] = "grove-card:CgVyZWxheRIg";  // the shape only: the peer decodes it
+
+TEST(PeerConfigTest, RelayKeys) {
+  Result<PeerConfig> r = ParsePeerConfig(
+      "data: d\nrelay:\n  address: relay.example.org:7500\n  card: " + std::string(kCard) + "\n",
+      "peer.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->relay_address, "relay.example.org:7500");
+  EXPECT_EQ(r->relay_card, kCard);
+
+  r = ParsePeerConfig(
+      "data: d\nrelay: {address: \"[2001:db8::7]:7500\", card: \"" + std::string(kCard) + "\"}\n",
+      "peer.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->relay_address, "[2001:db8::7]:7500");
+
+  // Empty strings (the example file's) and an empty section mean no relay.
+  r = ParsePeerConfig("data: d\nrelay:\n  address: \"\"\n  card: ''\n", "peer.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->relay_address.empty());
+  EXPECT_TRUE(r->relay_card.empty());
+  r = ParsePeerConfig("data: d\nrelay:\n", "peer.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  PeerConfig expected;
+  expected.data = "d";
+  EXPECT_EQ(*r, expected);
+}
+
+TEST(PeerConfigTest, RelayErrors) {
+  ExpectError("data: d\nrelay:\n  address: relay.example.org\n  card: grove-card:x\n",
+              "peer.yaml:3:12",
+              {"relay.address must be HOST:PORT, got 'relay.example.org': missing ':PORT'"});
+  ExpectError("data: d\nrelay:\n  address: r:7500\n  card: grove:x\n", "peer.yaml:4:9",
+              {"relay.card must be a card (one line starting with 'grove-card:'), got 'grove:x'"});
+  ExpectError("data: d\nrelay:\n  address: r:7500\n  card: |\n    grove-card:ab\n    cd\n",
+              "peer.yaml:4:9", {"relay.card must be a card", "got several lines"});
+  ExpectError("data: d\nrelay:\n  address: r:7500\n  card: [grove-card:x]\n", "peer.yaml:4:9",
+              {"relay.card must be a card (one line starting with 'grove-card:'), got a list"});
+  ExpectError("data: d\nrelay:\n  card:\n", "peer.yaml:3:3", {"relay.card must be", "got nothing"});
+  ExpectError("data: d\nrelay: r:7500\n", "peer.yaml:2:8",
+              {"relay must be a mapping of keys, got 'r:7500'"});
+  ExpectError("data: d\nrelay:\n  adress: r:7500\n", "peer.yaml:3:3",
+              {"unknown key 'relay.adress', did you mean 'relay.address'?",
+               "(known in relay: address, card)"});
+  ExpectError("data: d\nrelay:\n  address: r:1\n  address: r:2\n", "peer.yaml:4:3",
+              {"key 'relay.address' is given twice (first at peer.yaml:3:3)"});
+}
+
+TEST(PeerConfigTest, RelayNeedsAddressAndCard) {
+  // The address alone: the blame is the missing card's, shown at the address.
+  ExpectError("data: d\nrelay:\n  address: r:7500\n", "peer.yaml:3:12",
+              {"relay.card is required with relay.address: the card pins the relay's key "
+               "(grove-relay prints it at start and writes it to DATA/relay.card)"});
+  ExpectError("data: d\nrelay:\n  address: r:7500\n  card: ''\n", "peer.yaml:4:9",
+              {"relay.card is required with relay.address"});
+  ExpectError("data: d\nrelay:\n  card: " + std::string(kCard) + "\n", "peer.yaml:3:9",
+              {"relay.address is required with relay.card"});
+
+  PeerConfig c;
+  ASSERT_TRUE(ApplyOverride(c, "data", "/d").ok());
+  ASSERT_TRUE(ApplyOverride(c, "relay.address", "127.0.0.1:7500").ok());
+  Status s = ValidatePeerConfig(c);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.where(), "relay.card");
+  ASSERT_TRUE(ApplyOverride(c, "relay.card", kCard).ok());
+  EXPECT_TRUE(ValidatePeerConfig(c).ok());
+  EXPECT_EQ(c.relay_address, "127.0.0.1:7500");
+  EXPECT_EQ(c.relay_card, kCard);
+  // The command line can turn the file's relay off.
+  ASSERT_TRUE(ApplyOverride(c, "relay.address", "").ok());
+  EXPECT_EQ(ValidatePeerConfig(c).where(), "relay.address");
+  ASSERT_TRUE(ApplyOverride(c, "relay.card", "").ok());
+  EXPECT_TRUE(ValidatePeerConfig(c).ok());
+
+  const PeerConfig before = c;
+  s = ApplyOverride(c, "relay.address", "r");
+  EXPECT_EQ(s.where(), "--relay.address");
+  s = ApplyOverride(c, "relay.card", "grove-card:a\nb");
+  EXPECT_EQ(s.where(), "--relay.card");
+  EXPECT_NE(s.message().find("several lines"), std::string::npos) << s.message();
+  s = ApplyOverride(c, "relay.card", "card:xyz");
+  EXPECT_NE(s.message().find("got 'card:xyz'"), std::string::npos) << s.message();
+  EXPECT_EQ(c, before);
+}
+
 TEST(PeerConfigTest, ExampleFileParsesToTheDefaults) {
   const std::string path = std::string(GROVE_SOURCE_DIR) + "/deploy/peer.example.yaml";
   Result<PeerConfig> r = LoadPeerConfig(path);
@@ -358,7 +443,7 @@ TEST(PeerConfigTest, EveryKeyIsDocumented) {
   const std::string example = ReadFile(std::string(GROVE_SOURCE_DIR) + "/deploy/peer.example.yaml");
   ASSERT_FALSE(docs.empty());
   ASSERT_FALSE(example.empty());
-  EXPECT_EQ(PeerConfigKeys().size(), 14u);
+  EXPECT_EQ(PeerConfigKeys().size(), 16u);
   for (const std::string& key : PeerConfigKeys()) {
     EXPECT_NE(docs.find("| `" + key + "` |"), std::string::npos)
         << key << " has no row in docs/configuration.md";
