@@ -8,6 +8,7 @@ PACKAGES=(
   clang clang-format libclang-rt-14-dev
   libssl-dev libsqlite3-dev sqlite3 libprotobuf-dev protobuf-compiler libzstd-dev
   libyaml-cpp-dev libpoco-dev
+  libpqxx-dev postgresql  # the relay's store; pg_store_test starts its own server
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   jq procps curl
   prometheus  # ships promtool: metrics_test checks our exposition text with it
