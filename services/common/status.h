@@ -76,6 +76,9 @@ inline Status Corruption(std::string msg, std::string where = {}) {
 inline Status IOError(std::string msg, std::string where = {}) {
   return Status(Code::kIOError, std::move(msg), std::move(where));
 }
+inline Status Unavailable(std::string msg, std::string where = {}) {
+  return Status(Code::kUnavailable, std::move(msg), std::move(where));
+}
 inline Status ResourceExhausted(std::string msg, std::string where = {}) {
   return Status(Code::kResourceExhausted, std::move(msg), std::move(where));
 }

@@ -49,8 +49,8 @@ struct Listener::Impl {
     dead = true;
     receiver.reset();
     session.Drop();
-    return internal::Unavailable("listening for new deltas: lost the connection (PostgreSQL at " +
-                                 session.target().where + "): " + why);
+    return Unavailable("listening for new deltas: lost the connection (PostgreSQL at " +
+                       session.target().where + "): " + why);
   }
 };
 
@@ -64,9 +64,8 @@ Result<std::unique_ptr<Listener>> Listener::Open(const Options& options) {
   try {
     impl->receiver = std::make_unique<Receiver>(impl->session.conn());
   } catch (const std::exception& e) {
-    return internal::Unavailable("LISTEN grove_deltas on PostgreSQL at " +
-                                 impl->session.target().where + ": " +
-                                 internal::CleanMessage(e.what(), impl->session.target()));
+    return Unavailable("LISTEN grove_deltas on PostgreSQL at " + impl->session.target().where +
+                       ": " + internal::CleanMessage(e.what(), impl->session.target()));
   }
   return std::unique_ptr<Listener>(new Listener(std::move(impl)));
 }

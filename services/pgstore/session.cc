@@ -68,8 +68,6 @@ std::string GuessPassword(std::string_view url) {
 
 }  // namespace
 
-Status Unavailable(std::string message) { return Status(Code::kUnavailable, std::move(message)); }
-
 std::string CleanMessage(std::string_view message, const Target& target) {
   std::string out;
   bool space = false;

@@ -28,8 +28,6 @@ struct Target {
 // InvalidArgument when the url is neither a libpq URI nor a keyword/value string.
 Result<Target> ParseTarget(const Options& options);
 
-Status Unavailable(std::string message);
-
 // libpq's message on one line, without a password it might echo.
 std::string CleanMessage(std::string_view message, const Target& target);
 

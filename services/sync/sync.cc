@@ -174,7 +174,11 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
       }
       theirs.clear();
       for (const w::VersionEntry& e : have.version()) {
-        if (auto d = ToHash32(AsBytes(e.device()))) theirs[*d] = e.seq();
+        auto d = ToHash32(AsBytes(e.device()));
+        if (!d) continue;
+        theirs[*d] = e.seq();
+        // A relay says it holds only what it stored durably: as good as an Ack.
+        if (c.relay) c.acked[*ws_id][*d] = std::max(c.acked[*ws_id][*d], e.seq());
       }
       if (!c.have_sent.count(*ws_id)) SendHave(c, *ws, true);
       SendMissing(c, *ws);
@@ -280,6 +284,11 @@ void SyncNode::OnDeltas(Connection& c, const WorkspaceId& ws_id, const w::Deltas
     if (DeltaHead(batch.back(), author, seq)) theirs[author] = std::max(theirs[author], seq);
   }
   if (options_.blind) return OnBlindDeltas(c, ws_id, std::move(batch));
+  if (c.relay) {
+    // What a relay sends, it holds (stored before it is served).
+    auto& acked = c.acked[ws_id];
+    for (const auto& [author, seq] : theirs) acked[author] = std::max(acked[author], seq);
+  }
   replica::Workspace* ws = Find(ws_id);
   if (!ws) return;
   replica::ApplyReport report = ws->Apply(batch);

@@ -514,6 +514,119 @@ bool PeerProcess::LogContains(std::string_view text) const {
 
 std::string PeerProcess::LogTail(size_t lines) const { return Tail(Log(), lines); }
 
+// --- RelayProcess ------------------------------------------------------------------------------
+
+RelayProcess::RelayProcess(const std::string& name, std::string db_url)
+    : name_(name), db_url_(std::move(db_url)) {
+  root_ = TempRoot(name);
+  data_dir_ = root_ + "/data";
+  log_path_ = root_ + "/relay.log";
+  sync_port_ = PickFreePort();
+  admin_port_ = PickFreePort();
+}
+
+RelayProcess::~RelayProcess() {
+  if (pid_ > 0) KillAndReap(pid_);
+  if (::testing::Test::HasFailure() || getenv("GROVE_IT_SHOW_LOGS") != nullptr) {
+    std::fprintf(stderr, "---- last lines of %s's log (%s) ----\n%s\n---- end of %s's log ----\n",
+                 name_.c_str(), log_path_.c_str(), LogTail(40).c_str(), name_.c_str());
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(root_, ec);
+}
+
+std::string RelayProcess::sync_address() const { return "127.0.0.1:" + std::to_string(sync_port_); }
+
+std::vector<std::string> RelayProcess::PeerArgs() const {
+  return {"--relay", sync_address(), "--relay-card", "@" + data_dir_ + "/relay.card"};
+}
+
+bool RelayProcess::TryStart(std::string* why) {
+  std::vector<std::string> argv = {GROVE_RELAY_BIN,
+                                   "--data",
+                                   data_dir_,
+                                   "--listen",
+                                   sync_address(),
+                                   "--admin",
+                                   "127.0.0.1:" + std::to_string(admin_port_),
+                                   "--db",
+                                   db_url_};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  const size_t log_offset = FileSize(log_path_);
+  pid_ = Spawn(argv, "", log_path_, true, why);
+  if (pid_ < 0) return false;
+  std::optional<int> exited;
+  const bool started = PollUntil(
+      [&] {
+        const std::string log = ReadFile(log_path_);
+        if (log.size() > log_offset &&
+            log.find("\"msg\":\"started\"", log_offset) != std::string::npos) {
+          return true;
+        }
+        exited = WaitExit(pid_, 0ms);
+        return exited.has_value();
+      },
+      10s, 20ms);
+  if (started && !exited) {
+    std::string card = ReadFile(data_dir_ + "/relay.card");
+    while (!card.empty() && (card.back() == '\n' || card.back() == '\r')) card.pop_back();
+    card_ = card;
+    if (!card_.empty()) return true;
+    *why = "no relay.card in " + data_dir_;
+  } else {
+    *why = exited ? "exited with status " + std::to_string(*exited) + " before starting"
+                  : "no \"started\" line within 10 s";
+  }
+  if (!exited) KillAndReap(pid_);
+  pid_ = -1;
+  return false;
+}
+
+void RelayProcess::Start(std::vector<std::string> extra_args) {
+  if (pid_ > 0) throw std::runtime_error(name_ + " is running already");
+  extra_args_ = std::move(extra_args);
+  Restart();
+}
+
+void RelayProcess::Restart() {
+  if (pid_ > 0) throw std::runtime_error(name_ + " is still running");
+  std::string why;
+  if (!TryStart(&why)) {
+    throw std::runtime_error("starting relay " + name_ + ": " + why + "\n" + LogTail(20));
+  }
+}
+
+int RelayProcess::Stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  std::optional<int> status = WaitExit(pid_, timeout);
+  if (!status) KillAndReap(pid_);
+  pid_ = -1;
+  return status.value_or(-1);
+}
+
+void RelayProcess::Kill() {
+  if (pid_ <= 0) return;
+  KillAndReap(pid_);
+  pid_ = -1;
+}
+
+bool RelayProcess::Running() {
+  if (pid_ <= 0) return false;
+  if (WaitExit(pid_, 0ms).has_value()) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+HttpResponse RelayProcess::Admin(const std::string& path) const {
+  return ApiClient("127.0.0.1", admin_port_, "none").Get(path);
+}
+
+std::string RelayProcess::Log() const { return ReadFile(log_path_); }
+std::string RelayProcess::LogTail(size_t lines) const { return Tail(Log(), lines); }
+
 // --- Reading answers ---------------------------------------------------------------------------
 
 namespace {

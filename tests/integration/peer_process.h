@@ -216,6 +216,42 @@ class PeerProcess {
   std::optional<IdentityInfo> identity_;
 };
 
+// A real `grove-relay` (decision 0009) on two picked loopback ports (sync, admin), with its data
+// folder in a temp dir, over the PostgreSQL at `db_url`. Same lifecycle as PeerProcess; the log
+// is printed on failure.
+class RelayProcess {
+ public:
+  RelayProcess(const std::string& name, std::string db_url);
+  ~RelayProcess();
+  RelayProcess(const RelayProcess&) = delete;
+  RelayProcess& operator=(const RelayProcess&) = delete;
+
+  // Starts and waits (10 s) for the "started" line; `extra_args` are added to the command line.
+  void Start(std::vector<std::string> extra_args = {});
+  void Restart();  // same ports, data folder, arguments
+  int Stop(std::chrono::milliseconds timeout = 5s);
+  void Kill();  // SIGKILL and reap
+  bool Running();
+
+  std::string sync_address() const;
+  // The arguments that make a peer use this relay: --relay ADDRESS --relay-card @FILE.
+  std::vector<std::string> PeerArgs() const;
+  const std::string& card() const { return card_; }
+  const std::string& data_dir() const { return data_dir_; }
+  // GET on the admin address (/metrics, /healthz).
+  HttpResponse Admin(const std::string& path) const;
+  std::string Log() const;
+  std::string LogTail(size_t lines = 40) const;
+
+ private:
+  bool TryStart(std::string* why);
+
+  std::string name_, db_url_, root_, data_dir_, log_path_, card_;
+  uint16_t sync_port_ = 0, admin_port_ = 0;
+  std::vector<std::string> extra_args_;
+  pid_t pid_ = -1;
+};
+
 // --- Reading answers ---------------------------------------------------------------------------
 
 // record["fields"][field] when it is an integer / a string.

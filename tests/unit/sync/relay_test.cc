@@ -110,6 +110,13 @@ TEST_F(RelayTest, AnOfflineMemberCatchesUpFromTheRelayAlone) {
   ASSERT_TRUE(wb.Get(*item).has_value());
   EXPECT_EQ(wb.Get(*item)->fields.at("stock"), Value(int64_t{7}));
   EXPECT_EQ(wb.digests().state, wa.digests().state);
+  const sync::ConnectionView* b_relay = RelayConnection(b);
+  ASSERT_NE(b_relay, nullptr);
+  ASSERT_EQ(b_relay->acked.count(wa.id()), 1u);
+  EXPECT_EQ(b_relay->acked.at(wa.id()).at(a.device.identity.device()),
+            held->Version()[0].device == a.device.identity.device() ? held->Version()[0].seq
+                                                                    : held->Version()[1].seq)
+      << "what the relay holds and served counts as stored for b, too";
 
   // b's own work goes to the relay and on to a when a is back.
   ASSERT_TRUE(wb.Add(*item, "stock", -2).ok());

@@ -1,0 +1,140 @@
+#include "relay/admin_http.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/ThreadPool.h>
+
+#include <cstdio>
+
+#include "api/json.h"
+#include "metrics/metrics.h"
+
+namespace grove::relay {
+
+std::string HealthJson(const Health& health) {
+  api::Json db = api::Json::Object();
+  db.Set("ok", health.database_ok);
+  if (health.database_ok) {
+    char latency[32];
+    std::snprintf(latency, sizeof latency, "%.6f", health.database_latency_seconds);
+    db.Set("latency_seconds", api::Json::Number(latency));
+  } else {
+    db.Set("error", health.database_error);
+  }
+  api::Json body = api::Json::Object();
+  body.Set("status", health.database_ok ? "ok" : "degraded");
+  body.Set("database", std::move(db));
+  return body.Dump();
+}
+
+class AdminHttp::Impl {
+ public:
+  explicit Impl(Options options) : options_(std::move(options)), pool_(1, 4) {}
+
+  Status Start() {
+    try {
+      Poco::Net::ServerSocket socket;
+      socket.bind(Poco::Net::SocketAddress(options_.host, options_.port), /*reuseAddress=*/true);
+      socket.listen(64);
+      port_ = socket.address().port();
+      Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
+      params->setMaxThreads(4);
+      params->setKeepAliveTimeout(Poco::Timespan(5, 0));
+      params->setTimeout(Poco::Timespan(10, 0));
+      server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), pool_, socket, params);
+      server_->start();
+    } catch (const Poco::Exception& e) {
+      return IOError("cannot serve the admin endpoint on " + options_.host + ":" +
+                     std::to_string(options_.port) + ": " + e.displayText());
+    }
+    return Status::Ok();
+  }
+
+  void Stop() {
+    if (server_) {
+      server_->stopAll(true);
+      server_.reset();
+    }
+    pool_.joinAll();
+  }
+
+  void Handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
+    const std::string path = request.getURI().substr(0, request.getURI().find('?'));
+    int status = 200;
+    std::string type = "application/json";
+    std::string body;
+    if (path != "/metrics" && path != "/healthz") {
+      status = 404;
+      body = R"({"error":{"code":"not_found","message":"no such path"}})";
+    } else if (request.getMethod() != "GET" && request.getMethod() != "HEAD") {
+      status = 405;
+      body = R"({"error":{"code":"method_not_allowed","message":"only GET"}})";
+    } else if (path == "/metrics") {
+      type = std::string(metrics::kExpositionContentType);
+      body = options_.metrics ? options_.metrics() : "";
+    } else {
+      Health h = options_.health ? options_.health() : Health{};
+      status = h.database_ok ? 200 : 503;
+      body = HealthJson(h);
+    }
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    response.setContentType(type);
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    std::ostream& out = response.send();
+    if (request.getMethod() != "HEAD") out << body;
+  }
+
+  uint16_t port_ = 0;
+
+ private:
+  class Handler : public Poco::Net::HTTPRequestHandler {
+   public:
+    explicit Handler(Impl& impl) : impl_(impl) {}
+    void handleRequest(Poco::Net::HTTPServerRequest& request,
+                       Poco::Net::HTTPServerResponse& response) override {
+      try {
+        impl_.Handle(request, response);
+      } catch (const std::exception& e) {
+        // The client went away mid-answer; nothing to do but not to crash.
+        std::fprintf(stderr, "grove-relay: admin request failed: %s\n", e.what());
+      }
+    }
+
+   private:
+    Impl& impl_;
+  };
+  class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+   public:
+    explicit Factory(Impl& impl) : impl_(impl) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(
+        const Poco::Net::HTTPServerRequest&) override {
+      return new Handler(impl_);
+    }
+
+   private:
+    Impl& impl_;
+  };
+
+  Options options_;
+  Poco::ThreadPool pool_;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+};
+
+Result<std::unique_ptr<AdminHttp>> AdminHttp::Start(Options options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  GROVE_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<AdminHttp>(new AdminHttp(std::move(impl)));
+}
+
+AdminHttp::AdminHttp(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AdminHttp::~AdminHttp() { Stop(); }
+uint16_t AdminHttp::port() const { return impl_->port_; }
+void AdminHttp::Stop() { impl_->Stop(); }
+
+}  // namespace grove::relay
