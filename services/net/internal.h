@@ -1,5 +1,6 @@
 // Internal to services/net: RAII owners for file descriptors and OpenSSL objects, address
-// resolution, and the TLS context with its certificate and peer-key checks.
+// resolution, the TLS context with its certificate and peer-key checks, and the splice
+// preamble and kernel pipes a relay copies bytes through.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -9,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -73,9 +75,74 @@ Endpoint EndpointOf(const sockaddr* address);
 Endpoint PeerEndpoint(int fd);
 Endpoint LocalEndpoint(int fd);
 
+// The local address of a bound socket (getsockname); length 0 if the kernel cannot tell.
+Address LocalAddress(int fd);
+
+// True when both name the same host and port, an IPv4-mapped IPv6 address ("::ffff:1.2.3.4")
+// matching its IPv4 form.
+bool SameAddress(const Address& a, const Address& b);
+
+// The address an outbound socket of `family` binds to so that it leaves from `listener`'s port:
+// `listener` itself when the families match, the IPv4 wildcard with its port when `listener`
+// is the IPv6 wildcard (which accepts IPv4 too). nullopt when no such address exists.
+std::optional<Address> BindAddressFor(const Address& listener, int family);
+
+// Sets SO_REUSEADDR and SO_REUSEPORT on `fd`; false with errno on failure.
+bool SetReusePort(int fd);
+
+// True while a connecting socket is still waiting for any answer to its SYN (TCP_SYN_SENT):
+// a punch may then start over with a fresh socket without losing a handshake under way.
+bool StillSynSent(int fd);
+
 // A non-blocking listening socket bound to the first of `endpoint`'s addresses that works, with
-// SO_REUSEADDR so a restarted peer can rebind while old connections sit in TIME_WAIT.
-Result<UniqueFd> Listen(const Endpoint& endpoint);
+// SO_REUSEADDR so a restarted peer can rebind while old connections sit in TIME_WAIT, and with
+// SO_REUSEPORT too when `reuse_port` (see Options::reuse_port).
+Result<UniqueFd> Listen(const Endpoint& endpoint, bool reuse_port);
+
+// ---------------------------------------------------------------------------------------------
+// Splices (splice.cc)
+// ---------------------------------------------------------------------------------------------
+
+// "GROVE-SPLICE 1 <token>\n": what a device sends a relay before anything else.
+constexpr std::string_view kSplicePreambleStart = "GROVE-SPLICE ";
+constexpr size_t kSplicePreambleBytes = 80;  // the whole line of version 1, newline included
+constexpr std::string_view kSpliceOk = "OK\n";
+
+// True for 64 lowercase hex characters.
+bool IsSpliceToken(std::string_view token);
+// The preamble line for `token`. REQUIRES: IsSpliceToken(token).
+std::string SplicePreamble(std::string_view token);
+// The token of a complete preamble line (newline included); InvalidArgument saying what is
+// wrong otherwise.
+Result<std::string> ParseSplicePreamble(std::string_view line);
+
+// One direction of a splice: a kernel pipe the bytes pass through between two sockets, with
+// splice(2) so they are never copied to user space. `held` is what the pipe holds; `capacity`
+// bounds it, and so bounds what the relay buffers per direction.
+struct SplicePipe {
+  UniqueFd read_end, write_end;
+  size_t held = 0;
+  size_t capacity = 0;
+  // The source said EAGAIN while the pipe held bytes: the pipe may have no slot left even with
+  // held < capacity, so reading waits until some bytes leave.
+  bool stalled = false;
+  bool eof = false;  // the source sent FIN; nothing more will come in
+};
+
+// A non-blocking pipe grown to `capacity` bytes if the kernel allows (else what it gives).
+// IOError when no pipe can be made.
+Result<SplicePipe> NewSplicePipe(size_t capacity);
+
+// Moves bytes from socket `from` into `pipe` (at most `limit`): the count moved (0 when the
+// socket had nothing or the pipe no room; sets pipe.eof on end of stream), IOError on a socket
+// error.
+Result<size_t> SpliceIn(int from, SplicePipe& pipe, size_t limit);
+// Moves bytes from `pipe` to socket `to`: the count moved (0 when the socket takes nothing now),
+// IOError on a socket error (the remote reset or closed it).
+Result<size_t> SpliceOut(SplicePipe& pipe, int to);
+// Puts `bytes` into the pipe ahead of anything spliced later (the relay's "OK\n"). IOError if
+// the pipe does not take them all at once (it is empty and far larger, so it always does).
+Status PutInPipe(SplicePipe& pipe, std::string_view bytes);
 
 // ---------------------------------------------------------------------------------------------
 // TLS (tls.cc)

@@ -7,6 +7,11 @@
 // queued, their byte count, a pending Close) plus the lists of new dials, cancels and outboxes
 // with work. A caller's Send() moves its frame into the Outbox; the network thread moves frames
 // from the Outbox into the Conn's write buffer and through SSL_write as the socket takes them.
+//
+// NAT traversal adds states to a Conn (see State) but no thread: a punch is a dial whose connect
+// is retried on a timer and which may take over a connection the listener accepted from its
+// target; a relay's splice is a pair of Conns whose bytes move through kernel pipes, never
+// through OpenSSL. Those parts are in traversal.cc; the types all share are in reactor.h.
 #include "net/network.h"
 
 #include "common/clock.h"
@@ -37,24 +42,28 @@
 #include <vector>
 
 #include "net/internal.h"
+#include "net/reactor.h"
 
 namespace grove::net {
-namespace {
 
-using SteadyClock = std::chrono::steady_clock;
+using internal::ClosedByPeer;
+using internal::Conn;
+using internal::DialRequest;
+using internal::HasDeadline;
+using internal::kAcceptPause;
+using internal::kMaxAcceptsPerTurn;
+using internal::kPrefixBytes;
+using internal::kPunchRetry;
+using internal::kReadGrowBytes;
+using internal::kTurnBudgetBytes;
+using internal::kWriteBatchBytes;
+using internal::Outbox;
+using internal::State;
+using internal::SteadyClock;
+using internal::TokenForLog;
 using internal::UniqueFd;
 
-constexpr size_t kPrefixBytes = 4;
-// A frame's buffer grows by at most this much per read, so a peer announcing a 16 MiB frame
-// costs memory only as fast as it actually sends bytes.
-constexpr size_t kReadGrowBytes = 256 << 10;
-// Queued frames are copied into one buffer of about this size before SSL_write, so that many
-// small frames share TLS records and syscalls.
-constexpr size_t kWriteBatchBytes = 256 << 10;
-// Per connection, per loop turn and direction: one fast peer cannot starve the others.
-constexpr size_t kTurnBudgetBytes = 4 << 20;
-constexpr int kMaxAcceptsPerTurn = 64;
-constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+namespace {
 
 // Same JSON-lines format as the peer's own log, so log consumers see one stream.
 void Log(const std::string& line) {
@@ -64,7 +73,6 @@ void Log(const std::string& line) {
   std::fwrite(out.data(), 1, out.size(), stderr);
 }
 
-Status ClosedByPeer() { return Status(Code::kUnavailable, "connection closed by peer"); }
 Status NetworkStopped() { return Status(Code::kUnavailable, "network stopped"); }
 
 uint32_t LoadBigEndian32(const uint8_t* p) {
@@ -89,149 +97,7 @@ std::string TlsFailure(int ssl_error, int saved_errno) {
   return internal::TakeTlsErrors("TLS error " + std::to_string(ssl_error));
 }
 
-enum class State { kConnecting, kHandshaking, kOpen };
-
-// One connection. Owned and touched by the network thread only; heap-allocated so that the
-// SSL's pointer to `verify` stays valid while the map of connections rehashes.
-struct Conn {
-  ConnectionId id = 0;
-  bool outbound = false;
-  State state = State::kConnecting;
-  UniqueFd fd;
-  internal::SslPtr ssl;  // declared after fd, so freed before the socket closes
-  internal::VerifyState verify;
-  bool tls_failed = false;           // after a fatal TLS error OpenSSL forbids SSL_shutdown
-  SteadyClock::time_point deadline;  // for the TCP connect and the TLS handshake
-  short handshake_events = POLLIN;   // what the handshake last said it waits for
-  Endpoint remote;
-
-  // Outbound only: where to, and the addresses still to try.
-  Endpoint dialed;
-  std::vector<internal::Address> addresses;
-  size_t next_address = 0;
-  std::string connect_error;
-
-  // Receiving: the 4-byte prefix, then the body.
-  uint8_t prefix[kPrefixBytes] = {};
-  size_t prefix_have = 0;
-  bool in_body = false;
-  size_t body_length = 0;
-  size_t body_have = 0;
-  Bytes body;
-  bool read_wants_write = false;
-
-  // Sending: prefixed frames taken from the Outbox, and how far TLS has taken them.
-  Bytes out;
-  size_t out_done = 0;
-  // After WANT_READ/WANT_WRITE OpenSSL requires the retry to offer the same length.
-  int retry_length = 0;
-  bool write_wants_write = false;
-
-  bool more = false;  // the turn budget ran out with work left: poll without waiting
-};
-
-// The part of an open connection other threads reach, under Impl::mu_.
-struct Outbox {
-  std::deque<Bytes> frames;
-  size_t queued = 0;  // prefixed bytes in `frames` plus those in the Conn's buffer not yet sent
-  bool close_requested = false;
-  Status close_reason;
-  bool dirty = false;  // listed in Impl::dirty_
-};
-
-struct DialRequest {
-  uint64_t id = 0;
-  Endpoint to;
-  Result<std::vector<internal::Address>> addresses;
-  std::optional<crypto::PublicKey> expected;
-};
-
 }  // namespace
-
-class Network::Impl {
- public:
-  Impl(const Options& options, Handler& handler, internal::SslCtxPtr ctx, UniqueFd listener,
-       UniqueFd wake, Endpoint listening)
-      : options_(options),
-        handler_(handler),
-        ctx_(std::move(ctx)),
-        listener_(std::move(listener)),
-        wake_(std::move(wake)),
-        listening_(std::move(listening)) {}
-  ~Impl() { Stop(); }
-
-  void StartThread() {
-    thread_ = std::thread([this] { Run(); });
-  }
-
-  // --- Any thread --------------------------------------------------------------------------
-  Endpoint listening() const { return listening_; }
-  uint64_t Dial(const Endpoint& to, std::optional<crypto::PublicKey> expected);
-  bool Send(ConnectionId id, Bytes frame);
-  size_t QueuedBytes(ConnectionId id) const;
-  void Close(ConnectionId id, const Status& reason);
-  void Stop();
-  Stats stats() const;
-
- private:
-  // --- Network thread ----------------------------------------------------------------------
-  void Run();
-  bool TakeCommands();  // false once Stop() was asked
-  void Accept(SteadyClock::time_point now);
-  void ExpireDeadlines(SteadyClock::time_point now);
-  void StartDial(DialRequest request);
-  Status ConnectNext(Conn& c);
-  Status FinishConnect(Conn& c);
-  Status StartTls(Conn& c);
-  Status StepHandshake(Conn& c);
-  Status FinishHandshake(Conn& c);
-  Status Ready(Conn& c);
-  Status Read(Conn& c);
-  Status Write(Conn& c);
-  Status Refill(Conn& c);
-  Status Flush(Conn& c);
-  Status CloseRequested(ConnectionId id);
-  void CloseConn(ConnectionId id, const Status& reason);
-  void Shutdown();
-  static short EventsFor(const Conn& c);
-
-  // Call with mu_ held: true when the caller must Wake() (after unlocking).
-  bool NeedWakeLocked();
-  void Wake();
-  void DrainWake();
-
-  const Options options_;
-  Handler& handler_;
-  const internal::SslCtxPtr ctx_;
-  UniqueFd listener_;  // network thread after Start (closed by Shutdown)
-  const UniqueFd wake_;
-  const Endpoint listening_;
-
-  std::atomic<uint64_t> next_id_{1};
-
-  mutable std::mutex mu_;
-  std::unordered_map<ConnectionId, Outbox> outboxes_;     // open connections; guarded by mu_
-  std::vector<ConnectionId> dirty_;                       // outboxes with work; guarded by mu_
-  std::vector<DialRequest> dials_;                        // guarded by mu_
-  std::vector<std::pair<ConnectionId, Status>> cancels_;  // Close() of a dial; guarded by mu_
-  bool stop_requested_ = false;                           // guarded by mu_
-  bool wake_pending_ = false;                             // guarded by mu_
-
-  // Network thread only.
-  std::unordered_map<ConnectionId, std::unique_ptr<Conn>> conns_;
-  SteadyClock::time_point accept_paused_until_{};
-  bool stopping_ = false;
-
-  std::mutex join_mu_;
-  std::thread thread_;
-  std::atomic<std::thread::id> loop_thread_{};
-
-  struct Counters {
-    std::atomic<uint64_t> connections_open{0}, bytes_in{0}, bytes_out{0}, frames_in{0},
-        frames_out{0}, handshakes_failed{0}, frames_refused{0};
-  };
-  Counters counters_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Any thread
@@ -249,7 +115,7 @@ void Network::Impl::Wake() {
   [[maybe_unused]] const ssize_t written = write(wake_.get(), &one, sizeof one);
 }
 
-uint64_t Network::Impl::Dial(const Endpoint& to, std::optional<crypto::PublicKey> expected) {
+uint64_t Network::Impl::Dial(const Endpoint& to, const DialOptions& options) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_requested_) return 0;
@@ -262,7 +128,7 @@ uint64_t Network::Impl::Dial(const Endpoint& to, std::optional<crypto::PublicKey
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_requested_) return 0;
-    dials_.push_back(DialRequest{id, to, std::move(addresses), expected});
+    dials_.push_back(DialRequest{id, to, std::move(addresses), options});
     wake = NeedWakeLocked();
   }
   if (wake) Wake();
@@ -345,6 +211,9 @@ Network::Stats Network::Impl::stats() const {
   s.frames_out = counters_.frames_out.load();
   s.handshakes_failed = counters_.handshakes_failed.load();
   s.frames_refused = counters_.frames_refused.load();
+  s.splices_open = counters_.splices_open.load();
+  s.splices_total = counters_.splices_total.load();
+  s.bytes_spliced = counters_.bytes_spliced.load();
   return s;
 }
 
@@ -361,12 +230,26 @@ short Network::Impl::EventsFor(const Conn& c) {
   switch (c.state) {
     case State::kConnecting:
       return POLLOUT;
+    case State::kSpliceHello:
     case State::kHandshaking:
       return c.handshake_events;
+    case State::kSniff:
+    case State::kPreamble:
+      return POLLIN;
     case State::kOpen:
       // Always readable-interested: a peer may send at any time, and a write waiting on
       // WANT_READ is retried on every readiness anyway.
       return POLLIN | ((c.write_wants_write || c.read_wants_write) ? POLLOUT : 0);
+    case State::kSpliceWaiting:
+      // Only its going away matters; bytes it sends early wait in the socket for the partner.
+      return POLLRDHUP;
+    case State::kSpliced: {
+      const internal::SplicePipe& in = c.to_partner;
+      short events = 0;
+      if (!in.eof && !in.stalled && in.held < in.capacity) events |= POLLIN;
+      if (c.partner != nullptr && c.partner->to_partner.held > 0) events |= POLLOUT;
+      return events;
+    }
   }
   return POLLIN;
 }
@@ -385,7 +268,7 @@ void Network::Impl::Run() {
   std::vector<ConnectionId> polled;
   while (TakeCommands()) {
     const auto now = SteadyClock::now();
-    ExpireDeadlines(now);
+    RunTimers(now);
 
     fds.clear();
     polled.clear();
@@ -395,11 +278,15 @@ void Network::Impl::Run() {
     const size_t first_conn = fds.size();
     std::optional<SteadyClock::time_point> wake_at;
     if (listener_.valid() && !accepting) wake_at = accept_paused_until_;
+    auto wake_by = [&](SteadyClock::time_point t) { wake_at = std::min(wake_at.value_or(t), t); };
     bool more = false;
     for (const auto& [id, c] : conns_) {
-      fds.push_back(pollfd{c->fd.get(), EventsFor(*c), 0});
+      // A negative fd is skipped by poll(): a punch between attempts, a hung-up splice half.
+      const int fd = c->fd.valid() && !c->hung_up ? c->fd.get() : -1;
+      fds.push_back(pollfd{fd, EventsFor(*c), 0});
       polled.push_back(id);
-      if (c->state != State::kOpen) wake_at = std::min(wake_at.value_or(c->deadline), c->deadline);
+      if (HasDeadline(c->state)) wake_by(c->deadline);
+      if (c->punching) wake_by(c->retry_at);
       more = more || c->more;
     }
     int timeout_ms = -1;
@@ -420,7 +307,8 @@ void Network::Impl::Run() {
       auto it = conns_.find(polled[i]);
       if (it == conns_.end()) continue;  // closed earlier in this turn
       Conn& c = *it->second;
-      if (fds[first_conn + i].revents == 0 && !c.more) continue;
+      c.revents = fds[first_conn + i].revents;
+      if (c.revents == 0 && !c.more) continue;
       Status s = Ready(c);
       if (!s.ok()) CloseConn(polled[i], s);
     }
@@ -471,32 +359,90 @@ void Network::Impl::Accept(SteadyClock::time_point now) {
       accept_paused_until_ = now + kAcceptPause;
       return;
     }
+    // The other side of a punch reached our listener (its SYN came while we had no socket
+    // waiting for it): the connection is the punch's.
+    if (Conn* punch = punches_ > 0 ? PunchFor(a) : nullptr; punch != nullptr) {
+      punch->fd = std::move(fd);
+      Status s = TcpConnected(*punch);
+      if (!s.ok()) CloseConn(punch->id, s);
+      continue;
+    }
     auto owned = std::make_unique<Conn>();
     Conn& c = *owned;
     c.id = next_id_.fetch_add(1);
     c.outbound = false;
-    c.state = State::kHandshaking;
+    c.tls_server = true;
+    c.state = State::kSniff;
     c.fd = std::move(fd);
     c.remote = internal::EndpointOf(a.get());
+    c.remote_address = a;
     c.deadline = now + std::chrono::milliseconds(options_.handshake_timeout_ms);
     conns_.emplace(c.id, std::move(owned));
-    Status s = StartTls(c);
-    if (!s.ok()) CloseConn(c.id, s);
   }
 }
 
-void Network::Impl::ExpireDeadlines(SteadyClock::time_point now) {
+Status Network::Impl::Expired(const Conn& c) const {
+  const std::string limit = std::to_string(options_.handshake_timeout_ms) + " ms";
+  switch (c.state) {
+    case State::kConnecting:
+      if (c.punching) {
+        return Status(Code::kUnavailable,
+                      "simultaneous open with " + c.dialed.ToString() + " did not connect within " +
+                          std::to_string(c.punch_ms) + " ms" +
+                          (c.connect_error.empty() ? "" : " (" + c.connect_error + ")"));
+      }
+      return Status(Code::kUnavailable,
+                    "connect to " + c.dialed.ToString() + " timed out after " + limit);
+    case State::kSpliceHello:
+      return Status(Code::kUnavailable,
+                    "relay " + c.dialed.ToString() + " did not answer the splice within " + limit);
+    case State::kSpliceWaiting:
+      return Status(Code::kUnavailable,
+                    "splice token " + TokenForLog(c.token) + " expired without a partner");
+    default:
+      return Status(Code::kUnavailable, "TLS handshake not finished within " + limit);
+  }
+}
+
+void Network::Impl::RunTimers(SteadyClock::time_point now) {
   std::vector<std::pair<ConnectionId, Status>> expired;
+  std::vector<ConnectionId> retry;
   for (const auto& [id, c] : conns_) {
-    if (c->state == State::kOpen || c->deadline > now) continue;
-    const std::string limit = std::to_string(options_.handshake_timeout_ms) + " ms";
-    expired.emplace_back(
-        id, c->state == State::kConnecting
-                ? Status(Code::kUnavailable,
-                         "connect to " + c->dialed.ToString() + " timed out after " + limit)
-                : Status(Code::kUnavailable, "TLS handshake not finished within " + limit));
+    if (HasDeadline(c->state) && c->deadline <= now) {
+      expired.emplace_back(id, Expired(*c));
+    } else if (c->punching && c->retry_at <= now) {
+      // Start over only while nothing answered: after the other side's SYN arrived (SYN_RECV)
+      // the handshake completes on this socket.
+      if (!c->fd.valid() || internal::StillSynSent(c->fd.get())) {
+        retry.push_back(id);
+      } else {
+        c->retry_at = now + kPunchRetry;
+      }
+    }
   }
   for (const auto& [id, reason] : expired) CloseConn(id, reason);
+  for (ConnectionId id : retry) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
+    Status s = PunchAttempt(*it->second, now);
+    if (!s.ok()) CloseConn(id, s);
+  }
+}
+
+Status Network::Impl::CheckDialOptions(const DialOptions& o) const {
+  const bool splice = !o.splice_token.empty();
+  if (o.punch_ms < 0) return InvalidArgument("punch_ms must not be negative");
+  if (o.punch_ms > 0 && splice) return InvalidArgument("a dial punches or splices, not both");
+  if (o.tls_server && o.punch_ms == 0 && !splice) {
+    return InvalidArgument("tls_server needs punch_ms or splice_token");
+  }
+  if (splice && !internal::IsSpliceToken(o.splice_token)) {
+    return InvalidArgument("a splice token is 64 lowercase hex characters");
+  }
+  if ((o.from_listen_port || o.punch_ms > 0) && !options_.reuse_port) {
+    return FailedPrecondition("dialing from the listen port needs Options::reuse_port");
+  }
+  return Status::Ok();
 }
 
 void Network::Impl::StartDial(DialRequest request) {
@@ -504,29 +450,69 @@ void Network::Impl::StartDial(DialRequest request) {
     handler_.OnDialFailed(request.id, request.to, request.addresses.status());
     return;
   }
+  const DialOptions& o = request.options;
+  if (Status bad = CheckDialOptions(o); !bad.ok()) {
+    handler_.OnDialFailed(request.id, request.to, bad);
+    return;
+  }
+  const auto now = SteadyClock::now();
   auto owned = std::make_unique<Conn>();
   Conn& c = *owned;
   c.id = request.id;
   c.outbound = true;
+  c.tls_server = o.tls_server;
   c.dialed = std::move(request.to);
-  c.verify.expected = request.expected;
+  c.verify.expected = o.expected;
   c.addresses = std::move(request.addresses).value();
-  c.deadline = SteadyClock::now() + std::chrono::milliseconds(options_.handshake_timeout_ms);
+  c.from_listen_port = o.from_listen_port || o.punch_ms > 0;
+  c.splice_token = o.splice_token;
+  c.path = o.punch_ms > 0            ? PeerInfo::Path::kPunched
+           : !o.splice_token.empty() ? PeerInfo::Path::kSpliced
+                                     : PeerInfo::Path::kDirect;
+  c.deadline = now + std::chrono::milliseconds(options_.handshake_timeout_ms);
   conns_.emplace(c.id, std::move(owned));
-  Status s = ConnectNext(c);
+  Status s;
+  if (o.punch_ms > 0) {
+    c.punching = true;
+    ++punches_;
+    c.punch_ms = o.punch_ms;
+    c.punch_until = now + std::chrono::milliseconds(o.punch_ms);
+    c.deadline = c.punch_until;
+    if (!AdoptInbound(c, &s)) s = PunchAttempt(c, now);
+  } else {
+    s = ConnectNext(c);
+  }
   if (!s.ok()) CloseConn(c.id, s);
+}
+
+Status Network::Impl::OpenSocket(Conn& c, const internal::Address& to) {
+  c.fd.reset(socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!c.fd.valid()) return Status(Code::kUnavailable, "socket: " + internal::ErrnoText(errno));
+  if (!c.from_listen_port) return Status::Ok();
+  const std::optional<internal::Address> local =
+      internal::BindAddressFor(listen_address_, to.family());
+  if (!local.has_value()) {
+    c.fd.reset();
+    return InvalidArgument("cannot reach " + internal::EndpointOf(to.get()).ToString() +
+                           " from the listen address " + listening_.ToString());
+  }
+  if (!internal::SetReusePort(c.fd.get()) || bind(c.fd.get(), local->get(), local->length) != 0) {
+    const std::string why = internal::ErrnoText(errno);
+    c.fd.reset();
+    return Status(Code::kUnavailable, "binding the listen port: " + why);
+  }
+  return Status::Ok();
 }
 
 Status Network::Impl::ConnectNext(Conn& c) {
   c.state = State::kConnecting;
   while (c.next_address < c.addresses.size()) {
     const internal::Address& a = c.addresses[c.next_address++];
-    c.fd.reset(socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!c.fd.valid()) {
-      c.connect_error = "socket: " + internal::ErrnoText(errno);
+    if (Status opened = OpenSocket(c, a); !opened.ok()) {
+      c.connect_error = opened.message();
       continue;
     }
-    if (connect(c.fd.get(), a.get(), a.length) == 0) return StartTls(c);
+    if (connect(c.fd.get(), a.get(), a.length) == 0) return TcpConnected(c);
     // EINTR on a non-blocking connect also leaves it completing in the background.
     if (errno == EINPROGRESS || errno == EINTR) return Status::Ok();
     c.connect_error = internal::ErrnoText(errno);
@@ -541,7 +527,26 @@ Status Network::Impl::FinishConnect(Conn& c) {
   if (getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0) err = errno;
   if (err != 0) {
     c.connect_error = internal::ErrnoText(err);
+    if (c.punching) {
+      c.fd.reset();  // the next attempt comes at retry_at
+      return Status::Ok();
+    }
     return ConnectNext(c);
+  }
+  return TcpConnected(c);
+}
+
+Status Network::Impl::TcpConnected(Conn& c) {
+  EndPunch(c);
+  c.remote = internal::PeerEndpoint(c.fd.get());
+  if (!c.splice_token.empty()) {
+    c.state = State::kSpliceHello;
+    c.splice_hello = internal::SplicePreamble(c.splice_token);
+    return StepSpliceHello(c);
+  }
+  // A punch's deadline was its own; the handshake gets the usual one.
+  if (c.path == PeerInfo::Path::kPunched) {
+    c.deadline = SteadyClock::now() + std::chrono::milliseconds(options_.handshake_timeout_ms);
   }
   return StartTls(c);
 }
@@ -559,7 +564,7 @@ Status Network::Impl::StartTls(Conn& c) {
     return Internal("setting up TLS: " + internal::TakeTlsErrors("SSL_new failed"));
   }
   internal::AttachVerifyState(c.ssl.get(), &c.verify);
-  if (!c.outbound) {
+  if (c.tls_server) {
     SSL_set_accept_state(c.ssl.get());
     c.handshake_events = POLLIN;  // the client speaks first
     return Status::Ok();
@@ -604,7 +609,7 @@ Status Network::Impl::FinishHandshake(Conn& c) {
     outboxes_.emplace(c.id, Outbox{});
   }
   counters_.connections_open.fetch_add(1);
-  handler_.OnConnected(PeerInfo{c.id, c.outbound, c.remote, key});
+  handler_.OnConnected(PeerInfo{c.id, c.outbound, c.remote, key, c.path});
   // The peer may have sent frames right behind its last handshake message, into OpenSSL's
   // buffer where poll() cannot see them.
   GROVE_RETURN_IF_ERROR(Read(c));
@@ -615,12 +620,22 @@ Status Network::Impl::Ready(Conn& c) {
   switch (c.state) {
     case State::kConnecting:
       return FinishConnect(c);
+    case State::kSpliceHello:
+      return StepSpliceHello(c);
+    case State::kSniff:
+      return Sniff(c);
+    case State::kPreamble:
+      return ReadPreamble(c);
     case State::kHandshaking:
       return StepHandshake(c);
     case State::kOpen:
       c.more = false;
       GROVE_RETURN_IF_ERROR(Read(c));
       return Write(c);
+    case State::kSpliceWaiting:
+      return Status(Code::kUnavailable, "splice half closed before its partner came");
+    case State::kSpliced:
+      return StepSplice(c);
   }
   return Status::Ok();
 }
@@ -784,11 +799,23 @@ void Network::Impl::CloseConn(ConnectionId id, const Status& reason) {
   if (it == conns_.end()) return;
   std::unique_ptr<Conn> owned = std::move(it->second);
   conns_.erase(it);
-  const bool was_open = owned->state == State::kOpen;
-  const bool handshaking = owned->state == State::kHandshaking;
+  EndPunch(*owned);
+  const State state = owned->state;
   const bool outbound = owned->outbound;
   const Endpoint dialed = owned->dialed;
   const Endpoint remote = owned->remote;
+  if (state == State::kSpliced) {
+    // The two halves of a splice end together, and neither was ever the Handler's.
+    Conn* partner = owned->partner;
+    owned.reset();
+    if (partner != nullptr) {
+      partner->partner = nullptr;
+      conns_.erase(partner->id);
+    }
+    counters_.splices_open.fetch_sub(1);
+    return;
+  }
+  if (state == State::kSpliceWaiting) ForgetWaitingHalf(*owned);
   if (owned->ssl && !owned->tls_failed && SSL_is_init_finished(owned->ssl.get())) {
     // One non-blocking try at close_notify: a peer that does not read must not delay the close.
     ERR_clear_error();
@@ -796,7 +823,7 @@ void Network::Impl::CloseConn(ConnectionId id, const Status& reason) {
     ERR_clear_error();
   }
   owned.reset();  // the socket closes before anyone hears of it
-  if (was_open) {
+  if (state == State::kOpen) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       outboxes_.erase(id);
@@ -804,10 +831,12 @@ void Network::Impl::CloseConn(ConnectionId id, const Status& reason) {
     counters_.connections_open.fetch_sub(1);
     handler_.OnClosed(id, reason);
   } else if (outbound) {
-    if (handshaking && !stopping_) counters_.handshakes_failed.fetch_add(1);
+    if (state == State::kHandshaking && !stopping_) counters_.handshakes_failed.fetch_add(1);
     handler_.OnDialFailed(id, dialed, reason);
   } else if (!stopping_) {
-    if (handshaking) counters_.handshakes_failed.fetch_add(1);
+    // Every inbound connection that never got to kOpen (or to a splice) failed its handshake,
+    // in the wide sense: TLS, or the splice preamble and pairing that stand in for it.
+    counters_.handshakes_failed.fetch_add(1);
     Log("inbound connection from " + remote.ToString() + " failed: " + reason.ToString());
   }
 }
@@ -847,12 +876,13 @@ Result<std::unique_ptr<Network>> Network::Start(const identity::Identity& me,
     return InvalidArgument("handshake_timeout_ms must be positive");
   }
   GROVE_ASSIGN_OR_RETURN(internal::SslCtxPtr ctx, internal::NewTlsContext(me));
-  GROVE_ASSIGN_OR_RETURN(UniqueFd listener, internal::Listen(options.listen));
+  GROVE_ASSIGN_OR_RETURN(UniqueFd listener, internal::Listen(options.listen, options.reuse_port));
   Endpoint bound = internal::LocalEndpoint(listener.get());
+  const internal::Address bound_address = internal::LocalAddress(listener.get());
   UniqueFd wake(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake.valid()) return IOError("eventfd: " + internal::ErrnoText(errno));
   auto impl = std::make_unique<Impl>(options, handler, std::move(ctx), std::move(listener),
-                                     std::move(wake), std::move(bound));
+                                     std::move(wake), std::move(bound), bound_address);
   impl->StartThread();
   return std::unique_ptr<Network>(new Network(std::move(impl)));
 }
@@ -862,7 +892,15 @@ Network::~Network() { impl_->Stop(); }
 
 Endpoint Network::listening() const { return impl_->listening(); }
 uint64_t Network::Dial(const Endpoint& to, std::optional<crypto::PublicKey> expected) {
-  return impl_->Dial(to, expected);
+  DialOptions options;
+  options.expected = expected;
+  return impl_->Dial(to, options);
+}
+uint64_t Network::Dial(const Endpoint& to, const DialOptions& options) {
+  return impl_->Dial(to, options);
+}
+Status Network::ExpectSplice(std::string_view token, int ttl_ms) {
+  return impl_->ExpectSplice(token, ttl_ms);
 }
 bool Network::Send(ConnectionId id, Bytes frame) { return impl_->Send(id, std::move(frame)); }
 size_t Network::QueuedBytes(ConnectionId id) const { return impl_->QueuedBytes(id); }

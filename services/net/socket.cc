@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +31,18 @@ std::string Endpoint::ToString() const {
   const std::string p = std::to_string(port);
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + p;
   return host + ":" + p;
+}
+
+const char* PathName(PeerInfo::Path path) {
+  switch (path) {
+    case PeerInfo::Path::kDirect:
+      return "direct";
+    case PeerInfo::Path::kPunched:
+      return "punched";
+    case PeerInfo::Path::kSpliced:
+      return "spliced";
+  }
+  return "unknown";
 }
 
 Result<Endpoint> ParseEndpoint(std::string_view text) {
@@ -144,7 +157,78 @@ Endpoint LocalEndpoint(int fd) {
   return EndpointOf(a.get());
 }
 
-Result<UniqueFd> Listen(const Endpoint& endpoint) {
+Address LocalAddress(int fd) {
+  Address a;
+  a.length = sizeof a.storage;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) != 0) a.length = 0;
+  return a;
+}
+
+namespace {
+
+// The IPv4 form of an IPv4 or IPv4-mapped IPv6 address; false for other IPv6 addresses.
+bool AsIpv4(const Address& a, in_addr* host, in_port_t* port) {
+  if (a.family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&a.storage);
+    *host = in->sin_addr;
+    *port = in->sin_port;
+    return true;
+  }
+  if (a.family() == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.storage);
+    if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return false;
+    memcpy(&host->s_addr, in6->sin6_addr.s6_addr + 12, 4);
+    *port = in6->sin6_port;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool SameAddress(const Address& a, const Address& b) {
+  in_addr host_a{}, host_b{};
+  in_port_t port_a = 0, port_b = 0;
+  const bool v4_a = AsIpv4(a, &host_a, &port_a);
+  const bool v4_b = AsIpv4(b, &host_b, &port_b);
+  if (v4_a || v4_b) {
+    return v4_a && v4_b && host_a.s_addr == host_b.s_addr && port_a == port_b;
+  }
+  if (a.family() != AF_INET6 || b.family() != AF_INET6) return false;
+  const auto* in_a = reinterpret_cast<const sockaddr_in6*>(&a.storage);
+  const auto* in_b = reinterpret_cast<const sockaddr_in6*>(&b.storage);
+  return IN6_ARE_ADDR_EQUAL(&in_a->sin6_addr, &in_b->sin6_addr) &&
+         in_a->sin6_port == in_b->sin6_port;
+}
+
+std::optional<Address> BindAddressFor(const Address& listener, int family) {
+  if (listener.family() == family) return listener;
+  if (listener.family() != AF_INET6 || family != AF_INET) return std::nullopt;
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&listener.storage);
+  if (!IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) return std::nullopt;
+  Address out;
+  auto* in = reinterpret_cast<sockaddr_in*>(&out.storage);
+  in->sin_family = AF_INET;
+  in->sin_addr.s_addr = htonl(INADDR_ANY);
+  in->sin_port = in6->sin6_port;
+  out.length = sizeof(sockaddr_in);
+  return out;
+}
+
+bool SetReusePort(int fd) {
+  const int one = 1;
+  return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0;
+}
+
+bool StillSynSent(int fd) {
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return false;
+  return info.tcpi_state == TCP_SYN_SENT;
+}
+
+Result<UniqueFd> Listen(const Endpoint& endpoint, bool reuse_port) {
   GROVE_ASSIGN_OR_RETURN(std::vector<Address> addresses, Resolve(endpoint));
   std::string last_error;
   for (const Address& a : addresses) {
@@ -156,6 +240,10 @@ Result<UniqueFd> Listen(const Endpoint& endpoint) {
     const int one = 1;
     if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
       last_error = "SO_REUSEADDR: " + ErrnoText(errno);
+      continue;
+    }
+    if (reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      last_error = "SO_REUSEPORT: " + ErrnoText(errno);
       continue;
     }
     if (bind(fd.get(), a.get(), a.length) != 0) {
