@@ -40,6 +40,8 @@ struct ConnectionInfo {
   bool outbound = false;
   uint64_t since_ms = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
+  std::string path = "direct";  // how it was made: direct, punched (NAT), spliced (via relay)
+  bool relay = false;           // the remote is this peer's relay
 };
 
 struct MemberInfo {

@@ -165,6 +165,8 @@ Json ConnectionJson(const ConnectionInfo& c) {
   json.Set("since_ms", c.since_ms);
   json.Set("bytes_in", c.bytes_in);
   json.Set("bytes_out", c.bytes_out);
+  json.Set("path", c.path);
+  json.Set("relay", c.relay);
   return json;
 }
 

@@ -99,11 +99,17 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
           t.connected_ms = clock_.NowMillis();
         }
       }
+      traversals_.erase(peer.id);
+      paths_[peer.id] = net::PathName(peer.path);
       log_.Info("sync", "connected",
                 {{"connection", static_cast<int64_t>(peer.id)},
                  {"remote", peer.remote.ToString()},
-                 {"direction", peer.outbound ? "out" : "in"}});
-      sync_->OnConnected(peer.id, peer.sign_key, peer.outbound, peer.remote.host);
+                 {"direction", peer.outbound ? "out" : "in"},
+                 {"path", net::PathName(peer.path)}});
+      // A spliced connection's socket leads to the relay: its port says nothing of the peer.
+      const bool spliced = peer.path == net::PeerInfo::Path::kSpliced;
+      sync_->OnConnected(peer.id, peer.sign_key, peer.outbound, peer.remote.host,
+                         spliced ? 0 : peer.remote.port);
       Emit("sync", "", "");
     });
   }
@@ -125,6 +131,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       log_.Info("sync", "disconnected",
                 {{"connection", static_cast<int64_t>(id)}, {"reason", reason.ToString()}});
       sync_->OnClosed(id);
+      paths_.erase(id);
       for (auto& [key, t] : targets_) {
         if (t.connection == id) {
           t.connection = 0;
@@ -142,6 +149,11 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
                     const grove::Status& reason) override {
     loop_.Post([this, dial_id, to, reason] {
       metrics_.dial_failures.Inc();
+      if (auto t = traversals_.find(dial_id); t != traversals_.end()) {
+        sync::PunchRequest request = t->second;
+        traversals_.erase(t);
+        return TraversalFailed(request, to, reason);
+      }
       for (auto& [key, t] : targets_) {
         if (t.dial_id != dial_id) continue;
         log_.Debug("sync", "dial failed",
@@ -206,6 +218,9 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
           log_.Debug("sync", what, {{"connection", static_cast<int64_t>(conn)}});
         }
       };
+      observer.punch = [this](const sync::PunchRequest& request, sync::ConnectionId) {
+        OnPunch(request);
+      };
       observer.chunks = [this](const sync::WorkspaceId& ws, size_t stored, size_t corrupted,
                                sync::ConnectionId from) {
         metrics_.chunks_received.Inc(stored);
@@ -234,11 +249,13 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     net::Options no;
     no.listen = options_.listen;
     no.max_frame_bytes = options_.max_frame_bytes;
+    // With a relay, outbound connections to it leave from the listen port (see Dial).
+    no.reuse_port = relay_.has_value();
     GROVE_ASSIGN_OR_RETURN(network_, net::Network::Start(*identity_, no, *this));
     loop_.Call([this] {
       listening_ = network_->listening();
       for (const net::Endpoint& ep : options_.connect) AddTarget(ep, std::nullopt);
-      if (relay_) AddTarget(relay_->endpoint, relay_->card.sign_key);
+      if (relay_) AddTarget(relay_->endpoint, relay_->card.sign_key, /*relay=*/true);
       Tick();
     });
     return grove::Status::Ok();
@@ -302,14 +319,21 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     uint64_t timer = 0;
     sync::ConnectionId connection = 0;
     uint64_t connected_ms = 0;
+    bool relay = false;  // the configured relay: dialled from the listen port
   };
+  // Punch and splice dials in flight, by dial id.
+  std::map<uint64_t, sync::PunchRequest> traversals_;
+  std::map<identity::DeviceId, uint64_t> rendezvous_asked_;
+  std::map<sync::ConnectionId, std::string> paths_;  // "direct", "punched", "spliced"
 
-  void AddTarget(const net::Endpoint& ep, std::optional<crypto::PublicKey> key) {
+  void AddTarget(const net::Endpoint& ep, std::optional<crypto::PublicKey> key,
+                 bool relay = false) {
     std::string k = TargetKey(ep);
     if (targets_.count(k)) return;
     Target& t = targets_[k];
     t.endpoint = ep;
     t.key = key;
+    t.relay = relay;
     t.backoff_ms = options_.reconnect_min_ms;
     Dial(k);
   }
@@ -318,7 +342,62 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     Target& t = targets_[key];
     t.timer = 0;
     if (stopped_) return;
-    t.dial_id = network_->Dial(t.endpoint, t.key);
+    net::DialOptions dial;
+    dial.expected = t.key;
+    // The relay sees where this device's listen port maps to (its NAT's mapping), which is
+    // where fellow members will punch.
+    dial.from_listen_port = t.relay;
+    t.dial_id = network_->Dial(t.endpoint, dial);
+  }
+
+  // --- NAT traversal (decision 0008): a relay's Punch, then its splice if the punch fails. ---
+  void OnPunch(const sync::PunchRequest& request) {
+    if (stopped_ || !relay_ || sync_->ConnectedTo(request.device)) return;
+    auto at = net::ParseEndpoint(request.endpoint);
+    if (!at.ok()) return;
+    net::DialOptions dial;
+    dial.expected = request.sign_key;
+    dial.punch_ms = static_cast<int>(request.punch_ms);
+    dial.tls_server = request.tls_server;
+    log_.Info("sync", "punching",
+              {{"device", identity::DeviceIdText(request.device).substr(0, 16)},
+               {"to", request.endpoint}});
+    traversals_[network_->Dial(*at, dial)] = request;
+  }
+
+  void TraversalFailed(sync::PunchRequest request, const net::Endpoint& to,
+                       const grove::Status& reason) {
+    if (request.token.empty() || stopped_ || !relay_) {
+      log_.Warn("sync", "could not reach a member directly or through the relay",
+                {{"device", identity::DeviceIdText(request.device).substr(0, 16)},
+                 {"reason", reason.ToString()}});
+      return;
+    }
+    log_.Info("sync", "punch failed; asking the relay to splice",
+              {{"device", identity::DeviceIdText(request.device).substr(0, 16)},
+               {"to", to.ToString()},
+               {"reason", reason.ToString()}});
+    net::DialOptions dial;
+    dial.expected = request.sign_key;
+    dial.splice_token = request.token;
+    dial.tls_server = request.tls_server;
+    request.token.clear();  // one splice attempt per punch
+    traversals_[network_->Dial(relay_->endpoint, dial)] = request;
+  }
+
+  // Members the relay knows and this device cannot reach directly: ask the relay to bring
+  // them together, at most every 20 s per member.
+  void AskRendezvous() {
+    const uint64_t now = clock_.NowMillis();
+    for (const sync::KnownAddress& a : sync_->Addresses()) {
+      if (sync_->ConnectedTo(a.device)) continue;
+      auto target = targets_.find(a.endpoint);
+      const bool direct_failed =
+          target != targets_.end() && target->second.backoff_ms > options_.reconnect_min_ms;
+      uint64_t& last = rendezvous_asked_[a.device];
+      if (!direct_failed || now - last < 20'000) continue;
+      if (sync_->RequestRendezvous(a.device)) last = now;
+    }
   }
 
   void ScheduleDial(const std::string& key) {
@@ -341,6 +420,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
         auto ep = net::ParseEndpoint(a.endpoint);
         if (ep.ok()) AddTarget(*ep, a.sign_key);
       }
+      if (relay_) AskRendezvous();
     }
     tick_timer_ = loop_.PostAfter(25, [this] { Tick(); });
   }
@@ -662,6 +742,9 @@ api::StatusInfo Peer::Status() {
       info.outbound = c.outbound;
       info.bytes_in = c.bytes_in;
       info.bytes_out = c.bytes_out;
+      auto path = impl_->paths_.find(c.id);
+      if (path != impl_->paths_.end()) info.path = path->second;
+      info.relay = c.relay;
       s.connections.push_back(std::move(info));
     }
     for (replica::Workspace* ws : impl_->sync_->Workspaces()) {

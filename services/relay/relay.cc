@@ -60,6 +60,11 @@ struct RelayMetrics {
       Counter("grove_relay_received_bytes_total", "Bytes received from peers");
   metrics::Counter& notifications = Counter("grove_relay_notifications_total",
                                             "Workspaces another relay stored deltas for (NOTIFY)");
+  metrics::Counter& rendezvous =
+      Counter("grove_relay_rendezvous_total", "Meetings of two members the relay coordinated");
+  metrics::Counter& spliced_bytes =
+      Counter("grove_relay_spliced_bytes_total", "Bytes copied between spliced members");
+  metrics::Gauge& splices = Gauge("grove_relay_splices", "Member connections spliced now");
   metrics::Counter& database_errors =
       Counter("grove_relay_database_errors_total", "Times the database could not be used");
   metrics::Histogram& database_seconds =
@@ -108,7 +113,7 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
       log_.Debug(
           "relay", "connected",
           {{"connection", static_cast<int64_t>(peer.id)}, {"remote", peer.remote.ToString()}});
-      sync_->OnConnected(peer.id, peer.sign_key, peer.outbound, peer.remote.host);
+      sync_->OnConnected(peer.id, peer.sign_key, peer.outbound, peer.remote.host, peer.remote.port);
     });
   }
   void OnFrame(net::ConnectionId id, Bytes frame) override {
@@ -155,6 +160,7 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
     net::Options no;
     no.listen = options_.listen;
     no.max_frame_bytes = options_.max_frame_bytes;
+    no.splice = true;  // members that cannot reach each other meet through this relay
     GROVE_ASSIGN_OR_RETURN(network_, net::Network::Start(*identity_, no, *this));
     listening_ = network_->listening();
     SetHealth(false, "connecting to the database", 0);
@@ -241,6 +247,9 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
       store::WriteBatch wb;
       wb.DeleteWorkspace(ws);
       if (grove::Status s = store_->Write(wb); !s.ok()) PostDatabaseDown(s);
+    };
+    hooks.rendezvous = [this](const identity::DeviceId& a, const identity::DeviceId& b) {
+      return Rendezvous(a, b);
     };
     hooks.admit = [this](const sync::WorkspaceId& ws, const identity::DeviceId& sender,
                          const std::vector<sync::FreshDelta>& fresh) {
@@ -329,6 +338,27 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
       }
     }
     return grove::Status::Ok();
+  }
+
+  // A token for `a` and `b` to meet by (their punch, then this relay's splice), at most one per
+  // pair every 10 s so a peer cannot make the relay flood another with punch requests.
+  std::string Rendezvous(const identity::DeviceId& a, const identity::DeviceId& b) {
+    const uint64_t now = clock_.NowMillis();
+    auto key = a < b ? std::pair{a, b} : std::pair{b, a};
+    uint64_t& last = rendezvous_at_[key];
+    if (last != 0 && now - last < 10'000) return "";
+    last = now;
+    uint8_t raw[32];
+    random_.Fill(raw);
+    std::string token = HexEncode(ByteView(raw, sizeof raw));
+    // The punch runs first; the splice must still be open after it fails.
+    const int ttl_ms = 3000 + 20'000;
+    if (grove::Status s = network_->ExpectSplice(token, ttl_ms); !s.ok()) {
+      log_.Warn("relay", "cannot expect a splice", {{"error", s.ToString()}});
+      return "";
+    }
+    metrics_.rendezvous.Inc();
+    return token;
   }
 
   void OnApplied(const sync::WorkspaceId& ws, const replica::ApplyReport& r,
@@ -463,7 +493,10 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
     }
     net::Network::Stats now = network_->stats();
     net::Network::Stats& last = metrics_.last_net;
-    metrics_.forwarded_bytes.Inc(now.bytes_out - last.bytes_out);
+    metrics_.forwarded_bytes.Inc(now.bytes_out - last.bytes_out + now.bytes_spliced -
+                                 last.bytes_spliced);
+    metrics_.spliced_bytes.Inc(now.bytes_spliced - last.bytes_spliced);
+    metrics_.splices.Set(static_cast<double>(now.splices_open));
     metrics_.received_bytes.Inc(now.bytes_in - last.bytes_in);
     last = now;
   }
@@ -489,6 +522,7 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
   std::unique_ptr<pgstore::PgStore> store_;
   std::unique_ptr<sync::SyncNode> sync_;
   RelayMetrics metrics_;
+  std::map<std::pair<identity::DeviceId, identity::DeviceId>, uint64_t> rendezvous_at_;
   std::string db_error_ = "not connected yet";
   bool db_error_logged_ = false;
   uint64_t tick_timer_ = 0, retry_timer_ = 0, ticks_ = 0;

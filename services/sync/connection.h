@@ -17,6 +17,7 @@ struct SyncNode::Connection {
   bool outbound = false;
   crypto::PublicKey tls_key{};
   std::string host;
+  uint16_t port = 0;  // the remote's port as observed on the socket (0: unknown)
   bool ready = false;
   identity::DeviceId device{};
   std::string name;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "grove/v1/sync.pb.h"
 #include "grove/v1/wire.pb.h"
@@ -74,12 +75,13 @@ bool SyncNode::Serves(replica::Workspace& ws, const Connection& c) const {
 }
 
 void SyncNode::OnConnected(ConnectionId id, const crypto::PublicKey& tls_key, bool outbound,
-                           std::string host) {
+                           std::string host, uint16_t port) {
   auto c = std::make_unique<Connection>();
   c->id = id;
   c->outbound = outbound;
   c->tls_key = tls_key;
   c->host = std::move(host);
+  c->port = port;
   Connection& conn = *c;
   connections_[id] = std::move(c);
   w::Frame frame;
@@ -225,6 +227,10 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
     }
     case w::Frame::kAck:
       return OnAck(c, frame.ack());
+    case w::Frame::kRendezvous:
+      return OnRendezvous(c, frame.rendezvous());
+    case w::Frame::kPunch:
+      return OnPunch(c, frame.punch());
     case w::Frame::kChunkRequest:
       return OnChunkRequest(c, frame.chunk_request());
     case w::Frame::kChunks:
@@ -259,10 +265,13 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
   c.relay = options_.relays.count(c.device) > 0;
   c.listen_port = static_cast<uint16_t>(std::min<uint32_t>(hello.listen_port(), 65535));
   if (hello.max_frame_bytes() != 0) c.max_frame_bytes = std::max(hello.max_frame_bytes(), 1024u);
-  if (c.listen_port != 0 && !c.host.empty()) {
+  // Where others may reach this device. A relay tells what it observed: a device that dialled
+  // it from its listen port shows the port its NAT mapped that to, which is where a punch must
+  // aim. Peers tell the announced listen port at the observed host.
+  const uint16_t reach = options_.blind && c.port != 0 ? c.port : c.listen_port;
+  if (c.listen_port != 0 && reach != 0 && !c.host.empty()) {
     std::string host = c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host;
-    addresses_[c.device] =
-        KnownAddress{c.device, c.tls_key, host + ":" + std::to_string(c.listen_port)};
+    addresses_[c.device] = KnownAddress{c.device, c.tls_key, host + ":" + std::to_string(reach)};
   }
   if (observer_.note) observer_.note(c.id, "hello from " + c.name + " " + Short(c.device));
   for (auto& [id, ws] : workspaces_) {
@@ -316,9 +325,16 @@ void SyncNode::OnBlindDeltas(Connection& c, const WorkspaceId& ws_id, std::vecto
       return SendAck(c, ws_id, FailedPrecondition("workspace not held here; send its genesis"));
     }
     auto made = blind_.open(ws_id, *genesis);
-    if (!made.ok()) return SendAck(c, ws_id, made.status());
+    if (!made.ok()) {
+      blind_.discard(ws_id);  // a half-made workspace (its genesis not stored) must not stay
+      return SendAck(c, ws_id, made.status());
+    }
     ws = made->get();
     workspaces_[ws_id] = std::move(made).value();
+    opened = true;
+  } else if (ws->Members().empty()) {
+    // A shell whose genesis never got stored (the database failed in between): take the
+    // genesis again, as for a new workspace.
     opened = true;
   } else if (!IsMember(*ws, c.device)) {
     return SendAck(c, ws_id, PermissionDenied("not a member of this workspace"));
@@ -396,6 +412,75 @@ void SyncNode::OnAck(Connection& c, const w::Ack& ack) {
     acked[*d] = std::max(acked[*d], e.seq());
     theirs[*d] = std::max(theirs[*d], e.seq());
   }
+}
+
+void SyncNode::OnRendezvous(Connection& c, const w::Rendezvous& rendezvous) {
+  if (!options_.blind || !blind_.rendezvous) return;
+  auto target_id = ToHash32(AsBytes(rendezvous.device()));
+  if (!target_id) return Fail(c, InvalidArgument("rendezvous: device id is not 32 bytes"));
+  Connection* target = nullptr;
+  for (auto& [id, other] : connections_) {
+    if (other->ready && other->device == *target_id && other.get() != &c) target = other.get();
+  }
+  if (target == nullptr || target->port == 0) return;  // not here (or not reachable by address)
+  // Only fellow members meet: the relay does not introduce strangers to each other.
+  bool shared = false;
+  for (auto& [id, ws] : workspaces_) {
+    shared = shared || (IsMember(*ws, c.device) && IsMember(*ws, target->device));
+  }
+  if (!shared) return;
+  const std::string token = blind_.rendezvous(c.device, target->device);
+  if (token.empty()) return;
+  auto endpoint = [](const Connection& x) {
+    std::string host = x.host.find(':') != std::string::npos ? "[" + x.host + "]" : x.host;
+    return host + ":" + std::to_string(x.port);
+  };
+  // The lower device id is the TLS server on both paths, so the two sides always agree.
+  const bool c_serves = c.device < target->device;
+  for (auto [to, other, serves] :
+       {std::tuple{&c, target, c_serves}, std::tuple{target, &c, !c_serves}}) {
+    w::Frame frame;
+    w::Punch* p = frame.mutable_punch();
+    p->set_device(other->device.data(), other->device.size());
+    p->set_sign_key(other->tls_key.data(), other->tls_key.size());
+    p->set_endpoint(endpoint(*other));
+    p->set_token(token);
+    p->set_tls_server(serves);
+    p->set_punch_ms(blind_.punch_ms);
+    SendFrame(*to, frame.SerializeAsString());
+  }
+  if (observer_.note) {
+    observer_.note(c.id, "rendezvous of " + Short(c.device) + " and " + Short(target->device));
+  }
+}
+
+void SyncNode::OnPunch(Connection& c, const w::Punch& punch) {
+  if (!c.relay || !observer_.punch) return;  // only a pinned relay coordinates
+  auto device = ToHash32(AsBytes(punch.device()));
+  auto key = ToHash32(AsBytes(punch.sign_key()));
+  if (!device || !key || *device == me_.device() || punch.endpoint().size() > 300 ||
+      punch.token().size() > 128) {
+    return Fail(c, InvalidArgument("punch: malformed"));
+  }
+  PunchRequest request;
+  request.device = *device;
+  request.sign_key = *key;
+  request.endpoint = punch.endpoint();
+  request.token = punch.token();
+  request.tls_server = punch.tls_server();
+  request.punch_ms = std::min<uint32_t>(punch.punch_ms(), 30'000);
+  observer_.punch(request, c.id);
+}
+
+bool SyncNode::RequestRendezvous(const identity::DeviceId& device) {
+  for (auto& [id, c] : connections_) {
+    if (!c->ready || !c->relay) continue;
+    w::Frame frame;
+    frame.mutable_rendezvous()->set_device(device.data(), device.size());
+    SendFrame(*c, frame.SerializeAsString());
+    return true;
+  }
+  return false;
 }
 
 void SyncNode::SendHave(Connection& c, replica::Workspace& ws, bool holding) {

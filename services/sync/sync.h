@@ -46,6 +46,8 @@
 
 namespace grove::wire::v1 {
 class Ack;
+class Punch;
+class Rendezvous;
 class Deltas;
 class Hello;
 class ChunkRequest;
@@ -108,6 +110,20 @@ struct BlindHooks {
   std::function<Status(const WorkspaceId&, const identity::DeviceId& sender,
                        const std::vector<FreshDelta>& fresh)>
       admit;
+  // Rendezvous (optional): a splice token the relay will accept for `a` and `b` to meet, or ""
+  // to ignore the request (asked too often). Without it, Rendezvous frames are ignored.
+  std::function<std::string(const identity::DeviceId& a, const identity::DeviceId& b)> rendezvous;
+  uint32_t punch_ms = 3000;  // how long the two devices try a simultaneous open
+};
+
+// A relay's instruction to reach a fellow member (wire::v1::Punch), see Observer::punch.
+struct PunchRequest {
+  identity::DeviceId device{};
+  crypto::PublicKey sign_key{};
+  std::string endpoint;  // where the relay sees `device`, host:port
+  std::string token;     // for the relay's splice, if the punch fails
+  bool tls_server = false;
+  uint32_t punch_ms = 0;
 };
 
 struct Invitation {
@@ -149,6 +165,8 @@ struct Observer {
   // Chunks received in one frame: how many were stored, and how many were refused because
   // they did not match their id (corrupted or forged).
   std::function<void(const WorkspaceId&, size_t stored, size_t corrupted, ConnectionId)> chunks;
+  // A relay (one of Options::relays, on connection `from`) asks this node to reach a member.
+  std::function<void(const PunchRequest&, ConnectionId from)> punch;
 };
 
 class SyncNode {
@@ -165,8 +183,11 @@ class SyncNode {
 
   // Connection events from the transport. `tls_key` is the key the remote proved in its TLS
   // handshake; its hello must carry a card for that key.
+  // `port` is the remote's port as observed on the socket (for a peer that dialled from its
+  // listen port through a NAT: the NAT's mapping of that port); 0 when it says nothing (a
+  // spliced connection, whose socket leads to the relay).
   void OnConnected(ConnectionId id, const crypto::PublicKey& tls_key, bool outbound,
-                   std::string host);
+                   std::string host, uint16_t port = 0);
   void OnFrame(ConnectionId id, ByteView frame);
   void OnClosed(ConnectionId id);
 
@@ -187,6 +208,9 @@ class SyncNode {
   bool ConnectedTo(const identity::DeviceId& device) const;
   // Addresses learned from peers, of devices this node shares a workspace with.
   std::vector<KnownAddress> Addresses() const;
+  // Asks a connected relay to bring this device together with `device` (see BlindHooks and
+  // Observer::punch). false when no relay is connected.
+  bool RequestRendezvous(const identity::DeviceId& device);
 
   // --- Attachment chunks. REQUIRES: SetChunkStore before any other chunk call; the store must
   // be the one the workspaces use (chunk rows need their workspace) and outlive the node.
@@ -214,6 +238,8 @@ class SyncNode {
   void OnDeltas(Connection& c, const WorkspaceId& ws_id, const wire::v1::Deltas& deltas);
   void OnBlindDeltas(Connection& c, const WorkspaceId& ws_id, std::vector<Bytes> batch);
   void OnAck(Connection& c, const wire::v1::Ack& ack);
+  void OnRendezvous(Connection& c, const wire::v1::Rendezvous& rendezvous);
+  void OnPunch(Connection& c, const wire::v1::Punch& punch);
   void SendAck(Connection& c, const WorkspaceId& ws_id, const Status& refused);
   void OnChunkRequest(Connection& c, const wire::v1::ChunkRequest& request);
   void OnChunks(Connection& c, const wire::v1::Chunks& chunks);

@@ -202,7 +202,8 @@ TEST_F(HttpApiTest, IdentityAndStatus) {
                               .outbound = true,
                               .since_ms = 5,
                               .bytes_in = 10,
-                              .bytes_out = 20});
+                              .bytes_out = 20,
+                              .path = "spliced"});
   info.listen = "0.0.0.0:7400";
   info.uptime_ms = 1234;
   backend_.SetStatus(info);
@@ -213,7 +214,8 @@ TEST_F(HttpApiTest, IdentityAndStatus) {
   EXPECT_EQ(Member(status.json, "uptime_ms"), "1234");
   EXPECT_EQ(Member(status.json, "connections"),
             R"([{"device":"peer1","name":"Bob","address":"127.0.0.1:7400","outbound":true,)"
-            R"("since_ms":5,"bytes_in":10,"bytes_out":20}])");
+            R"("since_ms":5,"bytes_in":10,"bytes_out":20,"path":"spliced","relay":false}])");
+  EXPECT_EQ(Member(status.json, "relay"), "null") << "no relay configured";
   const Json* workspaces = status.json.Find("workspaces");
   ASSERT_TRUE(workspaces != nullptr && workspaces->items().size() == 1) << status.body;
   EXPECT_EQ(Member(workspaces->items()[0], "name"), R"("Shop")");

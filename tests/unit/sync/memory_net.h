@@ -69,8 +69,9 @@ class MemoryNet {
     ConnectionId ca = next_++, cb = next_++;
     links_[{a, ca}] = {b, cb};
     links_[{b, cb}] = {a, ca};
-    nodes_[a]->OnConnected(ca, key_b, true, "127.0.0.1");
-    nodes_[b]->OnConnected(cb, key_a, false, "127.0.0.1");
+    // Observed ports: a's side dialled from its "listen port", b's side answers on one.
+    nodes_[a]->OnConnected(ca, key_b, true, "127.0.0.1", static_cast<uint16_t>(20000 + b));
+    nodes_[b]->OnConnected(cb, key_a, false, "127.0.0.1", static_cast<uint16_t>(20000 + a));
   }
 
   void Disconnect(int node, ConnectionId id) {

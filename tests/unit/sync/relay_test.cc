@@ -45,6 +45,9 @@ class RelayTest : public SyncTest {
         stored_bytes += bytes;
         return Status::Ok();
       };
+      h.rendezvous = [this](const identity::DeviceId&, const identity::DeviceId&) {
+        return rendezvous_token;
+      };
       return h;
     }
 
@@ -52,7 +55,15 @@ class RelayTest : public SyncTest {
     size_t quota_bytes = SIZE_MAX;
     size_t stored_bytes = 0;
     int discarded = 0;
+    std::string rendezvous_token = "token-1";
   };
+
+  // Punch requests a node received.
+  static sync::Observer Punches(std::vector<sync::PunchRequest>& into) {
+    sync::Observer o;
+    o.punch = [&into](const sync::PunchRequest& p, ConnectionId) { into.push_back(p); };
+    return o;
+  }
 
   sync::Options Via(const Relay& relay) {
     sync::Options o;
@@ -217,6 +228,88 @@ TEST_F(RelayTest, AFullQuotaRefusesNewDeltasAndKeepsTheOldOnes) {
   net.Run();
   EXPECT_EQ(wb.digests().version, before.version);
   EXPECT_TRUE(wb.Get(*item).has_value());
+}
+
+TEST_F(RelayTest, TheRelayBringsTwoMembersTogetherAndNoStranger) {
+  Relay relay(clock, net, *this);
+  std::vector<sync::PunchRequest> at_a, at_b, at_x;
+  Node a("alice", 1, clock, net, Via(relay), Punches(at_a));
+  Node b("bob", 2, clock, net, Via(relay), Punches(at_b));
+  Node x("mallory", 9, clock, net, Via(relay), Punches(at_x));
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  ConnectToRelay(a, relay);
+  ConnectToRelay(b, relay);
+  ConnectToRelay(x, relay);
+  Accept(b, wa.id());
+  net.Run();
+
+  ASSERT_TRUE(a.node.RequestRendezvous(b.device.identity.device()));
+  net.Run();
+  ASSERT_EQ(at_a.size(), 1u);
+  ASSERT_EQ(at_b.size(), 1u);
+  EXPECT_EQ(at_a[0].device, b.device.identity.device());
+  EXPECT_EQ(at_a[0].sign_key, b.key());
+  EXPECT_EQ(at_b[0].device, a.device.identity.device());
+  EXPECT_EQ(at_b[0].sign_key, a.key());
+  // Each is told where the relay sees the other (the port observed on its connection).
+  EXPECT_EQ(at_a[0].endpoint, "127.0.0.1:" + std::to_string(20000 + b.index));
+  EXPECT_EQ(at_b[0].endpoint, "127.0.0.1:" + std::to_string(20000 + a.index));
+  EXPECT_EQ(at_a[0].token, "token-1");
+  EXPECT_EQ(at_b[0].token, "token-1");
+  EXPECT_NE(at_a[0].tls_server, at_b[0].tls_server) << "exactly one side is the TLS server";
+  EXPECT_GT(at_a[0].punch_ms, 0u);
+
+  // A stranger learns nothing of the members and cannot make them dial it.
+  ASSERT_TRUE(x.node.RequestRendezvous(a.device.identity.device()));
+  net.Run();
+  EXPECT_TRUE(at_x.empty());
+  EXPECT_EQ(at_a.size(), 1u);
+  for (const sync::KnownAddress& known : x.node.Addresses()) {
+    EXPECT_NE(known.device, a.device.identity.device());
+  }
+  // A relay that declines (asked too often) sends nothing.
+  relay.rendezvous_token.clear();
+  ASSERT_TRUE(b.node.RequestRendezvous(a.device.identity.device()));
+  net.Run();
+  EXPECT_EQ(at_a.size(), 1u);
+  EXPECT_EQ(at_b.size(), 1u);
+}
+
+TEST_F(RelayTest, AWorkspaceWhoseGenesisWasNeverStoredIsTakenAgain) {
+  Relay relay(clock, net, *this);
+  Node a("alice", 1, clock, net, Via(relay));
+  auto& wa = CreateAt(a);
+  // The relay's database failed between the workspace's row and its genesis: a shell is left.
+  store::WriteBatch shell;
+  shell.PutWorkspace(wa.id(), AsBytes(std::string("shop")));
+  ASSERT_TRUE(relay.node.device.store->Write(shell).ok());
+  auto opened = replica::Workspace::Open(relay.node.device.identity, wa.id(),
+                                         *relay.node.device.store, clock, relay.node.device.rng);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  relay.node.node.AddWorkspace(std::move(opened).value());
+
+  ConnectToRelay(a, relay);
+  replica::Workspace* held = relay.node.node.Find(wa.id());
+  ASSERT_NE(held, nullptr);
+  EXPECT_EQ(held->digests().version, wa.digests().version) << "the owner's deltas are taken";
+  const sync::ConnectionView* to_relay = RelayConnection(a);
+  ASSERT_NE(to_relay, nullptr);
+  EXPECT_EQ(to_relay->refused.count(wa.id()), 0u);
+}
+
+TEST_F(RelayTest, OnlyAPinnedRelayCanAskForAPunch) {
+  std::vector<sync::PunchRequest> at_a;
+  Node a("alice", 1, clock, net, {}, Punches(at_a)), m("mallory", 9, clock, net);
+  net.Connect(a.index, m.index, a.key(), m.key());
+  net.Run();
+  wire::v1::Frame frame;
+  frame.mutable_punch()->set_device(m.device.identity.device().data(), 32);
+  frame.mutable_punch()->set_sign_key(m.key().data(), 32);
+  frame.mutable_punch()->set_endpoint("203.0.113.9:7400");
+  net.Inject(m.index, net.LastId(), ToBytes(frame.SerializeAsString()));
+  net.Run();
+  EXPECT_TRUE(at_a.empty()) << "a peer that is no relay of a's cannot make it dial anywhere";
 }
 
 }  // namespace
