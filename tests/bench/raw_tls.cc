@@ -12,6 +12,7 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "bench/bench_util.h"
 #include "common/clock.h"
@@ -107,7 +108,34 @@ class Source final : public net::Handler {
   std::string failed_;
 };
 
-[[noreturn]] void RunReceiver(int port_fd, uint64_t expected, double timeout_s) {
+// The relay: splices the two halves that present `token`, until killed or `timeout_s` passed.
+[[noreturn]] void RunSpliceRelay(int port_fd, const std::string& token, double timeout_s) {
+  SystemClock clock;
+  crypto::SystemRandom rng;
+  auto me = identity::Identity::Create("relay", rng, clock);
+  Sink idle(UINT64_MAX);  // never reported anything: spliced connections are not the relay's
+  uint16_t port = 0;
+  std::unique_ptr<net::Network> net;
+  if (me.ok()) {
+    net::Options options;
+    options.listen = net::Endpoint{"127.0.0.1", 0};
+    options.splice = true;
+    auto started = net::Network::Start(*me, options, idle);
+    if (started.ok() && (*started)->ExpectSplice(token, static_cast<int>(timeout_s * 1000)).ok()) {
+      net = std::move(started).value();
+      port = net->listening().port;
+    }
+  }
+  if (write(port_fd, &port, sizeof port) != sizeof port || port == 0) _exit(1);
+  close(port_fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+  net->Stop();
+  _exit(0);
+}
+
+// `relay_port` 0: listens for the sender. Otherwise dials the relay with `token`.
+[[noreturn]] void RunReceiver(int port_fd, uint64_t expected, double timeout_s,
+                              uint16_t relay_port = 0, const std::string& token = "") {
   SystemClock clock;
   crypto::SystemRandom rng;
   auto me = identity::Identity::Create("tls-sink", rng, clock);
@@ -122,6 +150,12 @@ class Source final : public net::Handler {
       net = std::move(started).value();
       sink.Attach(net.get());
       port = net->listening().port;
+      if (relay_port != 0) {
+        net::DialOptions dial;
+        dial.splice_token = token;
+        dial.tls_server = true;
+        net->Dial(net::Endpoint{"127.0.0.1", relay_port}, dial);
+      }
     }
   }
   if (write(port_fd, &port, sizeof port) != sizeof port || port == 0) _exit(1);
@@ -132,43 +166,73 @@ class Source final : public net::Handler {
   _exit(0);
 }
 
-}  // namespace
-
-RawTlsResult MeasureRawTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s) {
-  RawTlsResult result;
-  const uint64_t frames = (total_bytes + frame_bytes - 1) / frame_bytes;
-  const uint64_t wire = frames * (frame_bytes + 4);
+// Forks a child running `body(write end of a pipe)`, which reports a port through the pipe.
+// Returns the child's pid and the port (0 when it did not start).
+template <typename Body>
+std::pair<pid_t, uint16_t> ForkReporter(Body body, std::string* why) {
   int fds[2];
   if (pipe(fds) != 0) {
-    result.error = std::string("pipe: ") + std::strerror(errno);
-    return result;
+    *why = std::string("pipe: ") + std::strerror(errno);
+    return {-1, 0};
   }
   const pid_t parent = getpid();
   const pid_t child = fork();
   if (child < 0) {
-    result.error = std::string("fork: ") + std::strerror(errno);
-    return result;
+    *why = std::string("fork: ") + std::strerror(errno);
+    return {-1, 0};
   }
   if (child == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1);
     close(fds[0]);
-    RunReceiver(fds[1], wire, timeout_s + 5);
+    body(fds[1]);
   }
   close(fds[1]);
   uint16_t port = 0;
-  const ssize_t got = read(fds[0], &port, sizeof port);
+  if (read(fds[0], &port, sizeof port) != sizeof port) port = 0;
   close(fds[0]);
-  auto reap = [&] {
-    for (int i = 0; i < 2000; ++i) {
-      if (waitpid(child, nullptr, WNOHANG) == child) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return {child, port};
+}
+
+void Reap(pid_t child, bool kill_now) {
+  if (child <= 0) return;
+  for (int i = 0; !kill_now && i < 2000; ++i) {
+    if (waitpid(child, nullptr, WNOHANG) == child) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+}
+
+RawTlsResult Measure(uint64_t total_bytes, size_t frame_bytes, double timeout_s, bool relayed) {
+  RawTlsResult result;
+  const uint64_t frames = (total_bytes + frame_bytes - 1) / frame_bytes;
+  const uint64_t wire = frames * (frame_bytes + 4);
+  std::string token;
+  pid_t relay = -1;
+  uint16_t relay_port = 0;
+  if (relayed) {
+    SystemClock clock;
+    crypto::SystemRandom rng;
+    uint8_t raw[32];
+    rng.Fill(raw);
+    token = HexEncode(ByteView(raw, sizeof raw));
+    std::tie(relay, relay_port) =
+        ForkReporter([&](int fd) { RunSpliceRelay(fd, token, timeout_s + 5); }, &result.error);
+    if (relay_port == 0) {
+      if (result.error.empty()) result.error = "the relay did not start";
+      Reap(relay, true);
+      return result;
     }
-    kill(child, SIGKILL);
-    waitpid(child, nullptr, 0);
+  }
+  auto [child, port] = ForkReporter(
+      [&](int fd) { RunReceiver(fd, wire, timeout_s + 5, relay_port, token); }, &result.error);
+  auto reap = [&, child = child] {
+    Reap(child, false);
+    Reap(relay, true);
   };
-  if (got != sizeof port || port == 0) {
-    result.error = "the receiver did not start";
+  if (port == 0) {
+    if (result.error.empty()) result.error = "the receiver did not start";
     reap();
     return result;
   }
@@ -192,7 +256,13 @@ RawTlsResult MeasureRawTls(uint64_t total_bytes, size_t frame_bytes, double time
   }
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
-  net->Dial(net::Endpoint{"127.0.0.1", port}, std::nullopt);
+  if (relayed) {
+    net::DialOptions dial;
+    dial.splice_token = token;
+    net->Dial(net::Endpoint{"127.0.0.1", relay_port}, dial);
+  } else {
+    net->Dial(net::Endpoint{"127.0.0.1", port}, std::nullopt);
+  }
   const net::ConnectionId id = source.WaitConnected(deadline, &result.error);
   if (id != 0) {
     Bytes frame(frame_bytes);
@@ -228,6 +298,16 @@ RawTlsResult MeasureRawTls(uint64_t total_bytes, size_t frame_bytes, double time
   net->Stop();
   reap();
   return result;
+}
+
+}  // namespace
+
+RawTlsResult MeasureRawTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s) {
+  return Measure(total_bytes, frame_bytes, timeout_s, /*relayed=*/false);
+}
+
+RawTlsResult MeasureRelayedTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s) {
+  return Measure(total_bytes, frame_bytes, timeout_s, /*relayed=*/true);
 }
 
 }  // namespace grove::bench

@@ -21,4 +21,10 @@ struct RawTlsResult {
 // `timeout_s` (both sides). Call with no other threads running (it forks).
 RawTlsResult MeasureRawTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s);
 
+// The same transfer between the same two processes, forwarded by a relay: a third process runs a
+// net::Network with Options::splice (the relay's forwarding path, decision 0008) expecting one
+// token; the receiver and the sender both dial it with that token (the receiver as TLS server),
+// so TLS runs end to end through the relay's splice.
+RawTlsResult MeasureRelayedTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s);
+
 }  // namespace grove::bench
