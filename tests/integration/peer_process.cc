@@ -89,6 +89,31 @@ std::string TempRoot(const std::string& name) {
   return pattern;
 }
 
+// SIGTERM, then wait up to `timeout`: the exit status, or -1 (killed) when it did not exit.
+int StopChild(pid_t& pid, std::chrono::milliseconds timeout) {
+  if (pid <= 0) return -1;
+  kill(pid, SIGTERM);
+  std::optional<int> status = WaitExit(pid, timeout);
+  if (!status) KillAndReap(pid);
+  pid = -1;
+  return status.value_or(-1);
+}
+
+void KillChild(pid_t& pid) {
+  if (pid <= 0) return;
+  KillAndReap(pid);
+  pid = -1;
+}
+
+bool ChildRunning(pid_t& pid) {
+  if (pid <= 0) return false;
+  if (WaitExit(pid, 0ms).has_value()) {
+    pid = -1;
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string ReadFile(const std::string& path) {
@@ -477,29 +502,9 @@ void PeerProcess::Restart() {
                            LogTail(20));
 }
 
-int PeerProcess::Stop(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
-  std::optional<int> status = WaitExit(pid_, timeout);
-  if (!status) KillAndReap(pid_);
-  pid_ = -1;
-  return status.value_or(-1);
-}
-
-void PeerProcess::Kill() {
-  if (pid_ <= 0) return;
-  KillAndReap(pid_);
-  pid_ = -1;
-}
-
-bool PeerProcess::Running() {
-  if (pid_ <= 0) return false;
-  if (WaitExit(pid_, 0ms).has_value()) {
-    pid_ = -1;
-    return false;
-  }
-  return true;
-}
+int PeerProcess::Stop(std::chrono::milliseconds timeout) { return StopChild(pid_, timeout); }
+void PeerProcess::Kill() { KillChild(pid_); }
+bool PeerProcess::Running() { return ChildRunning(pid_); }
 
 const IdentityInfo& PeerProcess::identity() {
   if (!identity_) identity_ = api_.Identity();
@@ -596,29 +601,9 @@ void RelayProcess::Restart() {
   }
 }
 
-int RelayProcess::Stop(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
-  std::optional<int> status = WaitExit(pid_, timeout);
-  if (!status) KillAndReap(pid_);
-  pid_ = -1;
-  return status.value_or(-1);
-}
-
-void RelayProcess::Kill() {
-  if (pid_ <= 0) return;
-  KillAndReap(pid_);
-  pid_ = -1;
-}
-
-bool RelayProcess::Running() {
-  if (pid_ <= 0) return false;
-  if (WaitExit(pid_, 0ms).has_value()) {
-    pid_ = -1;
-    return false;
-  }
-  return true;
-}
+int RelayProcess::Stop(std::chrono::milliseconds timeout) { return StopChild(pid_, timeout); }
+void RelayProcess::Kill() { KillChild(pid_); }
+bool RelayProcess::Running() { return ChildRunning(pid_); }
 
 HttpResponse RelayProcess::Admin(const std::string& path) const {
   return ApiClient("127.0.0.1", admin_port_, "none").Get(path);
