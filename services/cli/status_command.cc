@@ -42,16 +42,35 @@ int RunStatus(const Args& args) {
   const size_t n = connections ? connections->items().size() : 0;
   std::cout << "connections: " << n << "\n";
   if (n > 0) {
-    Table table("llllrr");
-    table.Row({"device", "name", "address", "direction", "in", "out"});
+    Table table("lllllrr");
+    table.Row({"device", "name", "address", "direction", "path", "in", "out"});
     for (const Json& c : connections->items()) {
       const Json* outbound = c.Find("outbound");
-      table.Row({JsonText(c, "device").substr(0, 16), JsonText(c, "name"), JsonText(c, "address"),
+      const Json* relay = c.Find("relay");
+      const bool is_relay = relay && relay->is_bool() && relay->boolean();
+      table.Row({JsonText(c, "device").substr(0, 16),
+                 JsonText(c, "name") + (is_relay ? " (relay)" : ""), JsonText(c, "address"),
                  outbound && outbound->is_bool() && outbound->boolean() ? "out" : "in",
-                 HumanBytes(static_cast<uint64_t>(Integer(c, "bytes_in"))),
+                 JsonText(c, "path"), HumanBytes(static_cast<uint64_t>(Integer(c, "bytes_in"))),
                  HumanBytes(static_cast<uint64_t>(Integer(c, "bytes_out")))});
     }
     std::cout << table.Text("  ");
+  }
+  if (const Json* relay = status->Find("relay"); relay && relay->is_object()) {
+    const Json* connected = relay->Find("connected");
+    std::cout << "relay: " << JsonText(*relay, "address") << " ("
+              << (connected && connected->is_bool() && connected->boolean() ? "connected"
+                                                                            : "not connected")
+              << ")\n";
+    if (const Json* held = relay->Find("workspaces")) {
+      for (const Json& entry : held->items()) {
+        std::cout << "  " << JsonText(entry, "workspace").substr(0, 16) << ": relay holds "
+                  << Integer(entry, "acked_deltas") << " of " << Integer(entry, "held_deltas")
+                  << " deltas";
+        if (entry.Find("refused")) std::cout << " (refused: " << JsonText(entry, "refused") << ")";
+        std::cout << "\n";
+      }
+    }
   }
   const Json* workspaces = status->Find("workspaces");
   const size_t w = workspaces ? workspaces->items().size() : 0;

@@ -472,14 +472,31 @@ TEST_F(ApiCliTest, Status) {
                               .since_ms = 1,
                               .bytes_in = 2048,
                               .bytes_out = 10});
+  info.connections.push_back({.device = std::string(52, 'r'),
+                              .name = "relay",
+                              .address = "203.0.113.1",
+                              .outbound = true,
+                              .bytes_in = 1,
+                              .bytes_out = 2,
+                              .relay = true});
+  info.relay = api::RelayInfo{.address = "203.0.113.1:7500",
+                              .device = std::string(52, 'r'),
+                              .connected = true,
+                              .workspaces = {{.workspace = std::string(64, 'a'),
+                                              .held = 7,
+                                              .acked = 5,
+                                              .refused = "ResourceExhausted: quota full"}}};
   backend_.SetStatus(info);
   MakeWorkspace("Shop");
   const Outcome status = Grove({"status"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
   EXPECT_EQ(status.out,
-            "listen: 0.0.0.0:7400\nuptime: 1h 2m 3s\nconnections: 1\n"
-            "  device            name  address        direction       in   out\n"
-            "  bbbbbbbbbbbbbbbb  Bob   10.0.0.2:7400  out        2.0 KiB  10 B\n"
+            "listen: 0.0.0.0:7400\nuptime: 1h 2m 3s\nconnections: 2\n"
+            "  device            name           address        direction  path         in   out\n"
+            "  bbbbbbbbbbbbbbbb  Bob            10.0.0.2:7400  out        direct  2.0 KiB  10 B\n"
+            "  rrrrrrrrrrrrrrrr  relay (relay)  203.0.113.1    out        direct      1 B   2 B\n"
+            "relay: 203.0.113.1:7500 (connected)\n"
+            "  aaaaaaaaaaaaaaaa: relay holds 5 of 7 deltas (refused: ResourceExhausted: quota full)\n"
             "workspaces: 1\n"
             "  id                name  role   members  records  deltas  pending\n"
             "  01aaaaaaaaaaaaaa  Shop  owner        1        0       0        0\n");
