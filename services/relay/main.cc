@@ -1,8 +1,11 @@
 // grove-relay: the optional relay node. See `grove-relay --help`, docs/configuration.md and
 // docs/operations.md.
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -69,6 +72,23 @@ int main(int argc, char** argv) {
   logging::Logger log(stderr);
   log.SetLevel(logging::ParseLevel(cfg.log_level).value_or(logging::Level::kInfo));
 
+  // Every peer is a socket, and a relay holds its peers' connections while they idle: the usual
+  // soft limit of 1024 descriptors would refuse peers long before memory runs short. The hard
+  // limit is what the administrator allows, so the relay takes all of it.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    rlimit raised = files;
+    raised.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      files = raised;
+    } else {
+      log.Warn("relay", "cannot raise the open file limit",
+               {{"soft", static_cast<int64_t>(files.rlim_cur)},
+                {"hard", static_cast<int64_t>(files.rlim_max)},
+                {"error", std::strerror(errno)}});
+    }
+  }
+
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -112,7 +132,8 @@ int main(int argc, char** argv) {
            {{"sync", (*relay)->sync_address().ToString()},
             {"admin", admin->host + ":" + std::to_string((*http)->port())},
             {"db", config::RedactDbUrl(cfg.db)},
-            {"card", (*relay)->card()}});
+            {"card", (*relay)->card()},
+            {"open_files_limit", static_cast<int64_t>(files.rlim_cur)}});
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -20,6 +20,7 @@
 #include "bench/bench_util.h"
 #include "bench/inventory_week.h"
 #include "bench/peer_sync.h"
+#include "bench/relay_bench.h"
 #include "bench/relay_forward.h"
 #include "bench/workflow.h"
 #include "common/clock.h"
@@ -310,12 +311,16 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "workflow") {
     return grove::bench::WorkflowMain(argc, argv);
   }
+  if (argc >= 2 && std::string(argv[1]) == "relay") {
+    return grove::bench::RelayBenchMain(argc, argv);
+  }
   if (argc < 2 || std::string(argv[1]) != "inventory-week") {
     std::fprintf(stderr,
                  "usage: grove-bench inventory-week [--items N] [--peers P] [--sets S] [--adds A]\n"
                  "                                  [--seed X] [--single-ops N] [--no-yjs]\n"
                  "       grove-bench peer-sync [options]   (see grove-bench peer-sync --help)\n"
                  "       grove-bench workflow [--orders N] [--items M]\n"
+                 "       grove-bench relay [options]       (see grove-bench relay --help)\n"
                  "       grove-bench relay-forward [--mib N] [--rounds R]\n");
     return 2;
   }

@@ -29,6 +29,9 @@
 #ifndef GROVE_PEER_BIN
 #error "GROVE_PEER_BIN must be defined (path of grove-peer)"
 #endif
+#ifndef GROVE_RELAY_BIN
+#error "GROVE_RELAY_BIN must be defined (path of grove-relay)"
+#endif
 
 namespace grove::bench {
 namespace {
@@ -150,7 +153,7 @@ PeerProcess::~PeerProcess() {
 std::string PeerProcess::sync_address() const { return "127.0.0.1:" + std::to_string(sync_port_); }
 
 bool PeerProcess::Start(const std::vector<std::string>& connect, std::chrono::milliseconds timeout,
-                        std::string* why) {
+                        std::string* why, const std::vector<std::string>& extra_args) {
   // A port picked as free may be taken by the time the peer binds it: then new ports, twice.
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (attempt > 0) PickPorts();
@@ -165,6 +168,7 @@ bool PeerProcess::Start(const std::vector<std::string>& connect, std::chrono::mi
       argv.push_back("--connect");
       argv.push_back(c);
     }
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     pid_ = Spawn(argv, log_path_, why);
     if (pid_ < 0) return false;
     const bool up = PollUntil(
@@ -197,20 +201,112 @@ int PeerProcess::Stop(std::chrono::milliseconds timeout) {
   return status.value_or(-1);
 }
 
-double PeerProcess::RssMb() const {
-  if (pid_ <= 0) return 0;
-  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
-  }
-  return 0;
-}
+double PeerProcess::RssMb() const { return ProcessRssKb(pid_) / 1024.0; }
 
 std::optional<double> PeerProcess::Metric(const std::string& name) {
   HttpReply r = api_->Get("/metrics");
   if (r.status != 200) return std::nullopt;
   return PrometheusValue(r.body, name);
+}
+
+// --- RelayProcess --------------------------------------------------------------------------------
+
+RelayProcess::RelayProcess(std::string data_dir, std::string log_path, std::string db_url)
+    : data_dir_(std::move(data_dir)), log_path_(std::move(log_path)), db_url_(std::move(db_url)) {}
+
+RelayProcess::~RelayProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    (void)WaitExit(pid_, std::chrono::seconds(10));
+  }
+}
+
+std::string RelayProcess::sync_address() const { return "127.0.0.1:" + std::to_string(sync_port_); }
+
+std::vector<std::string> RelayProcess::PeerArgs() const {
+  return {"--relay", sync_address(), "--relay-card", "@" + data_dir_ + "/relay.card"};
+}
+
+bool RelayProcess::Start(std::chrono::milliseconds timeout, std::string* why) {
+  auto read_file = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  // As for peers: a port picked as free may be taken by the time the relay binds it.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    sync_port_ = PickFreePort();
+    admin_port_ = PickFreePort();
+    if (sync_port_ == 0 || admin_port_ == 0 || sync_port_ == admin_port_) continue;
+    admin_ = std::make_unique<Api>("127.0.0.1", admin_port_, "");
+    const size_t log_offset = read_file(log_path_).size();
+    pid_ = Spawn({GROVE_RELAY_BIN, "--data", data_dir_, "--listen", sync_address(), "--admin",
+                  "127.0.0.1:" + std::to_string(admin_port_), "--db", db_url_},
+                 log_path_, why);
+    if (pid_ < 0) return false;
+    bool exited = false;
+    const bool started = PollUntil(
+        [&] {
+          const std::string log = read_file(log_path_);
+          if (log.size() > log_offset &&
+              log.find("\"msg\":\"started\"", log_offset) != std::string::npos) {
+            return true;
+          }
+          if (auto status = WaitExit(pid_, std::chrono::milliseconds(0))) {
+            *why = "grove-relay exited with status " + std::to_string(*status) + " (log " +
+                   log_path_ + ")";
+            exited = true;
+            pid_ = -1;
+            return true;
+          }
+          return false;
+        },
+        timeout, std::chrono::milliseconds(20));
+    if (exited) continue;
+    if (!started) {
+      *why = "grove-relay did not log \"started\" in time (log " + log_path_ + ")";
+      return false;
+    }
+    card_ = read_file(data_dir_ + "/relay.card");
+    while (!card_.empty() && (card_.back() == '\n' || card_.back() == '\r')) card_.pop_back();
+    if (card_.empty()) *why = "no relay.card in " + data_dir_;
+    return !card_.empty();
+  }
+  return false;
+}
+
+int RelayProcess::Stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  std::optional<int> status = WaitExit(pid_, timeout);
+  if (!status) {
+    kill(pid_, SIGKILL);
+    status = WaitExit(pid_, std::chrono::seconds(10));
+  }
+  pid_ = -1;
+  return status.value_or(-1);
+}
+
+HttpReply RelayProcess::Admin(const std::string& path) {
+  if (!admin_) return HttpReply{0, "", "relay not started"};
+  return admin_->Get(path);
+}
+
+std::optional<double> RelayProcess::Metric(const std::string& name) {
+  HttpReply r = Admin("/metrics");
+  if (r.status != 200) return std::nullopt;
+  return PrometheusValue(r.body, name);
+}
+
+double ProcessRssKb(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr);
+  }
+  return 0;
 }
 
 std::optional<double> PrometheusValue(const std::string& exposition, const std::string& name) {

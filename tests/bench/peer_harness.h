@@ -1,5 +1,6 @@
-// Benchmark harness for real `grove-peer` processes on 127.0.0.1: spawn, talk to the local HTTP
-// API over a kept-alive connection, read /proc, stop. Used by `grove-bench peer-sync`.
+// Benchmark harness for real `grove-peer` and `grove-relay` processes on 127.0.0.1: spawn, talk
+// to the local HTTP API over a kept-alive connection, read /proc, stop. Used by
+// `grove-bench peer-sync` and `grove-bench relay`.
 //
 // Everything is bounded: every wait takes a deadline, every process is SIGKILLed and reaped when
 // its PeerProcess goes (and gets SIGKILL if the benchmark dies: PR_SET_PDEATHSIG).
@@ -70,10 +71,10 @@ class PeerProcess {
   PeerProcess(const PeerProcess&) = delete;
   PeerProcess& operator=(const PeerProcess&) = delete;
 
-  // Starts grove-peer (--listen, --api, --connect each of `connect`) and waits until /healthz
-  // answers. false with `why` if it exits or does not answer within `timeout`.
+  // Starts grove-peer (--listen, --api, --connect each of `connect`, then `extra_args`) and waits
+  // until /healthz answers. false with `why` if it exits or does not answer within `timeout`.
   bool Start(const std::vector<std::string>& connect, std::chrono::milliseconds timeout,
-             std::string* why);
+             std::string* why, const std::vector<std::string>& extra_args = {});
   // SIGTERM and wait up to `timeout` (then SIGKILL). The exit status, 128+N for signal N.
   int Stop(std::chrono::milliseconds timeout);
 
@@ -97,6 +98,46 @@ class PeerProcess {
   pid_t pid_ = -1;
   std::unique_ptr<Api> api_;
 };
+
+// A `grove-relay` process (docs/decisions/0009-relay.md) over `data_dir`, with its sync and admin
+// addresses on picked loopback ports and its stderr in `log_path`.
+class RelayProcess {
+ public:
+  RelayProcess(std::string data_dir, std::string log_path, std::string db_url);
+  ~RelayProcess();  // SIGKILL and reap if still running
+  RelayProcess(const RelayProcess&) = delete;
+  RelayProcess& operator=(const RelayProcess&) = delete;
+
+  // Starts grove-relay and waits for its "started" log line and DATA/relay.card. false with
+  // `why` if it exits or does not start within `timeout`.
+  bool Start(std::chrono::milliseconds timeout, std::string* why);
+  // SIGTERM and wait up to `timeout` (then SIGKILL). The exit status, 128+N for signal N.
+  int Stop(std::chrono::milliseconds timeout);
+
+  pid_t pid() const { return pid_; }
+  std::string sync_address() const;
+  uint16_t sync_port() const { return sync_port_; }
+  const std::string& card() const { return card_; }  // "grove-card:..."
+  // What makes a grove-peer use this relay: --relay ADDRESS --relay-card @DATA/relay.card.
+  std::vector<std::string> PeerArgs() const;
+  // GET on the admin address (/metrics, /healthz).
+  HttpReply Admin(const std::string& path);
+  // An unlabelled sample of GET /metrics; nullopt when absent or unreachable.
+  std::optional<double> Metric(const std::string& name);
+
+ private:
+  std::string data_dir_;
+  std::string log_path_;
+  std::string db_url_;
+  uint16_t sync_port_ = 0;
+  uint16_t admin_port_ = 0;
+  pid_t pid_ = -1;
+  std::string card_;
+  std::unique_ptr<Api> admin_;
+};
+
+// VmRSS of process `pid` in KB (from /proc/PID/status); 0 when unknown.
+double ProcessRssKb(pid_t pid);
 
 // The value of an unlabelled sample `name` in a Prometheus text exposition.
 std::optional<double> PrometheusValue(const std::string& exposition, const std::string& name);

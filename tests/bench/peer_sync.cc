@@ -60,29 +60,6 @@ struct Options {
   bool keep = false;
 };
 
-// The JSON line, built in order.
-class Out {
- public:
-  void Add(const std::string& key, double v) { Raw(key, Num(v)); }
-  void Int(const std::string& key, uint64_t v) { Raw(key, std::to_string(v)); }
-  void Bool(const std::string& key, bool v) { Raw(key, v ? "true" : "false"); }
-  void Str(const std::string& key, const std::string& v) {
-    std::string quoted = "\"";
-    for (char c : v) {
-      if (c == '"' || c == '\\') quoted += '\\';
-      quoted += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
-    }
-    Raw(key, quoted + "\"");
-  }
-  void Raw(const std::string& key, const std::string& v) {
-    text_ += (text_.empty() ? "{" : ",") + ("\"" + key + "\":") + v;
-  }
-  std::string Line() const { return text_ + "}"; }
-
- private:
-  std::string text_;
-};
-
 void Progress(const std::string& what) {
   std::fprintf(stderr, "grove-bench peer-sync: %s\n", what.c_str());
   std::fflush(stderr);
@@ -96,39 +73,6 @@ double Percentile(std::vector<double> v, double p) {
   if (p == 50 && v.size() % 2 == 0) return (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
   size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
   return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-}
-
-// A device made like `grove init`: keys and api-token saved in `dir`.
-Result<std::unique_ptr<identity::Identity>> InitDevice(const std::string& dir,
-                                                       const std::string& name, Random& rng,
-                                                       Clock& clock) {
-  GROVE_ASSIGN_OR_RETURN(identity::Identity id, identity::Identity::Create(name, rng, clock));
-  GROVE_RETURN_IF_ERROR(id.Save(dir, rng));
-  return std::make_unique<identity::Identity>(std::move(id));
-}
-
-struct Digest {
-  std::string version, state;
-  uint64_t deltas = 0;
-};
-
-std::optional<Digest> GetDigest(Api& api, const std::string& ws) {
-  HttpReply r = api.Get("/api/v1/workspaces/" + ws + "/digest");
-  if (r.status != 200) return std::nullopt;
-  auto json = r.Json();
-  if (!json) return std::nullopt;
-  return Digest{JsonString(*json, "version"), JsonString(*json, "state"),
-                static_cast<uint64_t>(JsonInt(*json, "deltas").value_or(0))};
-}
-
-bool HasInvitation(Api& api, const std::string& ws) {
-  HttpReply r = api.Get("/api/v1/invitations");
-  auto json = r.status == 200 ? r.Json() : std::nullopt;
-  if (!json || !json->is_array()) return false;
-  for (const api::Json& inv : json->items()) {
-    if (JsonString(inv, "workspace") == ws) return true;
-  }
-  return false;
 }
 
 // Devices (ids) this peer has a ready connection with, per GET /api/v1/status; and the sum of
@@ -156,152 +100,74 @@ std::optional<int64_t> StockOf(Api& api, const std::string& ws, const std::strin
   return JsonInt(*fields, "stock");
 }
 
-// --- 1. Backlog -------------------------------------------------------------------------------
+}  // namespace
 
-struct Backlog {
-  std::string error;
-  std::string ws;  // hex id
-  uint64_t changes = 0, records = 0, deltas = 0, delta_bytes = 0;
-  double prepare_s = 0, encode_s = 0;
-  double inprocess_s = 0, inprocess_batched_s = 0;
-  bool inprocess_converged = false;
-  std::string version, state;  // A's digests, hex
-  uint64_t digest_deltas = 0;
-};
+// --- 1. Backlog: PrepareBacklog (further below) and the sync over the network ------------------
 
-// A's data folder with the workspace, B's data folder with only its device; the in-process merge.
-Backlog PrepareBacklog(const Options& o, const std::string& root, Random& rng, Clock& clock) {
-  Backlog b;
-  auto fail = [&](const std::string& what, const Status& s) {
-    b.error = what + ": " + s.ToString();
-    return b;
-  };
-  auto alice = InitDevice(root + "/a", "alice", rng, clock);
-  if (!alice.ok()) return fail("init alice", alice.status());
-  auto bob = InitDevice(root + "/b", "bob", rng, clock);
-  if (!bob.ok()) return fail("init bob", bob.status());
-
-  auto store = store::OpenSqliteStore(root + "/a/store.db", {});
-  if (!store.ok()) return fail("opening A's store", store.status());
-  const TimePoint t0 = Now();
-  auto made = replica::Workspace::Create(**alice, "backlog", {}, **store, clock, rng);
-  if (!made.ok()) return fail("creating the workspace", made.status());
-  std::unique_ptr<replica::Workspace> ws = std::move(made).value();
-  if (Status s = ws->AddMember((*bob)->card(), replica::Role::kMember); !s.ok()) {
-    return fail("adding B", s);
+CatchUp TimeCatchUp(PeerProcess& b, const std::string& ws, const Digest& a,
+                    uint64_t expected_deltas, std::chrono::seconds timeout) {
+  CatchUp n;
+  const TimePoint start = Now();
+  HttpReply accepted = b.api().Request("POST", "/api/v1/invitations/" + ws + "/accept", "{}");
+  n.accept_s = Seconds(start);
+  if (accepted.status != 200) {
+    n.error =
+        "accept: HTTP " + std::to_string(accepted.status) + " " + accepted.body + accepted.error;
+    return n;
   }
-  b.records = o.records ? o.records : std::max<uint64_t>(1, o.changes / 100);
-  b.records = std::min(b.records, o.changes);
-  b.changes = o.changes;
-  std::vector<replica::RecordId> items;
-  items.reserve(b.records);
-  uint64_t actions = 0;
-  auto after_action = [&]() -> Status {
-    if (++actions % o.seal_every == 0) {
-      auto sealed = ws->Seal();
-      if (!sealed.ok()) return sealed.status();
-    }
-    return Status::Ok();
-  };
-  for (uint64_t i = 0; i < b.records; ++i) {
-    char sku[32];
-    std::snprintf(sku, sizeof sku, "SKU-%06llu", static_cast<unsigned long long>(i));
-    auto r = ws->CreateRecord("item", {{"sku", Value(sku)},
-                                       {"name", Value("Item " + std::to_string(i))},
-                                       {"location", Value("A-" + std::to_string(i % 100))},
-                                       {"stock", Value(int64_t{0})}});
-    if (!r.ok()) return fail("creating a record", r.status());
-    items.push_back(*r);
-    if (Status s = after_action(); !s.ok()) return fail("sealing", s);
+  // B's grove_deltas_received_total is counted as each batch is applied and served without the
+  // peer's event loop, so polling it does not slow the sync down; the digest (computed on the
+  // loop) is asked only once the count is there.
+  const double expected = static_cast<double>(expected_deltas);
+  const auto deadline = start + timeout;
+  const bool counted = PollUntil(
+      [&] {
+        n.received = b.Metric("grove_deltas_received_total").value_or(0);
+        if (n.received > 0 && n.first_delta_s == 0) n.first_delta_s = Seconds(start);
+        return n.received >= expected;
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                            std::chrono::steady_clock::now()),
+      2ms);
+  const double counted_s = Seconds(start);
+  std::optional<Digest> b_digest;
+  int checks = 0;
+  const bool same_version = PollUntil(
+      [&] {
+        ++checks;
+        b_digest = GetDigest(b.api(), ws);
+        return b_digest && b_digest->version == a.version;
+      },
+      counted ? 60s : 1ms, 20ms);
+  // The moment B held everything is when the count got there, if the first digest asked for
+  // after that agrees; otherwise when a later one did.
+  n.seconds_with_check = Seconds(start);
+  n.seconds = same_version && checks == 1 ? counted_s : n.seconds_with_check;
+  n.converged = same_version && b_digest->state == a.state;
+  if (!same_version) {
+    n.error = "B did not reach A's version within " + std::to_string(timeout.count()) + " s (" +
+              Num(n.received) + " of " + Num(expected) + " deltas)";
   }
-  for (uint64_t k = 0; k < o.changes - b.records; ++k) {
-    const replica::RecordId& item = items[(k / 2) % b.records];
-    Status s;
-    if (k % 2 == 0) {
-      const char* field = (k / 2 / b.records) % 2 == 0 ? "name" : "location";
-      s = ws->Set(item, field, Value(std::string(field) + "-" + std::to_string(k)));
-    } else {
-      s = ws->Add(item, "stock", 1);
-    }
-    if (!s.ok()) return fail("a local action", s);
-    if (s = after_action(); !s.ok()) return fail("sealing", s);
-  }
-  if (auto sealed = ws->Seal(); !sealed.ok()) return fail("sealing", sealed.status());
-  b.prepare_s = Seconds(t0);
-  b.ws = HexEncode(ws->id());
-  replica::Digests a_digests = ws->digests();
-  b.version = HexEncode(a_digests.version);
-  b.state = HexEncode(a_digests.state);
-  b.digest_deltas = a_digests.deltas;
-
-  const TimePoint t1 = Now();
-  auto all = ws->DeltasFor({}, SIZE_MAX);
-  if (!all.ok()) return fail("DeltasFor", all.status());
-  b.encode_s = Seconds(t1);
-  b.deltas = all->size();
-  for (const Bytes& d : *all) b.delta_bytes += d.size();
-  auto genesis = ws->Genesis();
-  if (!genesis.ok()) return fail("genesis", genesis.status());
-  Progress("prepared " + std::to_string(b.changes) + " changes on " + std::to_string(b.records) +
-           " records in " + std::to_string(b.deltas) + " deltas (" + std::to_string(b.delta_bytes) +
-           " bytes) in " + Num(b.prepare_s) + " s");
-
-  // The in-process merge: one Apply of everything, then (for comparison) batches of about 1 MiB,
-  // the sync's default batch_bytes.
-  for (int mode = 0; mode < 2; ++mode) {
-    auto st = store::OpenSqliteStore(root + "/inprocess-" + std::to_string(mode) + ".db", {});
-    if (!st.ok()) return fail("opening the in-process store", st.status());
-    auto joined = replica::Workspace::Join(**bob, *genesis, **st, clock, rng);
-    if (!joined.ok()) return fail("joining in-process", joined.status());
-    std::unique_ptr<replica::Workspace> dst = std::move(joined).value();
-    const TimePoint t2 = Now();
-    if (mode == 0) {
-      replica::ApplyReport report = dst->Apply(*all);
-      b.inprocess_s = Seconds(t2);
-      if (!report.rejected.empty()) return fail("in-process apply", report.rejected[0]);
-      if (!report.store.ok()) return fail("in-process apply", report.store);
-      replica::Digests d = dst->digests();
-      b.inprocess_converged = d.version == a_digests.version && d.state == a_digests.state;
-    } else {
-      size_t i = 0;
-      while (i < all->size()) {
-        size_t j = i, bytes = 0;
-        while (j < all->size() && (j == i || bytes < (1u << 20))) bytes += (*all)[j++].size();
-        replica::ApplyReport report = dst->Apply(std::span<const Bytes>(all->data() + i, j - i));
-        if (!report.rejected.empty()) return fail("in-process apply", report.rejected[0]);
-        i = j;
-      }
-      b.inprocess_batched_s = Seconds(t2);
-    }
-  }
-  Progress("in-process merge: " + Num(static_cast<double>(b.changes) / b.inprocess_s) +
-           " changes/s");
-  return b;
+  // Time B's event loop spent on Deltas frames (parse, verify, decrypt, apply, store): the rest
+  // of the network time is waiting (accept, the sender encoding, the wire, polling).
+  n.apply_s = b.Metric("grove_apply_duration_seconds_sum").value_or(0);
+  n.apply_frames = b.Metric("grove_apply_duration_seconds_count").value_or(0);
+  return n;
 }
 
-struct NetSync {
-  std::string error;
-  double a_start_s = 0, invitation_s = 0, accept_s = 0, first_delta_s = 0, seconds = 0;
-  double seconds_with_check = 0;
-  double b_apply_s = 0, b_apply_frames = 0;
-  double sent_bytes = 0;
-  uint64_t b_bytes_in = 0;
-  bool converged = false;
-  bool a_digest_matches = false;
-  double b_rss_mb = 0, a_rss_mb = 0;
-};
-
-NetSync RunBacklogSync(const Options& o, const std::string& root, const Backlog& b) {
+NetSync RunBacklogSync(const std::string& a_dir, const std::string& b_dir,
+                       const std::string& log_prefix, std::chrono::seconds timeout,
+                       const Backlog& b, const std::string& progress_tag) {
   NetSync n;
-  PeerProcess pa("A", root + "/a", root + "/a.log");
-  PeerProcess pb("B", root + "/b", root + "/b.log");
+  PeerProcess pa("A", a_dir, log_prefix + "a.log");
+  PeerProcess pb("B", b_dir, log_prefix + "b.log");
   const TimePoint t0 = Now();
   if (!pa.Start({}, 300s, &n.error)) return n;
   n.a_start_s = Seconds(t0);
   const TimePoint t1 = Now();
   if (!pb.Start({pa.sync_address()}, 30s, &n.error)) return n;
   if (!PollUntil([&] { return HasInvitation(pb.api(), b.ws); }, 60s, 10ms)) {
-    n.error = "B saw no invitation within 60 s (logs in " + root + ")";
+    n.error = "B saw no invitation within 60 s (logs " + log_prefix + "*.log)";
     return n;
   }
   n.invitation_s = Seconds(t1);
@@ -316,54 +182,19 @@ NetSync RunBacklogSync(const Options& o, const std::string& root, const Backlog&
   const double sent0 = pa.Metric("grove_sync_sent_bytes_total").value_or(0);
   uint64_t b_in0 = 0;
   (void)ConnectedDevices(pb.api(), &b_in0);
-  Progress("B has the invitation; accepting (clock running)");
+  std::fprintf(stderr, "grove-bench %s: B has the invitation; accepting (clock running)\n",
+               progress_tag.c_str());
 
-  const TimePoint start = Now();
-  HttpReply accepted = pb.api().Request("POST", "/api/v1/invitations/" + b.ws + "/accept", "{}");
-  n.accept_s = Seconds(start);
-  if (accepted.status != 200) {
-    n.error =
-        "accept: HTTP " + std::to_string(accepted.status) + " " + accepted.body + accepted.error;
-    return n;
-  }
-  // B's grove_deltas_received_total is counted as each batch is applied and served without the
-  // peer's event loop, so polling it does not slow the sync down; the digest (computed on the
-  // loop) is asked only once the count is there.
-  const double expected = static_cast<double>(b.digest_deltas - 1);  // B holds the genesis
-  const auto deadline = start + std::chrono::seconds(o.timeout_s);
-  double received = 0;
-  const bool counted = PollUntil(
-      [&] {
-        received = pb.Metric("grove_deltas_received_total").value_or(0);
-        if (received > 0 && n.first_delta_s == 0) n.first_delta_s = Seconds(start);
-        return received >= expected;
-      },
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                            std::chrono::steady_clock::now()),
-      2ms);
-  const double counted_s = Seconds(start);
-  std::optional<Digest> b_digest;
-  int checks = 0;
-  const bool same_version = PollUntil(
-      [&] {
-        ++checks;
-        b_digest = GetDigest(pb.api(), b.ws);
-        return b_digest && b_digest->version == a_digest->version;
-      },
-      counted ? 60s : 1ms, 20ms);
-  // The moment B held everything is when the count got there, if the first digest asked for
-  // after that agrees; otherwise when a later one did.
-  n.seconds_with_check = Seconds(start);
-  n.seconds = same_version && checks == 1 ? counted_s : n.seconds_with_check;
-  n.converged = same_version && b_digest->state == a_digest->state;
-  if (!same_version) {
-    n.error = "B did not reach A's version within " + std::to_string(o.timeout_s) + " s (" +
-              Num(received) + " of " + Num(expected) + " deltas)";
-  }
-  // Time B's event loop spent on Deltas frames (parse, verify, decrypt, apply, store): the rest
-  // of the network time is waiting (accept, A encoding, the wire, polling).
-  n.b_apply_s = pb.Metric("grove_apply_duration_seconds_sum").value_or(0);
-  n.b_apply_frames = pb.Metric("grove_apply_duration_seconds_count").value_or(0);
+  // B holds the genesis already (it came with the invitation).
+  CatchUp c = TimeCatchUp(pb, b.ws, *a_digest, b.digest_deltas - 1, timeout);
+  n.error = c.error;
+  n.accept_s = c.accept_s;
+  n.first_delta_s = c.first_delta_s;
+  n.seconds = c.seconds;
+  n.seconds_with_check = c.seconds_with_check;
+  n.converged = c.converged;
+  n.b_apply_s = c.apply_s;
+  n.b_apply_frames = c.apply_frames;
   n.b_rss_mb = pb.RssMb();
   n.a_rss_mb = pa.RssMb();
   Sleep(1100ms);
@@ -375,6 +206,8 @@ NetSync RunBacklogSync(const Options& o, const std::string& root, const Backlog&
   pa.Stop(10s);
   return n;
 }
+
+namespace {
 
 // --- 2. Live push -----------------------------------------------------------------------------
 
@@ -607,7 +440,11 @@ int PeerSyncMain(int argc, char** argv) {
   std::string error;
 
   // 1. Backlog.
-  Backlog b = PrepareBacklog(o, root, rng, clock);
+  BacklogSpec spec;
+  spec.changes = o.changes;
+  spec.records = o.records;
+  spec.seal_every = o.seal_every;
+  Backlog b = PrepareBacklog(spec, root, rng, clock);
   if (!b.error.empty()) error = "backlog: " + b.error;
   RawTlsResult tls;
   NetSync n;
@@ -617,7 +454,7 @@ int PeerSyncMain(int argc, char** argv) {
     Progress("raw TLS between two processes: " + Num(tls.bytes_per_s / 1e6) + " MB/s");
   }
   if (error.empty()) {
-    n = RunBacklogSync(o, root, b);
+    n = RunBacklogSync(root + "/a", root + "/b", root + "/", std::chrono::seconds(o.timeout_s), b);
     if (!n.error.empty()) error = "network sync: " + n.error;
     Progress("network sync: " + Num(n.seconds) + " s");
   }
@@ -703,6 +540,165 @@ int PeerSyncMain(int argc, char** argv) {
     std::fprintf(stderr, "grove-bench peer-sync: data folders and logs kept in %s\n", root.c_str());
   }
   return error.empty() && converged ? 0 : 1;
+}
+
+// --- Shared with other benchmarks (peer_sync.h) ---------------------------------------------
+
+void Out::Add(const std::string& key, double v) { Raw(key, Num(v)); }
+void Out::Int(const std::string& key, uint64_t v) { Raw(key, std::to_string(v)); }
+void Out::Bool(const std::string& key, bool v) { Raw(key, v ? "true" : "false"); }
+void Out::Str(const std::string& key, const std::string& v) {
+  std::string quoted = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+  }
+  Raw(key, quoted + "\"");
+}
+void Out::Raw(const std::string& key, const std::string& v) {
+  text_ += (text_.empty() ? "{" : ",") + ("\"" + key + "\":") + v;
+}
+
+// A device made like `grove init`: keys and api-token saved in `dir`.
+Result<std::unique_ptr<identity::Identity>> InitDevice(const std::string& dir,
+                                                       const std::string& name, Random& rng,
+                                                       Clock& clock) {
+  GROVE_ASSIGN_OR_RETURN(identity::Identity id, identity::Identity::Create(name, rng, clock));
+  GROVE_RETURN_IF_ERROR(id.Save(dir, rng));
+  return std::make_unique<identity::Identity>(std::move(id));
+}
+
+std::optional<Digest> GetDigest(Api& api, const std::string& ws) {
+  HttpReply r = api.Get("/api/v1/workspaces/" + ws + "/digest");
+  if (r.status != 200) return std::nullopt;
+  auto json = r.Json();
+  if (!json) return std::nullopt;
+  return Digest{JsonString(*json, "version"), JsonString(*json, "state"),
+                static_cast<uint64_t>(JsonInt(*json, "deltas").value_or(0))};
+}
+
+bool HasInvitation(Api& api, const std::string& ws) {
+  HttpReply r = api.Get("/api/v1/invitations");
+  auto json = r.status == 200 ? r.Json() : std::nullopt;
+  if (!json || !json->is_array()) return false;
+  for (const api::Json& inv : json->items()) {
+    if (JsonString(inv, "workspace") == ws) return true;
+  }
+  return false;
+}
+
+Backlog PrepareBacklog(const BacklogSpec& o, const std::string& root, Random& rng, Clock& clock) {
+  auto progress = [&](const std::string& what) {
+    std::fprintf(stderr, "grove-bench %s: %s\n", o.progress_tag.c_str(), what.c_str());
+    std::fflush(stderr);
+  };
+  Backlog b;
+  auto fail = [&](const std::string& what, const Status& s) {
+    b.error = what + ": " + s.ToString();
+    return b;
+  };
+  auto alice = InitDevice(root + "/a", "alice", rng, clock);
+  if (!alice.ok()) return fail("init alice", alice.status());
+  auto bob = InitDevice(root + "/b", "bob", rng, clock);
+  if (!bob.ok()) return fail("init bob", bob.status());
+
+  auto store = store::OpenSqliteStore(root + "/a/store.db", {});
+  if (!store.ok()) return fail("opening A's store", store.status());
+  const TimePoint t0 = Now();
+  auto made = replica::Workspace::Create(**alice, "backlog", {}, **store, clock, rng);
+  if (!made.ok()) return fail("creating the workspace", made.status());
+  std::unique_ptr<replica::Workspace> ws = std::move(made).value();
+  if (Status s = ws->AddMember((*bob)->card(), replica::Role::kMember); !s.ok()) {
+    return fail("adding B", s);
+  }
+  b.records = o.records ? o.records : std::max<uint64_t>(1, o.changes / 100);
+  b.records = std::min(b.records, o.changes);
+  b.changes = o.changes;
+  std::vector<replica::RecordId> items;
+  items.reserve(b.records);
+  uint64_t actions = 0;
+  auto after_action = [&]() -> Status {
+    if (++actions % o.seal_every == 0) {
+      auto sealed = ws->Seal();
+      if (!sealed.ok()) return sealed.status();
+    }
+    return Status::Ok();
+  };
+  for (uint64_t i = 0; i < b.records; ++i) {
+    char sku[32];
+    std::snprintf(sku, sizeof sku, "SKU-%06llu", static_cast<unsigned long long>(i));
+    auto r = ws->CreateRecord("item", {{"sku", Value(sku)},
+                                       {"name", Value("Item " + std::to_string(i))},
+                                       {"location", Value("A-" + std::to_string(i % 100))},
+                                       {"stock", Value(int64_t{0})}});
+    if (!r.ok()) return fail("creating a record", r.status());
+    items.push_back(*r);
+    if (Status s = after_action(); !s.ok()) return fail("sealing", s);
+  }
+  for (uint64_t k = 0; k < o.changes - b.records; ++k) {
+    const replica::RecordId& item = items[(k / 2) % b.records];
+    Status s;
+    if (k % 2 == 0) {
+      const char* field = (k / 2 / b.records) % 2 == 0 ? "name" : "location";
+      s = ws->Set(item, field, Value(std::string(field) + "-" + std::to_string(k)));
+    } else {
+      s = ws->Add(item, "stock", 1);
+    }
+    if (!s.ok()) return fail("a local action", s);
+    if (s = after_action(); !s.ok()) return fail("sealing", s);
+  }
+  if (auto sealed = ws->Seal(); !sealed.ok()) return fail("sealing", sealed.status());
+  b.prepare_s = Seconds(t0);
+  b.ws = HexEncode(ws->id());
+  replica::Digests a_digests = ws->digests();
+  b.version = HexEncode(a_digests.version);
+  b.state = HexEncode(a_digests.state);
+  b.digest_deltas = a_digests.deltas;
+
+  const TimePoint t1 = Now();
+  auto all = ws->DeltasFor({}, SIZE_MAX);
+  if (!all.ok()) return fail("DeltasFor", all.status());
+  b.encode_s = Seconds(t1);
+  b.deltas = all->size();
+  for (const Bytes& d : *all) b.delta_bytes += d.size();
+  auto genesis = ws->Genesis();
+  if (!genesis.ok()) return fail("genesis", genesis.status());
+  progress("prepared " + std::to_string(b.changes) + " changes on " + std::to_string(b.records) +
+           " records in " + std::to_string(b.deltas) + " deltas (" + std::to_string(b.delta_bytes) +
+           " bytes) in " + Num(b.prepare_s) + " s");
+
+  if (!o.inprocess_merge) return b;
+  // The in-process merge: one Apply of everything, then (for comparison) batches of about 1 MiB,
+  // the sync's default batch_bytes.
+  for (int mode = 0; mode < 2; ++mode) {
+    auto st = store::OpenSqliteStore(root + "/inprocess-" + std::to_string(mode) + ".db", {});
+    if (!st.ok()) return fail("opening the in-process store", st.status());
+    auto joined = replica::Workspace::Join(**bob, *genesis, **st, clock, rng);
+    if (!joined.ok()) return fail("joining in-process", joined.status());
+    std::unique_ptr<replica::Workspace> dst = std::move(joined).value();
+    const TimePoint t2 = Now();
+    if (mode == 0) {
+      replica::ApplyReport report = dst->Apply(*all);
+      b.inprocess_s = Seconds(t2);
+      if (!report.rejected.empty()) return fail("in-process apply", report.rejected[0]);
+      if (!report.store.ok()) return fail("in-process apply", report.store);
+      replica::Digests d = dst->digests();
+      b.inprocess_converged = d.version == a_digests.version && d.state == a_digests.state;
+    } else {
+      size_t i = 0;
+      while (i < all->size()) {
+        size_t j = i, bytes = 0;
+        while (j < all->size() && (j == i || bytes < (1u << 20))) bytes += (*all)[j++].size();
+        replica::ApplyReport report = dst->Apply(std::span<const Bytes>(all->data() + i, j - i));
+        if (!report.rejected.empty()) return fail("in-process apply", report.rejected[0]);
+        i = j;
+      }
+      b.inprocess_batched_s = Seconds(t2);
+    }
+  }
+  progress("in-process merge: " + Num(static_cast<double>(b.changes) / b.inprocess_s) +
+           " changes/s");
+  return b;
 }
 
 }  // namespace grove::bench
