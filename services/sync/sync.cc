@@ -174,11 +174,12 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
         SendFrame(c, invite.SerializeAsString());
         return;
       }
-      theirs.clear();
+      // Within a connection what the remote held it still holds, and deltas sent since its Have
+      // may already be on their way: keep the larger of each (replacing would resend them).
       for (const w::VersionEntry& e : have.version()) {
         auto d = ToHash32(AsBytes(e.device()));
         if (!d) continue;
-        theirs[*d] = e.seq();
+        theirs[*d] = std::max(theirs[*d], e.seq());
         // A relay says it holds only what it stored durably: as good as an Ack.
         if (c.relay) c.acked[*ws_id][*d] = std::max(c.acked[*ws_id][*d], e.seq());
       }

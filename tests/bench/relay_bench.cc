@@ -1,9 +1,8 @@
 // grove-bench relay: the relay (issue 6, docs/decisions/0009-relay.md) between real processes on
 // 127.0.0.1, over a private PostgreSQL of this run (tests/support/test_postgres.h).
 //
-// (a) Forwarding throughput through the relay's splice against raw TLS: not here yet.
-//     TODO(issue 6): add it once the NAT work lands the relay's splice (forwarding a connection
-//     between two peers that cannot reach each other); the limit is MeasureRawTls (raw_tls.h).
+// (a) Forwarding throughput through the relay's splice against raw TLS is its own subcommand,
+//     `grove-bench relay-forward` (relay_forward.cc): it needs no database or peers.
 // (b) Store-and-forward catch-up. The backlog of peer-sync (PrepareBacklog) sealed after every
 //     action, so --deltas actions are as many deltas, is in device A's data folder. A starts with
 //     --relay and uploads it; the upload is timed from A's API answering until A's status shows
@@ -316,7 +315,7 @@ int Usage(FILE* to = stderr) {
       "  --skip-catchup     only the idle memory part\n"
       "  --skip-idle        only the catch-up part\n"
       "  --keep             keep the data folders and logs\n"
-      "Forwarding through the relay's splice (issue 6 part a) is not measured yet.\n");
+      "Forwarding through the relay's splice (issue 6 part a): grove-bench relay-forward.\n");
   return to == stderr ? 2 : 0;
 }
 
@@ -368,7 +367,6 @@ int RelayBenchMain(int argc, char** argv) {
   Out out;
   out.Str("system", "grove");
   out.Str("benchmark", "relay");
-  out.Str("forwarding_vs_raw_tls", "not measured yet (issue 6 part a, with the NAT work)");
   std::string error;
   if (!o.skip_idle && open_files < o.idle_peers + 256) {
     error = "RLIMIT_NOFILE is " + std::to_string(open_files) + ", too low for " +
