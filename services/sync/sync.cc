@@ -166,6 +166,9 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
         return SendMissing(c, *ws);
       }
       if (!have.holding()) {
+        // Nothing goes to it until it holds the workspace and says from where (its Have):
+        // deltas sent before would be dropped there and yet count as sent.
+        c.theirs.erase(*ws_id);
         auto genesis = ws->Genesis();
         if (!genesis.ok()) return;
         w::Frame invite;

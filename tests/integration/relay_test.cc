@@ -217,9 +217,18 @@ TEST_F(RelayIntegration, AnAcknowledgedDeltaSurvivesKillOfTheRelayAndARestartOfP
   for (const std::string& id : items) EXPECT_NE(b.api().GetRecord(ws, id), nullptr) << id;
 }
 
-TEST_F(RelayIntegration, AFullQuotaRefusesNewDeltasWithAClearErrorAndKeepsTheOld) {
+class RelayQuota : public RelayIntegration,
+                   public ::testing::WithParamInterface<std::pair<const char*, const char*>> {};
+
+// Per workspace and per author device: the same refusal, naming the quota that is full.
+INSTANTIATE_TEST_SUITE_P(Quotas, RelayQuota,
+                         ::testing::Values(std::pair{"--quotas.workspace_bytes", "workspace"},
+                                           std::pair{"--quotas.device_bytes", "device"}));
+
+TEST_P(RelayQuota, AFullQuotaRefusesNewDeltasWithAClearErrorAndKeepsTheOld) {
+  const auto [flag, kind] = GetParam();
   RelayProcess relay("relay", db_);
-  relay.Start({"--quotas.workspace_bytes", "6000"});
+  relay.Start({flag, "6000"});
   PeerProcess a("alice");
   a.Start(Via(relay));
   const std::string ws = a.api().CreateWorkspace("small");
@@ -234,7 +243,8 @@ TEST_F(RelayIntegration, AFullQuotaRefusesNewDeltasWithAClearErrorAndKeepsTheOld
     return entry && entry->has("refused");
   })) << ToJson(*a.api().Status());
   const std::string refused = entry->getValue<std::string>("refused");
-  EXPECT_NE(refused.find("quota"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("quota for"), std::string::npos) << refused;
+  EXPECT_NE(refused.find(kind), std::string::npos) << refused;
   EXPECT_NE(refused.find("6000"), std::string::npos) << refused;
   EXPECT_GT(entry->getValue<Poco::Int64>("acked_deltas"), 0) << "what was stored stays stored";
   EXPECT_LT(entry->getValue<Poco::Int64>("acked_deltas"),
@@ -284,6 +294,11 @@ TEST_F(RelayIntegration, HealthAndMetricsFollowTheDatabaseAndPeersSyncDirectlyMe
   ASSERT_TRUE(PollUntil([&] { return RelayHoldsAll(a, ws) && RelayHoldsAll(b, ws); }))
       << "after the outage the relay catches up with what the peers wrote meanwhile\na: "
       << ToJson(*a.api().Status()) << "\nb: " << ToJson(*b.api().Status());
+
+  // Without the relay process at all, the peers go on as before.
+  relay.Kill();
+  const std::string later = b.api().CreateRecord(ws, "item", IntsOf({{"n", 2}}));
+  ASSERT_TRUE(PollUntil([&] { return a.api().GetRecord(ws, later) != nullptr; }));
 }
 
 TEST_F(RelayIntegration, ARelayThatCannotReachItsDatabaseSaysSoAndRetries) {

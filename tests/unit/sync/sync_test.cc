@@ -45,6 +45,25 @@ TEST_F(SyncTest, LineOfThreeGossipsThroughTheMiddle) {
   EXPECT_EQ(wb.digests().version, wc.digests().version);
 }
 
+TEST_F(SyncTest, WhatIsPushedBeforeAnInvitationIsAcceptedStillArrivesAfter) {
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net);
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  net.Connect(b.index, a.index, b.key(), a.key());
+  net.Run();
+  ASSERT_EQ(b.node.invitations().size(), 1u);
+  // a works on while b has not accepted yet: b cannot take these deltas now.
+  auto item = wa.CreateRecord("item", {{"sku", Value("A-1")}});
+  ASSERT_TRUE(item.ok());
+  ASSERT_TRUE(wa.Seal().ok());
+  a.node.Push(wa.id());
+  net.Run();
+  auto& wb = Accept(b, wa.id());
+  net.Run();
+  EXPECT_EQ(wb.digests().version, wa.digests().version);
+  EXPECT_TRUE(wb.Get(*item).has_value());
+}
+
 TEST_F(SyncTest, NonMembersGetNothingAndRemovedMembersNothingNew) {
   Node a("alice", 1, clock, net), b("bob", 2, clock, net), x("mallory", 9, clock, net);
   auto& wa = CreateAt(a);
