@@ -490,16 +490,17 @@ TEST_F(ApiCliTest, Status) {
   MakeWorkspace("Shop");
   const Outcome status = Grove({"status"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
-  EXPECT_EQ(status.out,
-            "listen: 0.0.0.0:7400\nuptime: 1h 2m 3s\nconnections: 2\n"
-            "  device            name           address        direction  path         in   out\n"
-            "  bbbbbbbbbbbbbbbb  Bob            10.0.0.2:7400  out        direct  2.0 KiB  10 B\n"
-            "  rrrrrrrrrrrrrrrr  relay (relay)  203.0.113.1    out        direct      1 B   2 B\n"
-            "relay: 203.0.113.1:7500 (connected)\n"
-            "  aaaaaaaaaaaaaaaa: relay holds 5 of 7 deltas (refused: ResourceExhausted: quota full)\n"
-            "workspaces: 1\n"
-            "  id                name  role   members  records  deltas  pending\n"
-            "  01aaaaaaaaaaaaaa  Shop  owner        1        0       0        0\n");
+  EXPECT_EQ(
+      status.out,
+      "listen: 0.0.0.0:7400\nuptime: 1h 2m 3s\nconnections: 2\n"
+      "  device            name           address        direction  path         in   out\n"
+      "  bbbbbbbbbbbbbbbb  Bob            10.0.0.2:7400  out        direct  2.0 KiB  10 B\n"
+      "  rrrrrrrrrrrrrrrr  relay (relay)  203.0.113.1    out        direct      1 B   2 B\n"
+      "relay: 203.0.113.1:7500 (connected)\n"
+      "  aaaaaaaaaaaaaaaa: relay holds 5 of 7 deltas (refused: ResourceExhausted: quota full)\n"
+      "workspaces: 1\n"
+      "  id                name  role   members  records  deltas  pending\n"
+      "  01aaaaaaaaaaaaaa  Shop  owner        1        0       0        0\n");
   const Outcome json = Grove({"status", "--json"});
   ASSERT_EQ(json.exit_code, 0);
   EXPECT_EQ(ParseOut(json).Find("uptime_ms")->integer(), 3723000);
