@@ -12,7 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   jq procps curl
   prometheus  # ships promtool: metrics_test checks our exposition text with it
-  nftables iproute2  # nat_traversal builds NAT routers in network namespaces
+  nftables iproute2  # nat_traversal and nat_mesh build NAT routers in network namespaces
 )
 
 missing=()

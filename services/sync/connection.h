@@ -23,6 +23,8 @@ struct SyncNode::Connection {
   std::string name;
   uint16_t listen_port = 0;
   bool relay = false;  // the remote is one of Options::relays
+  // The addresses this node sent the remote, by device (each is sent once, see SendAddresses).
+  std::map<identity::DeviceId, std::string> told;
   // What a relay acknowledged holding, and why it refused a workspace (see ConnectionView).
   std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> acked;
   std::map<WorkspaceId, std::string> refused;

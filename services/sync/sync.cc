@@ -271,9 +271,11 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
   if (hello.max_frame_bytes() != 0) c.max_frame_bytes = std::max(hello.max_frame_bytes(), 1024u);
   // Where others may reach this device. A relay tells what it observed: a device that dialled
   // it from its listen port shows the port its NAT mapped that to, which is where a punch must
-  // aim. Peers tell the announced listen port at the observed host.
-  const uint16_t reach = options_.blind && c.port != 0 ? c.port : c.listen_port;
-  if (c.listen_port != 0 && reach != 0 && !c.host.empty()) {
+  // aim. Peers tell the announced listen port at the observed host. A connection whose socket
+  // says nothing of the remote (port 0: spliced through a relay, whose host it shows) gives
+  // no address: the one the relay shared stays.
+  const uint16_t reach = options_.blind ? c.port : c.listen_port;
+  if (c.listen_port != 0 && c.port != 0 && reach != 0 && !c.host.empty()) {
     std::string host = c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host;
     addresses_[c.device] = KnownAddress{c.device, c.tls_key, host + ":" + std::to_string(reach)};
   }
@@ -281,7 +283,14 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
   for (auto& [id, ws] : workspaces_) {
     if (Serves(*ws, c)) SendHave(c, *ws, true);
   }
+  // The new connection learns where its fellow members are, and those already connected
+  // learn where it is.
   SendAddresses(c);
+  if (addresses_.count(c.device)) {
+    for (auto& [id, other] : connections_) {
+      if (other->ready && other.get() != &c) SendAddresses(*other, &c.device);
+    }
+  }
   // A member that was not connected before may hold chunks no one else had.
   DispatchChunkRequests();
 }
@@ -546,11 +555,13 @@ void SyncNode::SendMissing(Connection& c, replica::Workspace& ws) {
   }
 }
 
-void SyncNode::SendAddresses(Connection& c) {
-  if (!options_.share_addresses) return;
+void SyncNode::SendAddresses(Connection& c, const identity::DeviceId* only) {
+  if (!options_.share_addresses || !c.ready) return;
   w::Frame frame;
   for (const auto& [device, addr] : addresses_) {
-    if (device == c.device) continue;
+    if (device == c.device || (only != nullptr && device != *only)) continue;
+    auto told = c.told.find(device);
+    if (told != c.told.end() && told->second == addr.endpoint) continue;
     // Only devices the receiver shares a workspace with (in this node's view).
     bool shared = false;
     for (auto& [id, ws] : workspaces_) {
@@ -561,13 +572,26 @@ void SyncNode::SendAddresses(Connection& c) {
     a->set_device(device.data(), device.size());
     a->set_sign_key(addr.sign_key.data(), addr.sign_key.size());
     a->set_endpoint(addr.endpoint);
+    c.told[device] = addr.endpoint;
   }
   if (frame.has_addresses()) SendFrame(c, frame.SerializeAsString());
+}
+
+void SyncNode::ShareAddressesIfMembersChanged(replica::Workspace& ws) {
+  std::vector<identity::DeviceId> members;
+  for (const replica::MemberView& m : ws.Members()) members.push_back(m.device);
+  std::vector<identity::DeviceId>& shared = members_shared_[ws.id()];
+  if (members == shared) return;
+  shared = std::move(members);
+  for (auto& [id, c] : connections_) {
+    if (c->ready && IsMember(ws, c->device)) SendAddresses(*c);
+  }
 }
 
 void SyncNode::Push(const WorkspaceId& id) {
   replica::Workspace* ws = Find(id);
   if (!ws) return;
+  ShareAddressesIfMembersChanged(*ws);
   std::vector<ConnectionId> ids;
   for (auto& [cid, c] : connections_) ids.push_back(cid);
   for (ConnectionId cid : ids) {

@@ -230,7 +230,12 @@ class SyncNode {
   void SendFrame(Connection& c, const std::string& frame);
   void SendHave(Connection& c, replica::Workspace& ws, bool holding);
   void SendMissing(Connection& c, replica::Workspace& ws);
-  void SendAddresses(Connection& c);
+  // Tells `c` where the fellow members this node knows of are (all of them, or only `only`),
+  // each address once: what `c` was told already is not repeated.
+  void SendAddresses(Connection& c, const identity::DeviceId* only = nullptr);
+  // After `ws` changed: if its members did, tells its connected members the addresses they now
+  // may have (a member added after both connected must still learn where the others are).
+  void ShareAddressesIfMembersChanged(replica::Workspace& ws);
   void Fail(Connection& c, const Status& reason);
   bool IsMember(replica::Workspace& ws, const identity::DeviceId& device) const;
   // Whether this node sends `ws` to the connection: a member, or a relay.
@@ -264,6 +269,8 @@ class SyncNode {
   std::map<ConnectionId, std::unique_ptr<Connection>> connections_;
   std::map<WorkspaceId, Invitation> invitations_;
   std::map<identity::DeviceId, KnownAddress> addresses_;
+  // Each workspace's members when addresses were last shared for it.
+  std::map<WorkspaceId, std::vector<identity::DeviceId>> members_shared_;
   // Who invited this device into a workspace: until the workspace's membership has arrived,
   // the inviter is the one peer this node can announce the workspace to.
   std::map<WorkspaceId, identity::DeviceId> introducers_;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # NAT traversal, for real: two peers, each behind its own NAT router, and a relay on the
-# "internet", all in network namespaces this script makes (and removes, whatever happens).
+# "internet", all in network namespaces this script makes (and removes, whatever happens) with
+# the functions of nat_lib.sh, which nat_mesh_test.sh shares:
 #
 #   pub        203.0.113.1    the relay (grove-nat-probe relay), a bridge joining the routers
 #   nat-a/b    203.0.113.10/20 on "wan", 10.1.0.1 / 10.2.0.1 on "lan": nftables masquerade on
@@ -20,110 +21,13 @@
 set -euo pipefail
 
 PROBE=${1:?usage: nat_test.sh PATH/TO/grove-nat-probe}
-RUN="grove-$$-${RANDOM}"  # every name this run makes starts with it
-WORK=$(mktemp -d)
-RELAY_IP=203.0.113.1
+# shellcheck source-path=SCRIPTDIR source=nat_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/nat_lib.sh"
+nat_init nat_test
 RELAY_PORT=7000
 PUNCH_MS=3000
 
-declare -a PIDS=() NAMESPACES=()
 declare -A FD=() PID_OF=()
-
-log() { echo "nat_test: $*"; }
-fail() {
-  log "FAILED: $*"
-  for f in "$WORK"/*.out "$WORK"/*.err; do
-    [ -s "$f" ] && { echo "--- $(basename "$f")"; tail -n 20 "$f"; }
-  done
-  exit 1
-}
-
-teardown() {
-  local pid ns
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  PIDS=()
-  NAMESPACES=()
-}
-cleanup() {
-  teardown
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-preflight() {
-  [ -x "$PROBE" ] || fail "no probe binary at $PROBE"
-  command -v ip >/dev/null || fail "iproute2 (ip) is not installed"
-  command -v nft >/dev/null || fail "nftables (nft) is not installed"
-  local why
-  if ! why=$(ip netns add "$RUN-check" 2>&1); then
-    fail "cannot create network namespaces ($why); this test needs root or CAP_NET_ADMIN"
-  fi
-  NAMESPACES+=("$RUN-check")
-  if ! why=$(ip netns exec "$RUN-check" nft list ruleset 2>&1); then
-    fail "nftables does not work in a network namespace: $why"
-  fi
-  teardown
-}
-
-ns() { echo "$RUN-$1"; }
-
-add_ns() {
-  ip netns add "$(ns "$1")"
-  NAMESPACES+=("$(ns "$1")")
-  ip -n "$(ns "$1")" link set lo up
-}
-
-# The router's rules: masquerade out of wan ($1 is "masquerade" or "masquerade random"); from
-# wan, only what belongs to a connection the inside opened, forwarded or to the router itself.
-nat_rules() {
-  cat <<EOF
-table ip grove_nat {
-  chain postrouting {
-    type nat hook postrouting priority srcnat; policy accept;
-    oifname "wan" $1
-  }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "wan" ct state established,related accept
-    iifname "wan" drop
-  }
-  chain input {
-    type filter hook input priority filter; policy accept;
-    iifname "wan" ct state established,related accept
-    iifname "wan" drop
-  }
-}
-EOF
-}
-
-setup() {
-  local masquerade=$1 side n
-  add_ns pub
-  ip -n "$(ns pub)" link add br0 type bridge
-  ip -n "$(ns pub)" addr add "$RELAY_IP/24" dev br0
-  ip -n "$(ns pub)" link set br0 up
-  n=1
-  for side in a b; do
-    add_ns "nat-$side"
-    add_ns "host-$side"
-    ip link add wan netns "$(ns "nat-$side")" type veth peer name "up-$side" netns "$(ns pub)"
-    ip link add lan netns "$(ns "nat-$side")" type veth peer name eth0 netns "$(ns "host-$side")"
-    ip -n "$(ns pub)" link set "up-$side" master br0 up
-    ip -n "$(ns "nat-$side")" addr add "203.0.113.${n}0/24" dev wan
-    ip -n "$(ns "nat-$side")" addr add "10.$n.0.1/24" dev lan
-    ip -n "$(ns "nat-$side")" link set wan up
-    ip -n "$(ns "nat-$side")" link set lan up
-    ip netns exec "$(ns "nat-$side")" sysctl -qw net.ipv4.ip_forward=1
-    nat_rules "$masquerade" | ip netns exec "$(ns "nat-$side")" nft -f -
-    ip -n "$(ns "host-$side")" addr add "10.$n.0.2/24" dev eth0
-    ip -n "$(ns "host-$side")" link set eth0 up
-    ip -n "$(ns "host-$side")" route add default via "10.$n.0.1"
-    n=$((n + 1))
-  done
-}
 
 # start NAME NAMESPACE ARGS...: runs the probe there, stdin from a FIFO we hold open.
 start() {
@@ -135,7 +39,7 @@ start() {
   FD[$name]=$fd
   ip netns exec "$(ns "$where")" "$PROBE" "$@" <"$WORK/$name.in" >"$WORK/$name.out" \
     2>"$WORK/$name.err" &
-  PIDS+=($!)
+  nat_track $!
   PID_OF[$name]=$!
 }
 
@@ -171,7 +75,7 @@ await() {
 run_case() {
   local label=$1 masquerade=$2 expected=$3
   local key_a key_b port_a port_b seen_a seen_b path token
-  setup "$masquerade"
+  nat_setup "$masquerade"
   start relay pub relay --listen "$RELAY_IP:$RELAY_PORT"
   await relay '^listening' 5 >/dev/null || fail "$label: the relay did not start"
   start a host-a peer --name a --listen 0.0.0.0:0 --relay "$RELAY_IP:$RELAY_PORT"
@@ -236,10 +140,12 @@ run_case() {
   finish a
   finish b
   finish relay
-  teardown
+  nat_teardown
 }
 
-preflight
+[ -x "$PROBE" ] || fail "no probe binary at $PROBE"
+# shellcheck disable=SC2119 # it needs no command besides those nat_preflight always checks
+nat_preflight
 run_case cone "masquerade" punched
 run_case symmetric "masquerade random" spliced
 log "passed"

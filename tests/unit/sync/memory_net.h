@@ -74,6 +74,17 @@ class MemoryNet {
     nodes_[b]->OnConnected(cb, key_a, false, "127.0.0.1", static_cast<uint16_t>(20000 + a));
   }
 
+  // Connects a and b as a splice through a relay at `relay_host` would: each socket leads to
+  // the relay, so each side observes the relay's host and no port of the other's (0).
+  void ConnectSpliced(int a, int b, const crypto::PublicKey& key_a, const crypto::PublicKey& key_b,
+                      const std::string& relay_host) {
+    ConnectionId ca = next_++, cb = next_++;
+    links_[{a, ca}] = {b, cb};
+    links_[{b, cb}] = {a, ca};
+    nodes_[a]->OnConnected(ca, key_b, true, relay_host, 0);
+    nodes_[b]->OnConnected(cb, key_a, true, relay_host, 0);
+  }
+
   void Disconnect(int node, ConnectionId id) {
     auto it = links_.find({node, id});
     if (it == links_.end()) return;

@@ -276,6 +276,68 @@ TEST_F(RelayTest, TheRelayBringsTwoMembersTogetherAndNoStranger) {
   EXPECT_EQ(at_b.size(), 1u);
 }
 
+// Where `n` was told `other` is ("" if nowhere).
+std::string AddressOf(Node& n, Node& other) {
+  for (const sync::KnownAddress& known : n.node.Addresses()) {
+    if (known.device == other.device.identity.device()) return known.endpoint;
+  }
+  return "";
+}
+
+TEST_F(RelayTest, MembersLearnWhereTheOthersAreWhenTheyComeToShareAWorkspace) {
+  Relay relay(clock, net, *this);
+  sync::Options options = Via(relay);
+  options.listen_port = 7400;
+  Node a("alice", 1, clock, net, options), b("bob", 2, clock, net, options),
+      c("carol", 3, clock, net, options);
+  // a and b reach the relay while they share nothing: it tells neither where the other is.
+  ConnectToRelay(a, relay);
+  ConnectToRelay(b, relay);
+  EXPECT_EQ(AddressOf(a, b), "");
+  EXPECT_EQ(AddressOf(b, a), "");
+
+  // Then a invites b (and c, who is not connected yet) and b joins: the relay's view of the
+  // membership changes, and it tells each where it sees the other (the observed port).
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  ASSERT_TRUE(wa.AddMember(c.device.identity.card(), Role::kMember).ok());
+  ASSERT_TRUE(wa.Seal().ok());
+  a.node.Push(wa.id());
+  net.Run();
+  Accept(b, wa.id());
+  net.Run();
+  EXPECT_EQ(AddressOf(a, b), "127.0.0.1:" + std::to_string(20000 + b.index));
+  EXPECT_EQ(AddressOf(b, a), "127.0.0.1:" + std::to_string(20000 + a.index));
+
+  // A member that connects later is announced to those already connected, and learns of them.
+  ConnectToRelay(c, relay);
+  EXPECT_EQ(AddressOf(a, c), "127.0.0.1:" + std::to_string(20000 + c.index));
+  EXPECT_EQ(AddressOf(b, c), "127.0.0.1:" + std::to_string(20000 + c.index));
+  EXPECT_EQ(AddressOf(c, a), "127.0.0.1:" + std::to_string(20000 + a.index));
+}
+
+TEST_F(RelayTest, ASplicedConnectionDoesNotReplaceWhereTheRelaySeesAMember) {
+  Relay relay(clock, net, *this);
+  sync::Options options = Via(relay);
+  options.listen_port = 7400;
+  Node a("alice", 1, clock, net, options), b("bob", 2, clock, net, options);
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.AddMember(b.device.identity.card(), Role::kMember).ok());
+  ConnectToRelay(a, relay);
+  ConnectToRelay(b, relay);
+  Accept(b, wa.id());
+  net.Run();
+  const std::string seen_b = "127.0.0.1:" + std::to_string(20000 + b.index);
+  ASSERT_EQ(AddressOf(a, b), seen_b);
+
+  // Spliced, each socket leads to the relay: b's listen port at the relay's host is nowhere.
+  net.ConnectSpliced(a.index, b.index, a.key(), b.key(), "203.0.113.1");
+  net.Run();
+  ASSERT_TRUE(a.node.ConnectedTo(b.device.identity.device()));
+  EXPECT_EQ(AddressOf(a, b), seen_b);
+  EXPECT_EQ(AddressOf(b, a), "127.0.0.1:" + std::to_string(20000 + a.index));
+}
+
 TEST_F(RelayTest, AWorkspaceWhoseGenesisWasNeverStoredIsTakenAgain) {
   Relay relay(clock, net, *this);
   Node a("alice", 1, clock, net, Via(relay));
