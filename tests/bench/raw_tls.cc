@@ -1,7 +1,10 @@
 #include "bench/raw_tls.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include <mutex>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 #include "bench/bench_util.h"
 #include "common/clock.h"
@@ -133,6 +137,53 @@ class Source final : public net::Handler {
   _exit(0);
 }
 
+// A raw TCP forwarder, as a plain proxy forwards a TLS stream: accepts one connection, dials
+// the receiver at `to_port`, and copies bytes both ways with read(2) and write(2) through a
+// 256 KiB buffer per direction (one thread each), until either side closes.
+[[noreturn]] void RunRawForwarder(int port_fd, uint16_t to_port, double timeout_s) {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  uint16_t port = 0;
+  if (listener >= 0 && bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      listen(listener, 4) == 0 &&
+      getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  if (write(port_fd, &port, sizeof port) != sizeof port || port == 0) _exit(1);
+  close(port_fd);
+  const int from = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  const int to = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in target{};
+  target.sin_family = AF_INET;
+  target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  target.sin_port = htons(to_port);
+  if (from < 0 || to < 0 || connect(to, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
+    _exit(1);
+  }
+  auto copy = [](int in, int out) {
+    std::vector<char> buffer(256 << 10);
+    for (;;) {
+      const ssize_t n = read(in, buffer.data(), buffer.size());
+      if (n <= 0) break;
+      for (ssize_t done = 0; done < n;) {
+        const ssize_t w = write(out, buffer.data() + done, static_cast<size_t>(n - done));
+        if (w <= 0) return;
+        done += w;
+      }
+    }
+    shutdown(out, SHUT_WR);
+  };
+  std::thread back([&] { copy(to, from); });
+  std::thread forth([&] { copy(from, to); });
+  (void)timeout_s;  // the parent's deadline kills this process if the transfer hangs
+  forth.join();
+  back.join();
+  _exit(0);
+}
+
 // `relay_port` 0: listens for the sender. Otherwise dials the relay with `token`.
 [[noreturn]] void RunReceiver(int port_fd, uint64_t expected, double timeout_s,
                               uint16_t relay_port = 0, const std::string& token = "") {
@@ -204,7 +255,10 @@ void Reap(pid_t child, bool kill_now) {
   waitpid(child, nullptr, 0);
 }
 
-RawTlsResult Measure(uint64_t total_bytes, size_t frame_bytes, double timeout_s, bool relayed) {
+enum class Route { kDirect, kRawForwarder, kRelaySplice };
+
+RawTlsResult Measure(uint64_t total_bytes, size_t frame_bytes, double timeout_s, Route route) {
+  const bool relayed = route == Route::kRelaySplice;
   RawTlsResult result;
   const uint64_t frames = (total_bytes + frame_bytes - 1) / frame_bytes;
   const uint64_t wire = frames * (frame_bytes + 4);
@@ -236,6 +290,19 @@ RawTlsResult Measure(uint64_t total_bytes, size_t frame_bytes, double timeout_s,
     reap();
     return result;
   }
+  pid_t forwarder = -1;
+  uint16_t forwarder_port = 0;
+  if (route == Route::kRawForwarder) {
+    std::tie(forwarder, forwarder_port) = ForkReporter(
+        [&, to = port](int fd) { RunRawForwarder(fd, to, timeout_s + 5); }, &result.error);
+    relay = forwarder;  // reaped (killed) with the others
+    if (forwarder_port == 0) {
+      if (result.error.empty()) result.error = "the forwarder did not start";
+      kill(child, SIGKILL);
+      reap();
+      return result;
+    }
+  }
 
   SystemClock clock;
   crypto::SystemRandom rng;
@@ -260,6 +327,8 @@ RawTlsResult Measure(uint64_t total_bytes, size_t frame_bytes, double timeout_s,
     net::DialOptions dial;
     dial.splice_token = token;
     net->Dial(net::Endpoint{"127.0.0.1", relay_port}, dial);
+  } else if (route == Route::kRawForwarder) {
+    net->Dial(net::Endpoint{"127.0.0.1", forwarder_port}, std::nullopt);
   } else {
     net->Dial(net::Endpoint{"127.0.0.1", port}, std::nullopt);
   }
@@ -303,11 +372,15 @@ RawTlsResult Measure(uint64_t total_bytes, size_t frame_bytes, double timeout_s,
 }  // namespace
 
 RawTlsResult MeasureRawTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s) {
-  return Measure(total_bytes, frame_bytes, timeout_s, /*relayed=*/false);
+  return Measure(total_bytes, frame_bytes, timeout_s, Route::kDirect);
 }
 
 RawTlsResult MeasureRelayedTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s) {
-  return Measure(total_bytes, frame_bytes, timeout_s, /*relayed=*/true);
+  return Measure(total_bytes, frame_bytes, timeout_s, Route::kRelaySplice);
+}
+
+RawTlsResult MeasureForwardedTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s) {
+  return Measure(total_bytes, frame_bytes, timeout_s, Route::kRawForwarder);
 }
 
 }  // namespace grove::bench

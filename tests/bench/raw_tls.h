@@ -27,4 +27,9 @@ RawTlsResult MeasureRawTls(uint64_t total_bytes, size_t frame_bytes, double time
 // so TLS runs end to end through the relay's splice.
 RawTlsResult MeasureRelayedTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s);
 
+// The same transfer through raw TLS forwarding: a third process is a plain TCP forwarder (it
+// accepts the sender, dials the receiver, and copies bytes with read and write), as a generic
+// proxy would forward the TLS stream.
+RawTlsResult MeasureForwardedTls(uint64_t total_bytes, size_t frame_bytes, double timeout_s);
+
 }  // namespace grove::bench
