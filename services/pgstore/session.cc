@@ -111,6 +111,15 @@ Result<Target> ParseTarget(const Options& options) {
   if (!opts.contains("connect_timeout") && options.connect_timeout_s > 0) {
     opts["connect_timeout"] = std::to_string(options.connect_timeout_s);
   }
+  // A database host that vanishes (a partition, a dead machine) must fail the relay's calls
+  // within seconds, not hang them until the kernel's default of two hours: keepalives probe an
+  // idle connection, and tcp_user_timeout bounds data left unacknowledged. The url may override.
+  for (const auto& [key, value] :
+       {std::pair{"keepalives", "1"}, std::pair{"keepalives_idle", "10"},
+        std::pair{"keepalives_interval", "5"}, std::pair{"keepalives_count", "3"},
+        std::pair{"tcp_user_timeout", "30000"}}) {
+    if (!opts.contains(key)) opts[key] = value;
+  }
   if (!opts.contains("fallback_application_name")) {
     opts["fallback_application_name"] = "grove-relay";
   }
