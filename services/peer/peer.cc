@@ -101,6 +101,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       }
       traversals_.erase(peer.id);
       paths_[peer.id] = net::PathName(peer.path);
+      connected_at_[peer.id] = clock_.NowMillis();
       log_.Info("sync", "connected",
                 {{"connection", static_cast<int64_t>(peer.id)},
                  {"remote", peer.remote.ToString()},
@@ -132,6 +133,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
                 {{"connection", static_cast<int64_t>(id)}, {"reason", reason.ToString()}});
       sync_->OnClosed(id);
       paths_.erase(id);
+      connected_at_.erase(id);
       for (auto& [key, t] : targets_) {
         if (t.connection == id) {
           t.connection = 0;
@@ -324,7 +326,9 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   // Punch and splice dials in flight, by dial id.
   std::map<uint64_t, sync::PunchRequest> traversals_;
   std::map<identity::DeviceId, uint64_t> rendezvous_asked_;
-  std::map<sync::ConnectionId, std::string> paths_;  // "direct", "punched", "spliced"
+  std::map<sync::ConnectionId, std::string> paths_;
+  std::map<sync::ConnectionId, uint64_t>
+      connected_at_;  // wall-clock ms  // "direct", "punched", "spliced"
 
   void AddTarget(const net::Endpoint& ep, std::optional<crypto::PublicKey> key,
                  bool relay = false) {
@@ -744,6 +748,8 @@ api::StatusInfo Peer::Status() {
       info.bytes_out = c.bytes_out;
       auto path = impl_->paths_.find(c.id);
       if (path != impl_->paths_.end()) info.path = path->second;
+      auto at = impl_->connected_at_.find(c.id);
+      if (at != impl_->connected_at_.end()) info.since_ms = at->second;
       info.relay = c.relay;
       s.connections.push_back(std::move(info));
     }

@@ -276,6 +276,24 @@ TEST_F(RelayIntegration, HealthAndMetricsFollowTheDatabaseAndPeersSyncDirectlyMe
   b_options.connect = {a.sync_address()};
   b.Start(b_options);
   const std::string ws = ShareWorkspace(a, {&b}, "outage");
+  {
+    // Each connection says since when it is up, how it was made and whether it is the relay.
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    JsonArray connections = a.api().Status()->getArray("connections");
+    ASSERT_TRUE(connections && connections->size() == 2) << ToJson(*a.api().Status());
+    int relays = 0;
+    for (size_t i = 0; i < connections->size(); ++i) {
+      JsonObject c = connections->getObject(static_cast<unsigned>(i));
+      const int64_t since = c->getValue<Poco::Int64>("since_ms");
+      EXPECT_GT(since, now_ms - 60'000);
+      EXPECT_LE(since, now_ms);
+      EXPECT_EQ(c->getValue<std::string>("path"), "direct");
+      relays += c->getValue<bool>("relay");
+    }
+    EXPECT_EQ(relays, 1);
+  }
 
   pg_->Stop();
   HttpResponse health;
