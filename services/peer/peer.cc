@@ -321,7 +321,8 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     uint64_t timer = 0;
     sync::ConnectionId connection = 0;
     uint64_t connected_ms = 0;
-    bool relay = false;  // the configured relay: dialled from the listen port
+    bool relay = false;                        // the configured relay: dialled from the listen port
+    std::optional<identity::DeviceId> device;  // for learned addresses: whose it is
   };
   // Punch and splice dials in flight, by dial id.
   std::map<uint64_t, sync::PunchRequest> traversals_;
@@ -330,14 +331,15 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   std::map<sync::ConnectionId, uint64_t>
       connected_at_;  // wall-clock ms  // "direct", "punched", "spliced"
 
-  void AddTarget(const net::Endpoint& ep, std::optional<crypto::PublicKey> key,
-                 bool relay = false) {
+  void AddTarget(const net::Endpoint& ep, std::optional<crypto::PublicKey> key, bool relay = false,
+                 std::optional<identity::DeviceId> device = std::nullopt) {
     std::string k = TargetKey(ep);
     if (targets_.count(k)) return;
     Target& t = targets_[k];
     t.endpoint = ep;
     t.key = key;
     t.relay = relay;
+    t.device = device;
     t.backoff_ms = options_.reconnect_min_ms;
     Dial(k);
   }
@@ -346,6 +348,12 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     Target& t = targets_[key];
     t.timer = 0;
     if (stopped_) return;
+    if (t.device && sync_->ConnectedTo(*t.device)) {
+      // Reached another way (a punch, a splice, its own dial): look again later, without
+      // knocking on an address that may well be a NAT's.
+      ScheduleDial(key);
+      return;
+    }
     net::DialOptions dial;
     dial.expected = t.key;
     // The relay sees where this device's listen port maps to (its NAT's mapping), which is
@@ -422,7 +430,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       for (const sync::KnownAddress& a : sync_->Addresses()) {
         if (sync_->ConnectedTo(a.device)) continue;
         auto ep = net::ParseEndpoint(a.endpoint);
-        if (ep.ok()) AddTarget(*ep, a.sign_key);
+        if (ep.ok()) AddTarget(*ep, a.sign_key, /*relay=*/false, a.device);
       }
       if (relay_) AskRendezvous();
     }
