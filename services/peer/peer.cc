@@ -323,6 +323,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     uint64_t connected_ms = 0;
     bool relay = false;                        // the configured relay: dialled from the listen port
     std::optional<identity::DeviceId> device;  // for learned addresses: whose it is
+    uint64_t dial_started_ms = 0;
   };
   // Punch and splice dials in flight, by dial id.
   std::map<uint64_t, sync::PunchRequest> traversals_;
@@ -360,6 +361,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     // where fellow members will punch.
     dial.from_listen_port = t.relay;
     t.dial_id = network_->Dial(t.endpoint, dial);
+    t.dial_started_ms = clock_.NowMillis();
   }
 
   // --- NAT traversal (decision 0008): a relay's Punch, then its splice if the punch fails. ---
@@ -404,8 +406,12 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     for (const sync::KnownAddress& a : sync_->Addresses()) {
       if (sync_->ConnectedTo(a.device)) continue;
       auto target = targets_.find(a.endpoint);
-      const bool direct_failed =
-          target != targets_.end() && target->second.backoff_ms > options_.reconnect_min_ms;
+      // A dial that failed, or one still unanswered after 3 s: behind a NAT that drops
+      // unsolicited packets it would only time out, 10 s on.
+      const bool direct_failed = target != targets_.end() &&
+                                 (target->second.backoff_ms > options_.reconnect_min_ms ||
+                                  (target->second.connection == 0 && target->second.timer == 0 &&
+                                   now - target->second.dial_started_ms > 3000));
       uint64_t& last = rendezvous_asked_[a.device];
       if (!direct_failed || now - last < 20'000) continue;
       if (sync_->RequestRendezvous(a.device)) last = now;
