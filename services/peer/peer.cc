@@ -328,9 +328,8 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   // Punch and splice dials in flight, by dial id.
   std::map<uint64_t, sync::PunchRequest> traversals_;
   std::map<identity::DeviceId, uint64_t> rendezvous_asked_;
-  std::map<sync::ConnectionId, std::string> paths_;
-  std::map<sync::ConnectionId, uint64_t>
-      connected_at_;  // wall-clock ms  // "direct", "punched", "spliced"
+  std::map<sync::ConnectionId, std::string> paths_;      // "direct", "punched", "spliced"
+  std::map<sync::ConnectionId, uint64_t> connected_at_;  // wall-clock ms
 
   void AddTarget(const net::Endpoint& ep, std::optional<crypto::PublicKey> key, bool relay = false,
                  std::optional<identity::DeviceId> device = std::nullopt) {
