@@ -100,5 +100,7 @@ std::vector<Command> RecordCommands();  // record create|set|add|get|list|transi
 std::vector<Command> AttachCommands();  // attach put|get
 // Tool files; no peer needed:
 std::vector<Command> ToolCommands();  // tool check, tool list
+// The audit log in PostgreSQL; no peer needed:
+std::vector<Command> AuditCommands();  // audit verify
 
 }  // namespace grove::cli

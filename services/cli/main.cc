@@ -13,8 +13,9 @@ namespace {
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> commands = [] {
     std::vector<Command> all;
-    for (auto group : {IdentityCommands, CardCommands, StoreCommands, DemoCommands, ToolCommands,
-                       StatusCommands, WorkspaceCommands, RecordCommands, AttachCommands}) {
+    for (auto group :
+         {IdentityCommands, CardCommands, StoreCommands, DemoCommands, ToolCommands, StatusCommands,
+          WorkspaceCommands, RecordCommands, AttachCommands, AuditCommands}) {
       std::vector<Command> more = group();
       all.insert(all.end(), more.begin(), more.end());
     }

@@ -7,8 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "pgsql/session.h"
 #include "pgstore/pg_store.h"
-#include "pgstore/session.h"
 
 namespace grove::pgstore {
 
@@ -39,9 +39,9 @@ class Receiver final : public pqxx::notification_receiver {
 }  // namespace
 
 struct Listener::Impl {
-  explicit Impl(internal::Target target) : session(std::move(target)) {}
+  explicit Impl(pgsql::Target target) : session(std::move(target)) {}
 
-  internal::Session session;
+  pgsql::Session session;
   std::unique_ptr<Receiver> receiver;  // destroyed first: it UNLISTENs on the connection
   bool dead = false;
 
@@ -58,14 +58,15 @@ Listener::Listener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Listener::~Listener() = default;
 
 Result<std::unique_ptr<Listener>> Listener::Open(const Options& options) {
-  GROVE_ASSIGN_OR_RETURN(internal::Target target, internal::ParseTarget(options));
+  GROVE_ASSIGN_OR_RETURN(pgsql::Target target,
+                         pgsql::ParseTarget(options.url, options.connect_timeout_s, "grove-relay"));
   auto impl = std::make_unique<Impl>(std::move(target));
   GROVE_RETURN_IF_ERROR(impl->session.Connect());
   try {
     impl->receiver = std::make_unique<Receiver>(impl->session.conn());
   } catch (const std::exception& e) {
     return Unavailable("LISTEN grove_deltas on PostgreSQL at " + impl->session.target().where +
-                       ": " + internal::CleanMessage(e.what(), impl->session.target()));
+                       ": " + pgsql::CleanMessage(e.what(), impl->session.target()));
   }
   return std::unique_ptr<Listener>(new Listener(std::move(impl)));
 }
@@ -103,7 +104,7 @@ Result<std::vector<store::WorkspaceId>> Listener::Wait(int timeout_ms) {
     if (!conn.is_open()) return d.Lost("the server closed it");
     return out;
   } catch (const std::exception& e) {
-    return d.Lost(internal::CleanMessage(e.what(), d.session.target()));
+    return d.Lost(pgsql::CleanMessage(e.what(), d.session.target()));
   }
 }
 

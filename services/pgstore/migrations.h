@@ -6,13 +6,11 @@
 
 #include <span>
 
+#include "pgsql/session.h"
+
 namespace grove::pgstore::internal {
 
-struct Migration {
-  int version;       // the NNN of the file name
-  const char* name;  // the file name, recorded in schema_migrations
-  const char* sql;   // one or more statements, run in one transaction
-};
+using pgsql::Migration;  // applied by pgsql::Migrate
 
 // In version order.
 std::span<const Migration> Migrations();

@@ -9,12 +9,12 @@
 #include <string>
 #include <utility>
 
+#include "pgsql/session.h"
 #include "pgstore/migrations.h"
-#include "pgstore/session.h"
 
 namespace grove::pgstore {
 
-using internal::Session;
+using pgsql::Session;
 using store::DeltaRow;
 using store::EvidenceRow;
 using store::WorkspaceId;
@@ -24,8 +24,6 @@ namespace {
 
 using ReadTxn = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
-// The two-key advisory lock space does not overlap the one-key space used per workspace.
-constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(1196576598, 1)";  // "GROV"
 constexpr const char* kChannel = "grove_deltas";
 
 // An empty view may have no data pointer; binarystring copies with memcpy, which wants one.
@@ -295,57 +293,6 @@ class Applier final : public WriteBatch::Handler {
   std::map<Hash32, Usage> device_usage_;
 };
 
-std::string NewerVersionMessage(int version) {
-  return "relay database schema version " + std::to_string(version) +
-         " is newer than this grove (knows up to " + std::to_string(internal::Migrations().size()) +
-         "); upgrade grove";
-}
-
-// Applies the next migration the database lacks, in one transaction under the migration lock.
-// Sets *done when there was none left.
-Status MigrateOne(pqxx::transaction_base& txn, bool* done) {
-  txn.exec(kMigrationLock);
-  // Checked rather than CREATE TABLE IF NOT EXISTS, which sends a notice every time.
-  if (txn.exec("SELECT to_regclass('schema_migrations') IS NULL")[0][0].as<bool>()) {
-    txn.exec(
-        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
-        "applied_at timestamptz NOT NULL DEFAULT now())");
-  }
-  const pqxx::result applied = txn.exec("SELECT version, name FROM schema_migrations ORDER BY 1");
-  const auto known = internal::Migrations();
-  int version = 0;
-  for (const pqxx::row& r : applied) {
-    const int v = r[0].as<int>();
-    if (v != version + 1) {
-      return FailedPrecondition("schema_migrations lacks version " + std::to_string(version + 1));
-    }
-    if (static_cast<size_t>(v) > known.size()) return FailedPrecondition(NewerVersionMessage(v));
-    const std::string name = r[1].as<std::string>();
-    if (name != known[v - 1].name) {
-      return FailedPrecondition("relay database migration " + std::to_string(v) + " is " + name +
-                                ", this grove's is " + known[v - 1].name);
-    }
-    version = v;
-  }
-  *done = static_cast<size_t>(version) == known.size();
-  if (*done) return Status::Ok();
-  const internal::Migration& next = known[version];
-  txn.exec(next.sql);
-  txn.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", next.version,
-                  std::string(next.name));
-  return Status::Ok();
-}
-
-Status Migrate(Session& session) {
-  for (;;) {
-    bool done = false;
-    GROVE_RETURN_IF_ERROR(session.Transact<pqxx::work>(
-        "applying schema migrations",
-        [&](pqxx::transaction_base& txn) { return MigrateOne(txn, &done); }));
-    if (done) return Status::Ok();
-  }
-}
-
 std::string WhereWorkspace(const std::optional<WorkspaceId>& only, const char* column) {
   return only ? std::string(" WHERE ") + column + " = $1" : std::string();
 }
@@ -361,10 +308,13 @@ PgStore::PgStore(std::unique_ptr<Session> session) : session_(std::move(session)
 PgStore::~PgStore() = default;
 
 Result<std::unique_ptr<PgStore>> PgStore::Open(const Options& options) {
-  GROVE_ASSIGN_OR_RETURN(internal::Target target, internal::ParseTarget(options));
+  GROVE_ASSIGN_OR_RETURN(pgsql::Target target,
+                         pgsql::ParseTarget(options.url, options.connect_timeout_s, "grove-relay"));
   auto session = std::make_unique<Session>(std::move(target));
+  session->set_foreign_key_message("workspace is not stored");
   GROVE_RETURN_IF_ERROR(session->Connect());
-  GROVE_RETURN_IF_ERROR(Migrate(*session));
+  GROVE_RETURN_IF_ERROR(pgsql::Migrate(
+      *session, {internal::Migrations(), "schema_migrations", "relay", /*lock_key=*/1}));
   std::unique_ptr<PgStore> store(new PgStore(std::move(session)));
   GROVE_RETURN_IF_ERROR(store->LoadAll());
   return store;

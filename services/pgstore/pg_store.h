@@ -60,11 +60,11 @@
 #include "store/memory_store.h"
 #include "store/store.h"
 
-namespace grove::pgstore {
-
-namespace internal {
+namespace grove::pgsql {
 class Session;
 }
+
+namespace grove::pgstore {
 
 struct Options {
   // libpq URI or keyword/value string: "postgresql://grove@127.0.0.1:5433/grove",
@@ -150,7 +150,7 @@ class PgStore final : public store::Store {
   void SetLatencyObserver(std::function<void(double seconds)> fn);
 
  private:
-  explicit PgStore(std::unique_ptr<internal::Session> session);
+  explicit PgStore(std::unique_ptr<pgsql::Session> session);
 
   Status LoadAll();
   // Reads ws (or every workspace when nullopt) from one snapshot and applies it to the cache.
@@ -159,7 +159,7 @@ class PgStore final : public store::Store {
   Status ReloadSuspects();
   void SeeDeltaId(const store::WorkspaceId& ws, int64_t id);
 
-  std::unique_ptr<internal::Session> session_;
+  std::unique_ptr<pgsql::Session> session_;
   store::MemoryStore cache_;
   std::map<store::WorkspaceId, int64_t> last_delta_id_;
   // Workspaces whose cached rows may not match PostgreSQL (a COMMIT of unknown outcome).

@@ -1,4 +1,4 @@
-#include "pgstore/session.h"
+#include "pgsql/session.h"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-namespace grove::pgstore::internal {
+namespace grove::pgsql {
 
 namespace {
 
@@ -91,14 +91,16 @@ std::string CleanMessage(std::string_view message, const Target& target) {
   return out.empty() ? "unknown error" : out;
 }
 
-Result<Target> ParseTarget(const Options& options) {
+Result<Target> ParseTarget(std::string_view url, int connect_timeout_s,
+                           std::string_view application_name) {
+  const std::string url_text(url);
   char* error = nullptr;
-  PQconninfoOption* parsed = PQconninfoParse(options.url.c_str(), &error);
+  PQconninfoOption* parsed = PQconninfoParse(url_text.c_str(), &error);
   if (parsed == nullptr) {
     std::string why = error != nullptr ? error : "out of memory";
     PQfreemem(error);
     Target scrub;
-    scrub.password = GuessPassword(options.url);
+    scrub.password = GuessPassword(url);
     return InvalidArgument(
         "PostgreSQL url is not a libpq URI or keyword/value string: " + CleanMessage(why, scrub),
         "url");
@@ -108,8 +110,8 @@ Result<Target> ParseTarget(const Options& options) {
     if (o->val != nullptr) opts[o->keyword] = o->val;
   }
   PQconninfoFree(parsed);
-  if (!opts.contains("connect_timeout") && options.connect_timeout_s > 0) {
-    opts["connect_timeout"] = std::to_string(options.connect_timeout_s);
+  if (!opts.contains("connect_timeout") && connect_timeout_s > 0) {
+    opts["connect_timeout"] = std::to_string(connect_timeout_s);
   }
   // A database host that vanishes (a partition, a dead machine) must fail the relay's calls
   // within seconds, not hang them until the kernel's default of two hours: keepalives probe an
@@ -121,7 +123,7 @@ Result<Target> ParseTarget(const Options& options) {
     if (!opts.contains(key)) opts[key] = value;
   }
   if (!opts.contains("fallback_application_name")) {
-    opts["fallback_application_name"] = "grove-relay";
+    opts["fallback_application_name"] = std::string(application_name);
   }
   Target target;
   for (const auto& [key, value] : opts) {
@@ -197,7 +199,7 @@ Status Session::Translate(std::string_view op) {
       return lost(e);
     }
     const std::string what = std::string(op) + ": " + CleanMessage(e.what(), target_);
-    if (state == "23503") return FailedPrecondition("workspace is not stored");
+    if (state == "23503") return FailedPrecondition(foreign_key_message_);
     if (StartsWith(state, "22")) return InvalidArgument(what);
     if (state == "40001" || state == "40P01") {
       fate_ = Fate::kRetry;
@@ -212,4 +214,63 @@ Status Session::Translate(std::string_view op) {
   }
 }
 
-}  // namespace grove::pgstore::internal
+namespace {
+
+std::string NewerVersionMessage(const MigrationSet& set, int version) {
+  return set.kind + " database schema version " + std::to_string(version) +
+         " is newer than this grove (knows up to " + std::to_string(set.migrations.size()) +
+         "); upgrade grove";
+}
+
+// Applies the next migration the database lacks, in one transaction under the migration lock.
+// Sets *done when there was none left.
+Status MigrateOne(pqxx::transaction_base& txn, const MigrationSet& set, bool* done) {
+  // The two-key advisory lock space does not overlap the one-key space used per workspace.
+  txn.exec("SELECT pg_advisory_xact_lock(1196576598, " + std::to_string(set.lock_key) +
+           ")");  // "GROV"
+  // Checked rather than CREATE TABLE IF NOT EXISTS, which sends a notice every time.
+  if (txn.exec_params("SELECT to_regclass($1) IS NULL", set.table)[0][0].as<bool>()) {
+    txn.exec("CREATE TABLE " + set.table +
+             " (version integer PRIMARY KEY, name text NOT NULL, "
+             "applied_at timestamptz NOT NULL DEFAULT now())");
+  }
+  const pqxx::result applied = txn.exec("SELECT version, name FROM " + set.table + " ORDER BY 1");
+  const auto known = set.migrations;
+  int version = 0;
+  for (const pqxx::row& r : applied) {
+    const int v = r[0].as<int>();
+    if (v != version + 1) {
+      return FailedPrecondition(set.table + " lacks version " + std::to_string(version + 1));
+    }
+    if (static_cast<size_t>(v) > known.size()) {
+      return FailedPrecondition(NewerVersionMessage(set, v));
+    }
+    const std::string name = r[1].as<std::string>();
+    if (name != known[v - 1].name) {
+      return FailedPrecondition(set.kind + " database migration " + std::to_string(v) + " is " +
+                                name + ", this grove's is " + known[v - 1].name);
+    }
+    version = v;
+  }
+  *done = static_cast<size_t>(version) == known.size();
+  if (*done) return Status::Ok();
+  const Migration& next = known[version];
+  txn.exec(next.sql);
+  txn.exec_params("INSERT INTO " + set.table + " (version, name) VALUES ($1, $2)", next.version,
+                  std::string(next.name));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Migrate(Session& session, const MigrationSet& set) {
+  for (;;) {
+    bool done = false;
+    GROVE_RETURN_IF_ERROR(session.Transact<pqxx::work>(
+        "applying schema migrations",
+        [&](pqxx::transaction_base& txn) { return MigrateOne(txn, set, &done); }));
+    if (done) return Status::Ok();
+  }
+}
+
+}  // namespace grove::pgsql

@@ -1,8 +1,14 @@
-// The PostgreSQL connection under PgStore and Listener: where to connect, connecting, running a
-// transaction with libpqxx, and turning libpqxx exceptions into a Status at this boundary.
-// Internal to services/pgstore.
+// The PostgreSQL connection shared by the modules that keep data there (services/pgstore: the
+// relay's store and its Listener; services/audit: the audit log): where to connect, connecting,
+// running a transaction with libpqxx, turning libpqxx exceptions into a Status at this boundary,
+// and applying a module's numbered schema migrations (Migrate). Internal to those modules: their
+// public headers do not expose it.
 //
 // Thread-safety: none; a Session is used from one thread.
+//
+// Failure: nothing throws out of here. Unavailable when PostgreSQL cannot be reached or the
+// connection was lost (messages name host:port/db, never a password), IOError for other database
+// failures, InvalidArgument for a url libpq cannot parse or data PostgreSQL refuses (SQLSTATE 22).
 #pragma once
 
 #include <pqxx/pqxx>
@@ -10,23 +16,26 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "common/status.h"
-#include "pgstore/pg_store.h"
 
-namespace grove::pgstore::internal {
+namespace grove::pgsql {
 
-// Where to connect, parsed from Options::url.
+// Where to connect, parsed from a url.
 struct Target {
   std::string conninfo;  // keyword/value string for libpq, connect_timeout included
   std::string where;     // "host:port/db", for messages (never the password)
   std::string password;  // only to scrub it from libpq's messages
 };
 
-// InvalidArgument when the url is neither a libpq URI nor a keyword/value string.
-Result<Target> ParseTarget(const Options& options);
+// InvalidArgument (field "url") when the url is neither a libpq URI nor a keyword/value string.
+// connect_timeout_s applies unless the url sets connect_timeout (0: libpq's default);
+// application_name is the fallback_application_name PostgreSQL shows for the connection.
+Result<Target> ParseTarget(std::string_view url, int connect_timeout_s,
+                           std::string_view application_name);
 
 // libpq's message on one line, without a password it might echo.
 std::string CleanMessage(std::string_view message, const Target& target);
@@ -69,6 +78,10 @@ class Session {
 
   bool in_doubt() const { return fate_ == Fate::kInDoubt; }
 
+  // The message of the FailedPrecondition a foreign-key violation (SQLSTATE 23503) becomes;
+  // "foreign key violation" unless set.
+  void set_foreign_key_message(std::string message) { foreign_key_message_ = std::move(message); }
+
   void SetObserver(std::function<void(double)> fn) { observer_ = std::move(fn); }
   // Reports the seconds since start to the observer.
   void Observe(std::chrono::steady_clock::time_point start);
@@ -88,6 +101,7 @@ class Session {
   std::unique_ptr<pqxx::connection> conn_;
   Fate fate_ = Fate::kNone;
   std::function<void(double)> observer_;
+  std::string foreign_key_message_ = "foreign key violation";
 };
 
 template <typename Txn>
@@ -113,4 +127,26 @@ Status Session::Transact(std::string_view op,
   }
 }
 
-}  // namespace grove::pgstore::internal
+// One numbered schema migration, as embedded by services/store/embed_sql.cmake: migration i
+// (1-based) takes the database from schema version i-1 to i.
+struct Migration {
+  int version;       // the NNN of the file name
+  const char* name;  // the file name, recorded in the migrations table
+  const char* sql;   // one or more statements, run in one transaction
+};
+
+// Which module's migrations, and where their progress is recorded.
+struct MigrationSet {
+  std::span<const Migration> migrations;  // in version order, without gaps
+  std::string table;                      // "schema_migrations": version, name, applied_at
+  std::string kind;                       // for messages: "relay" -> "relay database ..."
+  int lock_key = 1;  // second key of pg_advisory_xact_lock(1196576598, key), one per module
+};
+
+// Applies the migrations the database lacks, each in its own transaction under the set's
+// advisory lock, so concurrent openers serialise. FailedPrecondition when the database is newer
+// than `set` (a version it does not know) or its recorded history differs (a gap or a different
+// name for a version); database failures as for Transact.
+Status Migrate(Session& session, const MigrationSet& set);
+
+}  // namespace grove::pgsql
