@@ -6,6 +6,8 @@
 #include <cassert>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <type_traits>
 
@@ -543,6 +545,33 @@ std::string Registry::Exposition() const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [name, family] : families_) family->Render(out);
   return out;
+}
+
+namespace {
+
+template <typename T>
+T* MustRegister(Result<T*> registered, std::string_view name) {
+  if (!registered.ok()) {
+    std::fprintf(stderr, "metric %.*s cannot be registered: %s\n", static_cast<int>(name.size()),
+                 name.data(), registered.status().ToString().c_str());
+    std::abort();
+  }
+  return registered.value();
+}
+
+}  // namespace
+
+Counter& UnlabelledCounter(Registry& registry, std::string_view name, std::string_view help) {
+  return MustRegister(registry.Counter(name, help), name)->With({});
+}
+
+Gauge& UnlabelledGauge(Registry& registry, std::string_view name, std::string_view help) {
+  return MustRegister(registry.Gauge(name, help), name)->With({});
+}
+
+Histogram& UnlabelledHistogram(Registry& registry, std::string_view name, std::string_view help,
+                               std::vector<double> bounds) {
+  return MustRegister(registry.Histogram(name, help, {}, std::move(bounds)), name)->With({});
 }
 
 }  // namespace grove::metrics

@@ -256,4 +256,12 @@ class Registry {
   uint64_t next_callback_id_ = 1;
 };
 
+// The one child of an unlabelled metric a node declares at start, with a name and help fixed in
+// its source. A registration error there is a bug in that source, not a runtime condition:
+// these print it and abort.
+Counter& UnlabelledCounter(Registry& registry, std::string_view name, std::string_view help);
+Gauge& UnlabelledGauge(Registry& registry, std::string_view name, std::string_view help);
+Histogram& UnlabelledHistogram(Registry& registry, std::string_view name, std::string_view help,
+                               std::vector<double> bounds);
+
 }  // namespace grove::metrics

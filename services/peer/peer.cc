@@ -24,16 +24,6 @@ std::string Hex16(const Hash32& h) { return HexEncode(h).substr(0, 16); }
 // A stable key for a dial target.
 std::string TargetKey(const net::Endpoint& ep) { return ep.ToString(); }
 
-template <typename T>
-T* Must(Result<T*> r) {
-  // Metric names are constants of this file: a bad one is a bug, found by the first test.
-  if (!r.ok()) {
-    std::fprintf(stderr, "grove-peer: metric registration: %s\n", r.status().ToString().c_str());
-    std::abort();
-  }
-  return r.value();
-}
-
 // The peer's metrics. Children are looked up once here, so updates on hot paths are atomics; the
 // gauges are set from the event loop once a second, so a scrape never waits for the loop.
 struct PeerMetrics {
@@ -64,17 +54,15 @@ struct PeerMetrics {
   metrics::Gauge& backlog = Gauge("grove_sync_backlog_connections",
                                   "Connections with deltas waiting for queue space (sync lag)");
   metrics::Gauge& store_bytes = Gauge("grove_store_bytes", "Size of the store on disk");
-  metrics::Histogram& apply_seconds =
-      Must(registry.Histogram("grove_apply_duration_seconds",
-                              "Time to verify, decrypt, apply and store a batch", {},
-                              metrics::ExponentialBuckets(0.0001, 4, 9)))
-          ->With({});
+  metrics::Histogram& apply_seconds = metrics::UnlabelledHistogram(
+      registry, "grove_apply_duration_seconds", "Time to verify, decrypt, apply and store a batch",
+      metrics::ExponentialBuckets(0.0001, 4, 9));
 
   metrics::Counter& Counter(const char* name, const char* help) {
-    return Must(registry.Counter(name, help))->With({});
+    return metrics::UnlabelledCounter(registry, name, help);
   }
   metrics::Gauge& Gauge(const char* name, const char* help) {
-    return Must(registry.Gauge(name, help))->With({});
+    return metrics::UnlabelledGauge(registry, name, help);
   }
   net::Network::Stats last_net{};
   uint64_t last_deltas_sent = 0;

@@ -26,15 +26,6 @@ namespace {
 
 std::string Hex16(const Hash32& h) { return HexEncode(h).substr(0, 16); }
 
-template <typename T>
-T* Must(Result<T*> r) {
-  if (!r.ok()) {
-    std::fprintf(stderr, "grove-relay: metric registration: %s\n", r.status().ToString().c_str());
-    std::abort();
-  }
-  return r.value();
-}
-
 // The relay's metrics (docs/operations.md). Gauges are set from the event loop once a second.
 struct RelayMetrics {
   metrics::Registry registry;
@@ -68,16 +59,15 @@ struct RelayMetrics {
   metrics::Counter& database_errors =
       Counter("grove_relay_database_errors_total", "Times the database could not be used");
   metrics::Histogram& database_seconds =
-      Must(registry.Histogram("grove_relay_database_latency_seconds",
-                              "Time of each PostgreSQL statement or transaction", {},
-                              metrics::ExponentialBuckets(0.0001, 4, 9)))
-          ->With({});
+      metrics::UnlabelledHistogram(registry, "grove_relay_database_latency_seconds",
+                                   "Time of each PostgreSQL statement or transaction",
+                                   metrics::ExponentialBuckets(0.0001, 4, 9));
 
   metrics::Counter& Counter(const char* name, const char* help) {
-    return Must(registry.Counter(name, help))->With({});
+    return metrics::UnlabelledCounter(registry, name, help);
   }
   metrics::Gauge& Gauge(const char* name, const char* help) {
-    return Must(registry.Gauge(name, help))->With({});
+    return metrics::UnlabelledGauge(registry, name, help);
   }
   net::Network::Stats last_net{};
 };

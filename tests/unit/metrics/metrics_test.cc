@@ -424,5 +424,19 @@ TEST(MetricsTest, PromtoolAcceptsTheExposition) {
   EXPECT_EQ(rc, 0) << "promtool check metrics said:\n" << ReadFile(output) << "\nfor:\n" << text;
 }
 
+TEST(MetricsTest, UnlabelledHelpersGiveTheFamilysOneChildAndAbortOnABadName) {
+  metrics::Registry registry;
+  metrics::Counter& sent = metrics::UnlabelledCounter(registry, "sent_total", "Sent");
+  sent.Inc(3);
+  EXPECT_EQ(&sent, &Must(registry.Counter("sent_total", "Sent"))->With({}));
+  metrics::UnlabelledGauge(registry, "open", "Open").Set(2);
+  metrics::UnlabelledHistogram(registry, "wait_seconds", "Waits", {0.1, 1}).Observe(0.5);
+  const std::string text = registry.Exposition();
+  EXPECT_NE(text.find("sent_total 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("open 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("wait_seconds_count 1"), std::string::npos) << text;
+  EXPECT_DEATH(metrics::UnlabelledCounter(registry, "Bad-Name_total", "x"), "Bad-Name_total");
+}
+
 }  // namespace
 }  // namespace grove::metrics
