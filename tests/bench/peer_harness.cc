@@ -189,17 +189,24 @@ bool PeerProcess::Start(const std::vector<std::string>& connect, std::chrono::mi
   return false;
 }
 
-int PeerProcess::Stop(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
-  std::optional<int> status = WaitExit(pid_, timeout);
+namespace {
+
+// SIGTERM, then up to `timeout` for it to exit, then SIGKILL: the exit status, or -1.
+int StopChild(pid_t& pid, std::chrono::milliseconds timeout) {
+  if (pid <= 0) return -1;
+  kill(pid, SIGTERM);
+  std::optional<int> status = WaitExit(pid, timeout);
   if (!status) {
-    kill(pid_, SIGKILL);
-    status = WaitExit(pid_, std::chrono::seconds(10));
+    kill(pid, SIGKILL);
+    status = WaitExit(pid, std::chrono::seconds(10));
   }
-  pid_ = -1;
+  pid = -1;
   return status.value_or(-1);
 }
+
+}  // namespace
+
+int PeerProcess::Stop(std::chrono::milliseconds timeout) { return StopChild(pid_, timeout); }
 
 double PeerProcess::RssMb() const { return ProcessRssKb(pid_) / 1024.0; }
 
@@ -276,17 +283,7 @@ bool RelayProcess::Start(std::chrono::milliseconds timeout, std::string* why) {
   return false;
 }
 
-int RelayProcess::Stop(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
-  std::optional<int> status = WaitExit(pid_, timeout);
-  if (!status) {
-    kill(pid_, SIGKILL);
-    status = WaitExit(pid_, std::chrono::seconds(10));
-  }
-  pid_ = -1;
-  return status.value_or(-1);
-}
+int RelayProcess::Stop(std::chrono::milliseconds timeout) { return StopChild(pid_, timeout); }
 
 HttpReply RelayProcess::Admin(const std::string& path) {
   if (!admin_) return HttpReply{0, "", "relay not started"};
