@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "audit/inbox.h"
 #include "audit/migrations.h"
 #include "pgsql/session.h"
 
@@ -24,7 +25,7 @@ constexpr int kAuditMigrationLock = 2;  // the relay's is 1
 
 // The columns EncodeEntry covers, in the order a reader expects them (ReadEntry).
 constexpr const char* kEntryColumns =
-    "seq, kind, workspace, device, user_name, op, record, old_value, new_value, hlc, "
+    "seq, kind, workspace, device, user_name, op, record, field, old_value, new_value, hlc, "
     "(extract(epoch from received_at) * 1000)::bigint, delta_hash, leaf_hash";
 
 pqxx::binarystring Blob(ByteView v) {
@@ -63,7 +64,7 @@ Bytes Encode(const Entry& e, std::string_view kind) {
   PutField(out, AsBytes(kind));
   PutField(out, e.workspace);
   for (const std::string* s :
-       {&e.device, &e.user_name, &e.op, &e.record, &e.old_value, &e.new_value}) {
+       {&e.device, &e.user_name, &e.op, &e.record, &e.field, &e.old_value, &e.new_value}) {
     PutField(out, AsBytes(*s));
   }
   PutU64(out, e.hlc);
@@ -97,12 +98,13 @@ StoredEntry ReadEntry(const pqxx::row& r) {
   e.user_name = r[4].as<std::string>();
   e.op = r[5].as<std::string>();
   e.record = r[6].as<std::string>();
-  e.old_value = r[7].as<std::string>();
-  e.new_value = r[8].as<std::string>();
-  e.hlc = static_cast<uint64_t>(r[9].as<int64_t>());
-  e.received_at_ms = static_cast<uint64_t>(r[10].as<int64_t>());
-  e.delta_hash = ReadBytes(r[11]);
-  s.leaf_hash = Read32(r[12]);
+  e.field = r[7].as<std::string>();
+  e.old_value = r[8].as<std::string>();
+  e.new_value = r[9].as<std::string>();
+  e.hlc = static_cast<uint64_t>(r[10].as<int64_t>());
+  e.received_at_ms = static_cast<uint64_t>(r[11].as<int64_t>());
+  e.delta_hash = ReadBytes(r[12]);
+  s.leaf_hash = Read32(r[13]);
   return s;
 }
 
@@ -111,11 +113,7 @@ Result<std::unique_ptr<Session>> Connect(std::string_view url, bool migrate) {
                          pgsql::ParseTarget(url, /*connect_timeout_s=*/5, "grove-audit"));
   auto session = std::make_unique<Session>(std::move(target));
   GROVE_RETURN_IF_ERROR(session->Connect());
-  if (migrate) {
-    GROVE_RETURN_IF_ERROR(pgsql::Migrate(
-        *session,
-        {internal::Migrations(), "audit_schema_migrations", "audit", kAuditMigrationLock}));
-  }
+  if (migrate) GROVE_RETURN_IF_ERROR(Migrate(*session));
   return session;
 }
 
@@ -192,42 +190,122 @@ Status AuditLog::Load() {
   return Status::Ok();
 }
 
-Status AuditLog::Append(const std::vector<Entry>& entries) {
-  for (const Entry& e : entries) {
-    if (e.hlc > kMaxHlc) return InvalidArgument("hlc above 2^63-1", "hlc");
-    if (e.received_at_ms > kMaxReceivedAtMs) {
-      return InvalidArgument("received_at_ms above 8e15", "received_at_ms");
-    }
-  }
-  if (entries.empty()) return Status::Ok();
+Status AuditLog::Append(const std::vector<Entry>& entries, const std::vector<Cursor>& cursors) {
+  for (const Entry& e : entries) GROVE_RETURN_IF_ERROR(CheckEntry(e));
+  if (entries.empty() && cursors.empty()) return Status::Ok();
   std::vector<Hash32> leaves;
-  Status s = session_->Transact<pqxx::work>(
-      "appending to the audit log", [&](pqxx::transaction_base& txn) -> Status {
-        leaves.clear();
-        // One writer at a time; readers (VerifyLog) are not blocked.
-        txn.exec("LOCK TABLE audit_entries IN EXCLUSIVE MODE");
-        const auto next =
-            txn.exec("SELECT coalesce(max(seq) + 1, 0) FROM audit_entries")[0][0].as<int64_t>();
-        if (static_cast<uint64_t>(next) != tree_.size()) {
-          return FailedPrecondition("another writer appended to the audit log");
-        }
-        for (size_t i = 0; i < entries.size(); ++i) {
-          Entry e = entries[i];
-          e.seq = tree_.size() + i;
-          const Hash32 leaf = LeafHash(EncodeEntry(e));
-          txn.exec_params(
-              "INSERT INTO audit_entries (seq, kind, workspace, device, user_name, op, record, "
-              "old_value, new_value, hlc, received_at, delta_hash, leaf_hash) VALUES ($1, $2, $3, "
-              "$4, $5, $6, $7, $8, $9, $10, "
-              "'epoch'::timestamptz + $11::bigint * interval '1 millisecond', $12, $13)",
-              static_cast<int64_t>(e.seq), std::string(EntryKindName(e.kind)), Blob(e.workspace),
-              e.device, e.user_name, e.op, e.record, e.old_value, e.new_value,
-              static_cast<int64_t>(e.hlc), static_cast<int64_t>(e.received_at_ms),
-              Blob(e.delta_hash), Blob(leaf));
-          leaves.push_back(leaf);
+  return Write("appending to the audit log", leaves, [&](pqxx::transaction_base& txn) -> Status {
+    GROVE_RETURN_IF_ERROR(InsertEntries(txn, entries, leaves));
+    for (const Cursor& c : cursors) {
+      txn.exec_params(
+          "INSERT INTO audit_cursors (name, position) VALUES ($1, $2) "
+          "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+          c.name, c.position);
+    }
+    return Status::Ok();
+  });
+}
+
+Result<size_t> AuditLog::DrainInbox(size_t max) {
+  size_t moved = 0;
+  std::vector<Hash32> leaves;
+  const Status s =
+      Write("moving admin actions into the audit log", leaves,
+            [&](pqxx::transaction_base& txn) -> Status {
+              moved = 0;
+              const pqxx::result rows = txn.exec_params(
+                  "SELECT id, at_ms, actor, action, target, detail, workspace FROM audit_inbox "
+                  "ORDER BY id LIMIT $1",
+                  static_cast<int64_t>(max));
+              if (rows.empty()) return Status::Ok();
+              std::vector<Entry> entries;
+              for (const pqxx::row& r : rows) {
+                Entry e;
+                e.kind = EntryKind::kAdmin;
+                e.received_at_ms = static_cast<uint64_t>(std::max<int64_t>(0, r[1].as<int64_t>()));
+                e.device = r[2].as<std::string>();
+                e.user_name = r[2].as<std::string>();
+                e.op = r[3].as<std::string>();
+                e.record = r[4].as<std::string>();
+                e.new_value = r[5].as<std::string>();
+                e.workspace = ReadBytes(r[6]);
+                GROVE_RETURN_IF_ERROR(CheckEntry(e));
+                entries.push_back(std::move(e));
+              }
+              GROVE_RETURN_IF_ERROR(InsertEntries(txn, entries, leaves));
+              txn.exec_params("DELETE FROM audit_inbox WHERE id <= $1",
+                              rows[rows.size() - 1][0].as<int64_t>());
+              moved = entries.size();
+              return Status::Ok();
+            });
+  if (!s.ok()) return s;
+  return moved;
+}
+
+Result<std::map<std::string, std::string>> AuditLog::Cursors() {
+  std::map<std::string, std::string> out;
+  GROVE_RETURN_IF_ERROR(session_->Transact<ReadTxn>(
+      "reading the audit log's cursors", [&](pqxx::transaction_base& txn) -> Status {
+        out.clear();
+        for (const pqxx::row& r : txn.exec("SELECT name, position FROM audit_cursors")) {
+          out.emplace(r[0].as<std::string>(), r[1].as<std::string>());
         }
         return Status::Ok();
-      });
+      }));
+  return out;
+}
+
+Status AuditLog::CheckEntry(const Entry& e) {
+  if (e.hlc > kMaxHlc) return InvalidArgument("hlc above 2^63-1", "hlc");
+  if (e.received_at_ms > kMaxReceivedAtMs) {
+    return InvalidArgument("received_at_ms above 8e15", "received_at_ms");
+  }
+  // libpq passes text as C strings: a NUL would silently cut the stored value short of what the
+  // leaf hash covers.
+  const std::pair<const char*, const std::string*> texts[] = {
+      {"device", &e.device},      {"user_name", &e.user_name}, {"op", &e.op},
+      {"record", &e.record},      {"field", &e.field},         {"old_value", &e.old_value},
+      {"new_value", &e.new_value}};
+  for (const auto& [name, text] : texts) {
+    if (text->find('\0') != std::string::npos) return InvalidArgument("contains a NUL byte", name);
+  }
+  return Status::Ok();
+}
+
+Status AuditLog::InsertEntries(pqxx::transaction_base& txn, const std::vector<Entry>& entries,
+                               std::vector<Hash32>& leaves) {
+  const uint64_t first = tree_.size() + leaves.size();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    Entry e = entries[i];
+    e.seq = first + i;
+    const Hash32 leaf = LeafHash(EncodeEntry(e));
+    txn.exec_params(
+        "INSERT INTO audit_entries (seq, kind, workspace, device, user_name, op, record, "
+        "field, old_value, new_value, hlc, received_at, delta_hash, leaf_hash) VALUES ($1, "
+        "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+        "'epoch'::timestamptz + $12::bigint * interval '1 millisecond', $13, $14)",
+        static_cast<int64_t>(e.seq), std::string(EntryKindName(e.kind)), Blob(e.workspace),
+        e.device, e.user_name, e.op, e.record, e.field, e.old_value, e.new_value,
+        static_cast<int64_t>(e.hlc), static_cast<int64_t>(e.received_at_ms), Blob(e.delta_hash),
+        Blob(leaf));
+    leaves.push_back(leaf);
+  }
+  return Status::Ok();
+}
+
+Status AuditLog::Write(std::string_view op, std::vector<Hash32>& leaves,
+                       const std::function<Status(pqxx::transaction_base&)>& body) {
+  Status s = session_->Transact<pqxx::work>(op, [&](pqxx::transaction_base& txn) -> Status {
+    leaves.clear();  // a retry starts over
+    // One writer at a time; readers (VerifyLog) are not blocked.
+    txn.exec("LOCK TABLE audit_entries IN EXCLUSIVE MODE");
+    const auto next =
+        txn.exec("SELECT coalesce(max(seq) + 1, 0) FROM audit_entries")[0][0].as<int64_t>();
+    if (static_cast<uint64_t>(next) != tree_.size()) {
+      return FailedPrecondition("another writer appended to the audit log");
+    }
+    return body(txn);
+  });
   if (!s.ok()) {
     // Another writer, or a COMMIT whose outcome is unknown: what is stored is the truth.
     if (s.code() == Code::kFailedPrecondition || session_->in_doubt()) (void)Load();
@@ -276,6 +354,20 @@ Result<std::vector<SignedHead>> AuditLog::Heads() {
   GROVE_RETURN_IF_ERROR(session_->Transact<ReadTxn>(
       "reading tree heads", [&](pqxx::transaction_base& txn) { return ReadHeads(txn, heads); }));
   return heads;
+}
+
+Status Migrate(pgsql::Session& session) {
+  return pgsql::Migrate(
+      session, {internal::Migrations(), "audit_schema_migrations", "audit", kAuditMigrationLock});
+}
+
+Status QueueAdminAction(pqxx::transaction_base& txn, const AdminAction& action) {
+  txn.exec_params(
+      "INSERT INTO audit_inbox (at_ms, actor, action, target, detail, workspace) "
+      "VALUES ($1, $2, $3, $4, $5, $6)",
+      static_cast<int64_t>(action.at_ms), action.actor, action.action, action.target, action.detail,
+      Blob(action.workspace));
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +35,9 @@
 #include "common/status.h"
 #include "crypto/crypto.h"
 
+namespace pqxx {
+class transaction_base;
+}
 namespace grove::pgsql {
 class Session;
 }
@@ -52,6 +57,7 @@ struct Entry {
   std::string user_name;
   std::string op;
   std::string record;
+  std::string field;  // the field an op changed ("" for ops on a whole record)
   std::string old_value;
   std::string new_value;
   uint64_t hlc = 0;             // at most 2^63-1
@@ -63,7 +69,7 @@ struct Entry {
 
 // The bytes an entry's leaf hashes (LeafHash(EncodeEntry(e))). Fixed order, every field present:
 //   "grove-audit-entry-v1" (20 ASCII bytes) || seq (u64 BE) || kind || workspace || device
-//   || user_name || op || record || old_value || new_value || hlc (u64 BE)
+//   || user_name || op || record || field || old_value || new_value || hlc (u64 BE)
 //   || received_at_ms (u64 BE) || delta_hash
 // where each variable field (kind as its stored name) is its length (u32 BE) then its bytes. The
 // seq is part of the leaf, so moving a row to another seq changes its hash.
@@ -89,11 +95,25 @@ class AuditLog {
   uint64_t size() const { return tree_.size(); }
   Hash32 Root() const { return tree_.Root(); }
 
-  // Appends the entries, in order, in one transaction, giving them seqs size(), size()+1, ...
-  // Nothing is appended on failure. InvalidArgument (naming the field) for an hlc above 2^63-1
-  // or received_at_ms above 8e15, or text PostgreSQL refuses (a NUL byte, invalid UTF-8);
-  // FailedPrecondition when another writer appended meanwhile (this log then reloads).
-  Status Append(const std::vector<Entry>& entries);
+  // Where a writer has got to in one of its sources, stored with the entries it appends.
+  struct Cursor {
+    std::string name;
+    std::string position;
+  };
+
+  // Appends the entries, in order, and sets the cursors, in one transaction, giving the entries
+  // seqs size(), size()+1, ... Nothing is written on failure. InvalidArgument (naming the field)
+  // for an hlc above 2^63-1, received_at_ms above 8e15, text with a NUL byte, or text PostgreSQL
+  // refuses (invalid UTF-8); FailedPrecondition when another writer appended meanwhile (this log then
+  // reloads).
+  Status Append(const std::vector<Entry>& entries, const std::vector<Cursor>& cursors = {});
+  // Every cursor set so far, by name.
+  Result<std::map<std::string, std::string>> Cursors();
+  // Moves up to `max` queued admin actions (inbox.h), oldest first, into the log as kAdmin
+  // entries (device and user_name: the actor; op: the action; record: the target; new_value:
+  // the detail; received_at: when it was done) and removes them from the queue, in one
+  // transaction. Returns how many moved.
+  Result<size_t> DrainInbox(size_t max = 1000);
 
   // Signs the current (size, root) with the clock's time and stores it. When a head of this size
   // is already stored, returns the stored one unchanged.
@@ -109,6 +129,13 @@ class AuditLog {
  private:
   AuditLog(std::unique_ptr<pgsql::Session> session, crypto::SigningKey key, Clock& clock);
   Status Load();
+  static Status CheckEntry(const Entry& e);
+  // Inserts entries after the tree and the `leaves` already inserted in this transaction.
+  Status InsertEntries(pqxx::transaction_base& txn, const std::vector<Entry>& entries,
+                       std::vector<Hash32>& leaves);
+  // Runs body in a write transaction holding the log's lock; adds `leaves` to the tree on commit.
+  Status Write(std::string_view op, std::vector<Hash32>& leaves,
+               const std::function<Status(pqxx::transaction_base&)>& body);
 
   std::unique_ptr<pgsql::Session> session_;
   crypto::SigningKey key_;

@@ -18,6 +18,7 @@ CREATE TABLE audit_entries (
   user_name text NOT NULL,
   op text NOT NULL,
   record text NOT NULL,
+  field text NOT NULL,
   old_value text NOT NULL,
   new_value text NOT NULL,
   hlc bigint NOT NULL,
@@ -34,4 +35,25 @@ CREATE TABLE audit_tree_heads (
   timestamp_ms bigint NOT NULL,
   signature bytea NOT NULL,
   key bytea NOT NULL CHECK (length(key) = 32)
+);
+
+-- Where the writer has got to in each of its sources (e.g. one author's feed of one workspace:
+-- the highest seq logged), updated in the transaction that appends the entries, so that a writer
+-- restarted after any failure resumes with nothing missing and nothing twice.
+CREATE TABLE audit_cursors (
+  name text PRIMARY KEY,
+  position text NOT NULL
+);
+
+-- Admin actions waiting to be appended to the log. The admin console inserts a row in the same
+-- transaction as the change it records; the log's writer moves rows into audit_entries (kind
+-- 'admin') and deletes them in one transaction.
+CREATE TABLE audit_inbox (
+  id bigserial PRIMARY KEY,
+  at_ms bigint NOT NULL,
+  actor text NOT NULL,
+  action text NOT NULL,
+  target text NOT NULL,
+  detail text NOT NULL,
+  workspace bytea NOT NULL DEFAULT ''::bytea
 );

@@ -2,6 +2,7 @@
 // verifies as written, and each kind of tampering done with SQL behind its back is caught and
 // named. Also runs `grove audit verify` for its exit codes.
 #include "audit/audit_log.h"
+#include "audit/inbox.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -47,6 +48,7 @@ Entry MakeEntry(int i) {
   e.user_name = i % 2 ? "alice" : "bob";
   e.op = "set";
   e.record = "order/" + std::to_string(i);
+  e.field = i % 4 == 0 ? "" : "qty";
   e.old_value = i == 0 ? "" : "\"v" + std::to_string(i - 1) + "\"";
   e.new_value = "\"v" + std::to_string(i) + "\"";
   e.hlc = 1000 + static_cast<uint64_t>(i);
@@ -322,6 +324,78 @@ TEST_F(AuditLogTest, HeadsByAnotherKeyAreCaught) {
   report = Verify();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.problem, "tree head at size 12: signed by another key than the earlier heads");
+}
+
+TEST_F(AuditLogTest, CursorsCommitWithTheEntries) {
+  std::unique_ptr<AuditLog> log = Fill();
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK(log->Append(Entries(12, 2), {{"ws/a", "7"}, {"ws/b", "3"}}));
+  ASSERT_OK(log->Append({}, {{"ws/a", "9"}}));
+  Result<std::map<std::string, std::string>> cursors = log->Cursors();
+  ASSERT_TRUE(cursors.ok()) << cursors.status().ToString();
+  EXPECT_EQ(*cursors, (std::map<std::string, std::string>{{"ws/a", "9"}, {"ws/b", "3"}}));
+  // A failed append sets no cursor either.
+  Entry bad = MakeEntry(14);
+  bad.hlc = uint64_t{1} << 63;
+  EXPECT_EQ(log->Append({bad}, {{"ws/a", "10"}}).code(), Code::kInvalidArgument);
+  Entry nul = MakeEntry(14);
+  nul.new_value = std::string("a\0b", 3);
+  EXPECT_EQ(log->Append({nul}, {{"ws/a", "10"}}).code(), Code::kInvalidArgument);
+  Entry latin1 = MakeEntry(14);
+  latin1.user_name = "\xe9";  // not UTF-8: PostgreSQL refuses it
+  EXPECT_FALSE(log->Append({latin1}, {{"ws/a", "10"}}).ok());
+  EXPECT_EQ(log->Cursors()->at("ws/a"), "9");
+  EXPECT_EQ(log->size(), 14u);
+  EXPECT_TRUE(Verify().ok);
+}
+
+TEST_F(AuditLogTest, InboxDrainsIntoTheLogOnceInOrder) {
+  std::unique_ptr<AuditLog> log = Fill();
+  ASSERT_NE(log, nullptr);
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_OK(QueueAdminAction(txn, AdminAction{.at_ms = 1'700'000'000'000u + i,
+                                                  .actor = "admin:alice",
+                                                  .action = "device.revoke",
+                                                  .target = "dev" + std::to_string(i),
+                                                  .detail = "{}",
+                                                  .workspace = {}}));
+    }
+    txn.commit();
+  }
+  {
+    // A queued action whose transaction rolls back never reaches the log.
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    AdminAction rolled_back;
+    rolled_back.actor = "admin:mallory";
+    rolled_back.action = "x";
+    ASSERT_OK(QueueAdminAction(txn, rolled_back));
+    txn.abort();
+  }
+  Result<size_t> moved = log->DrainInbox(2);
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(*moved, 2u);
+  moved = log->DrainInbox();
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(*moved, 1u);
+  EXPECT_EQ(*log->DrainInbox(), 0u);
+  EXPECT_EQ(log->size(), 15u);
+  pqxx::connection conn(url_);
+  pqxx::work txn(conn);
+  const pqxx::result rows = txn.exec(
+      "SELECT seq, kind, device, op, record FROM audit_entries WHERE seq >= 12 ORDER BY seq");
+  ASSERT_EQ(rows.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(rows[i][1].as<std::string>(), "admin");
+    EXPECT_EQ(rows[i][2].as<std::string>(), "admin:alice");
+    EXPECT_EQ(rows[i][3].as<std::string>(), "device.revoke");
+    EXPECT_EQ(rows[i][4].as<std::string>(), "dev" + std::to_string(i));
+  }
+  EXPECT_EQ(txn.exec("SELECT count(*) FROM audit_inbox")[0][0].as<int>(), 0);
+  EXPECT_TRUE(Verify().ok);
 }
 
 TEST_F(AuditLogTest, MissingLogIsNotFound) {
