@@ -75,9 +75,21 @@ struct RelayInfo {
   std::vector<RelayWorkspaceInfo> workspaces;  // while connected
 };
 
+// The audit log this device keeps, when it is an auditor device (services/auditor/auditor.h).
+struct AuditInfo {
+  bool ready = false;  // the log is open
+  bool database_ok = false;
+  std::string error = {};  // the last database error, when !database_ok
+  uint64_t entries = 0;    // in the log
+  uint64_t in_flight = 0;  // collected, not yet committed
+  uint64_t head_size = 0;  // the newest signed tree head
+  uint64_t head_timestamp_ms = 0;
+};
+
 struct StatusInfo {
   std::vector<ConnectionInfo> connections;
   std::optional<RelayInfo> relay;  // when configured
+  std::optional<AuditInfo> audit;  // when this is an auditor device
   std::vector<WorkspaceInfo> workspaces;
   std::string listen;  // sync address
   uint64_t uptime_ms = 0;

@@ -330,6 +330,19 @@ Reply GetStatus(Backend& backend, const Request&) {
   } else {
     json.Set("relay", nullptr);
   }
+  if (status.audit) {
+    Json audit = Json::Object();
+    audit.Set("ready", status.audit->ready);
+    audit.Set("database_ok", status.audit->database_ok);
+    if (!status.audit->error.empty()) audit.Set("error", status.audit->error);
+    audit.Set("entries", status.audit->entries);
+    audit.Set("in_flight", status.audit->in_flight);
+    audit.Set("head_size", status.audit->head_size);
+    audit.Set("head_timestamp_ms", status.audit->head_timestamp_ms);
+    json.Set("audit", std::move(audit));
+  } else {
+    json.Set("audit", nullptr);
+  }
   return Ok(std::move(json));
 }
 

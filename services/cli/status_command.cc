@@ -72,6 +72,19 @@ int RunStatus(const Args& args) {
       }
     }
   }
+  if (const Json* audit = status->Find("audit"); audit && audit->is_object()) {
+    const Json* ok = audit->Find("database_ok");
+    const Json* ready = audit->Find("ready");
+    const bool db_ok = ok && ok->is_bool() && ok->boolean();
+    std::cout << "audit log: " << Integer(*audit, "entries") << " entries, "
+              << Integer(*audit, "in_flight") << " waiting, signed up to "
+              << Integer(*audit, "head_size") << " ("
+              << (!(ready && ready->is_bool() && ready->boolean()) ? "opening"
+                  : db_ok                                          ? "database ok"
+                                                                   : "database down")
+              << ")\n";
+    if (!db_ok && audit->Find("error")) std::cout << "  " << JsonText(*audit, "error") << "\n";
+  }
   const Json* workspaces = status->Find("workspaces");
   const size_t w = workspaces ? workspaces->items().size() : 0;
   std::cout << "workspaces: " << w << "\n";

@@ -117,6 +117,16 @@ const yaml::Leaf<PeerConfig> kLeaves[] = {
        c.relay_card = std::string(v.text);
        return Status::Ok();
      }},
+    {"audit.db", "a PostgreSQL URL (postgresql://...) or key=value connection string",
+     [](PeerConfig& c, const Value& v) {
+       c.audit_db = std::string(v.text);
+       return Status::Ok();
+     }},
+    {"audit.head_interval_s", "an integer from 1 to 86400",
+     [](PeerConfig& c, const Value& v) {
+       return yaml::SetUnsigned<&PeerConfig::audit_head_interval_s, 1, 86400>(
+           "audit.head_interval_s", c, v);
+     }},
 };
 
 const yaml::Required kRequired[] = {{"data", "the data folder"}};

@@ -12,6 +12,7 @@
 //   store: { sync_full: false }
 //   attachments: { max_bytes: 67108864 }
 //   relay: { address: "relay.example.org:7500", card: "grove-card:..." }   # both, or neither
+//   audit: { db: "postgresql://grove@db/audit", head_interval_s: 60 }      # an auditor device
 //
 // Parsing is strict, and every error is an InvalidArgument whose where() is "FILE:LINE:COL"
 // (1-based) of the offending key or value: an unknown key (the message names the known ones), a
@@ -59,6 +60,10 @@ struct PeerConfig {
   uint64_t attachment_max_bytes = 64ull << 20;  // largest attachment stored, 1..2^40
   std::string relay_address;  // relay.address: a grove-relay's sync address, HOST:PORT; "": none
   std::string relay_card;     // relay.card: its card text ("grove-card:..."), which pins its key
+  // audit.db: the compliance audit log's PostgreSQL (libpq URI or key=value); "": this device
+  // does not keep the log (docs/audit.md). audit.head_interval_s: how often it signs a tree head.
+  std::string audit_db;
+  uint32_t audit_head_interval_s = 60;
 
   bool operator==(const PeerConfig&) const = default;
 };
@@ -71,11 +76,11 @@ Result<PeerConfig> LoadPeerConfig(const std::string& path);
 
 // Applies one command-line flag (`key` without the leading "--"): "data", "listen", "api",
 // "connect", or any key of the file by its dotted name ("log.level", "sync.seal_delay_ms",
-// "store.sync_full", "relay.address"). The value is checked as in the file. "connect" adds one peer
-// to the list (one given twice is kept once); to make the command line's peers replace the file's,
-// clear `config.connect` before the first one. InvalidArgument (where "--KEY") for an unknown key
-// or a bad value. Cross-key rules are not checked here: call ValidatePeerConfig after the last
-// flag.
+// "store.sync_full", "relay.address", "audit.db"). The value is checked as in the file. "connect"
+// adds one peer to the list (one given twice is kept once); to make the command line's peers
+// replace the file's, clear `config.connect` before the first one. InvalidArgument (where "--KEY")
+// for an unknown key or a bad value. Cross-key rules are not checked here: call ValidatePeerConfig
+// after the last flag.
 Status ApplyOverride(PeerConfig& config, std::string_view key, std::string_view value);
 
 // The rules that span keys, plus the required data folder. InvalidArgument whose where() is the

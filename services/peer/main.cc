@@ -21,15 +21,17 @@ using namespace grove;
 
 constexpr char kUsage[] =
     "usage: grove-peer --data DIR [--listen HOST:PORT] [--api HOST:PORT] [--connect HOST:PORT]...\n"
-    "                  [--relay HOST:PORT --relay-card CARD|@FILE]\n"
+    "                  [--relay HOST:PORT --relay-card CARD|@FILE] [--audit-db URL]\n"
     "       grove-peer --config FILE [same options, which win over the file]\n"
     "\n"
     "Runs one device's peer: syncs its workspaces with other peers over TLS and serves the\n"
     "local HTTP API (token in DIR/api-token). Create the device first with `grove init`.\n"
     "--relay syncs through a grove-relay as well; --relay-card gives the relay's card (the text\n"
     "grove-relay prints at start, or @FILE to read it from a file such as its DATA/relay.card),\n"
-    "which pins the relay's key. Stops cleanly on SIGTERM or SIGINT. Logs are JSON lines on\n"
-    "stderr.\n";
+    "which pins the relay's key. --audit-db makes this device an auditor: it writes what its\n"
+    "workspaces decide to the compliance audit log in that PostgreSQL. Any key of the config file\n"
+    "may be given as --KEY VALUE (--sync.seal_delay_ms 50). Stops cleanly on SIGTERM or\n"
+    "SIGINT. Logs are JSON lines on stderr.\n";
 
 int Usage(const std::string& problem) {
   std::fprintf(stderr, "grove-peer: %s\n%s", problem.c_str(), kUsage);
@@ -83,7 +85,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (arg != "--config" && arg != "--data" && arg != "--listen" && arg != "--api" &&
-        arg != "--connect" && arg != "--relay" && arg != "--relay-card") {
+        arg != "--connect" && arg != "--relay" && arg != "--relay-card" && arg != "--audit-db" &&
+        !(arg.starts_with("--") && arg.find('.') != std::string::npos)) {
       return Usage("unknown option '" + arg + "'");
     }
     if (i + 1 >= argc) return Usage(arg + " needs a value");
@@ -92,6 +95,8 @@ int main(int argc, char** argv) {
       config_path = value;
     } else if (arg == "--relay") {
       overrides.emplace_back("relay.address", value);
+    } else if (arg == "--audit-db") {
+      overrides.emplace_back("audit.db", value);
     } else if (arg == "--relay-card") {
       if (value.starts_with("@")) {
         std::string error;
@@ -158,6 +163,8 @@ int main(int argc, char** argv) {
   options.attachment_max_bytes = cfg.attachment_max_bytes;
   options.relay_address = cfg.relay_address;
   options.relay_card = cfg.relay_card;
+  options.audit_db = cfg.audit_db;
+  options.audit_head_interval_ms = static_cast<int>(cfg.audit_head_interval_s) * 1000;
 
   auto token = identity::ReadApiToken(cfg.data);
   if (!token.ok()) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "attachments/attachments.h"
+#include "auditor/auditor.h"
 #include "logging/log.h"
 #include "metrics/metrics.h"
 #include "peer/attachment_views.h"
@@ -54,6 +55,12 @@ struct PeerMetrics {
   metrics::Gauge& backlog = Gauge("grove_sync_backlog_connections",
                                   "Connections with deltas waiting for queue space (sync lag)");
   metrics::Gauge& store_bytes = Gauge("grove_store_bytes", "Size of the store on disk");
+  // An auditor device's log (services/auditor); 0 on other devices.
+  metrics::Gauge& audit_entries = Gauge("grove_audit_entries", "Entries in the audit log");
+  metrics::Gauge& audit_in_flight =
+      Gauge("grove_audit_in_flight_entries", "Audit entries collected and not yet committed");
+  metrics::Gauge& audit_database_up =
+      Gauge("grove_audit_database_up", "1 when the audit log's database is usable");
   metrics::Histogram& apply_seconds = metrics::UnlabelledHistogram(
       registry, "grove_apply_duration_seconds", "Time to verify, decrypt, apply and store a batch",
       metrics::ExponentialBuckets(0.0001, 4, 9));
@@ -182,6 +189,16 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       if (!card.ok()) return card.status().Annotate("the relay's card");
       relay_ = RelayTarget{at, std::move(card).value()};
     }
+    if (!options_.audit_db.empty()) {
+      auditor::Options ao;
+      ao.db_url = options_.audit_db;
+      ao.head_interval_ms = options_.audit_head_interval_ms;
+      GROVE_ASSIGN_OR_RETURN(crypto::SigningKey key,
+                             crypto::SigningKey::FromSeed(identity_->signing_key().seed()));
+      auto started = auditor::Auditor::Start(ao, std::move(key), clock_, log_);
+      if (!started.ok()) return started.status().Annotate("audit.db");
+      auditor_ = std::move(started).value();
+    }
 
     // The SyncNode and workspaces are built on the loop: they belong to it.
     grove::Status opened = loop_.Call([this]() -> grove::Status {
@@ -260,9 +277,11 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       }
       for (auto& [id, timer] : seal_timers_) loop_.Cancel(timer);
       if (tick_timer_) loop_.Cancel(tick_timer_);
+      CollectAudit();
       sync_.reset();
     });
     loop_.Stop();
+    if (auditor_) auditor_->Stop();
     {
       std::lock_guard<std::mutex> lock(events_mu_);
       events_stopped_ = true;
@@ -418,6 +437,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   void Tick() {
     if (!sync_ || stopped_) return;
     sync_->Pump();
+    if (audit_due_ || (auditor_ && ticks_ % 40 == 0)) CollectAudit();
     if (++ticks_ % 40 == 0) UpdateGauges();
     if (options_.discover && ticks_ % 80 == 0) {
       for (const sync::KnownAddress& a : sync_->Addresses()) {
@@ -430,7 +450,23 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     tick_timer_ = loop_.PostAfter(25, [this] { Tick(); });
   }
 
+  // Hands what the workspaces decided to the auditor (a bounded amount per tick, so the loop
+  // stays responsive while a backlog is logged).
+  void CollectAudit() {
+    audit_due_ = false;
+    if (!auditor_ || !sync_) return;
+    for (replica::Workspace* ws : sync_->Workspaces()) {
+      if (auditor_->Collect(*ws, *store_)) audit_due_ = true;
+    }
+  }
+
   void UpdateGauges() {
+    if (auditor_) {
+      const auditor::State a = auditor_->state();
+      metrics_.audit_entries.Set(static_cast<double>(a.entries));
+      metrics_.audit_in_flight.Set(static_cast<double>(a.in_flight));
+      metrics_.audit_database_up.Set(a.db_ok ? 1 : 0);
+    }
     size_t ready = 0;
     for (const sync::ConnectionView& c : sync_->Connections()) ready += c.ready;
     metrics_.connections.Set(static_cast<double>(ready));
@@ -460,6 +496,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   void OnApplied(const sync::WorkspaceId& ws, const replica::ApplyReport& r,
                  sync::ConnectionId from) {
     applied_in_frame_ = true;
+    if (auditor_) audit_due_ = true;
     metrics_.deltas_received.Inc(r.accepted);
     metrics_.deltas_invalid.Inc(r.invalid);
     metrics_.deltas_rejected.Inc(r.rejected.size());
@@ -638,6 +675,8 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   std::map<replica::WorkspaceId, uint64_t> seal_timers_;
   std::map<replica::WorkspaceId, uint64_t> last_seal_ms_;
   uint64_t tick_timer_ = 0;
+  std::unique_ptr<auditor::Auditor> auditor_;
+  bool audit_due_ = false;  // the auditor may have something to collect
   uint64_t ticks_ = 0;
   std::atomic<bool> stopped_{false};
   PeerMetrics metrics_;
@@ -758,6 +797,16 @@ api::StatusInfo Peer::Status() {
       s.workspaces.push_back(impl_->Info(*ws));
     }
     if (impl_->relay_) s.relay = impl_->RelayStatus();
+    if (impl_->auditor_) {
+      const auditor::State a = impl_->auditor_->state();
+      s.audit = api::AuditInfo{.ready = a.ready,
+                               .database_ok = a.db_ok,
+                               .error = a.error,
+                               .entries = a.entries,
+                               .in_flight = a.in_flight,
+                               .head_size = a.head_size,
+                               .head_timestamp_ms = a.head_timestamp_ms};
+    }
     return s;
   });
 }

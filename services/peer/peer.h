@@ -51,6 +51,10 @@ struct PeerOptions {
   // card ("grove-card:..."), which pins the relay's key. Both empty: no relay.
   std::string relay_address;
   std::string relay_card;
+  // The compliance audit log's PostgreSQL: set, this device is an auditor device and logs every
+  // workspace it holds (services/auditor). Empty: it does not.
+  std::string audit_db;
+  int audit_head_interval_ms = 60'000;
 };
 
 class Peer final : public api::Backend {

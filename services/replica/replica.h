@@ -104,6 +104,35 @@ struct ApplyReport {
   std::vector<RecordId> changed;  // records whose state the batch changed
 };
 
+// What an auditor device (services/auditor) reads of a decided delta: its verdict and its ops,
+// decrypted and with names resolved.
+struct AuditedOp {
+  // create, set, add, append, transition, archive, grant, upgrade (record ops, their effects
+  // included in order), workspace.create, member.set, member.remove, key.rotate (membership).
+  std::string op;
+  std::optional<RecordId> record;  // record ops
+  std::string type;                // create: the record type
+  // set/add/append/grant: the field; transition: the transition's name; upgrade: the tool;
+  // member.*: the member's device text.
+  std::string field;
+  Value value;         // set, append: the value; add, grant: the key for a keyed stock field
+  int64_t amount = 0;  // add, grant
+  std::vector<std::pair<std::string, Value>> fields;  // create: its fields
+  std::string detail;   // member.set: the role and name; grant: the device receiving the rights
+  bool effect = false;  // an effect of the transition or upgrade before it
+};
+
+struct AuditedDelta {
+  DeviceId author{};
+  uint64_t seq = 0;
+  Hash32 hash{};
+  uint64_t hlc = 0;
+  uint64_t received_ms = 0;  // when this process received it; 0 when before it started
+  bool applied = false;      // false: stored as evidence only; `reason` says why
+  std::string reason;
+  std::vector<AuditedOp> ops;  // for an invalid delta: its ops when they can be read
+};
+
 struct Limits {
   size_t max_delta_bytes = 16 << 20;
   size_t max_ops_per_delta = 200'000;
@@ -234,6 +263,15 @@ class Workspace {
   // Every feed's deltas with their status, and every record's canonical bytes, one per line:
   // for diagnosing a digest mismatch.
   std::string DebugString() const;
+  // --- Audit.
+  // The deltas decided here (applied, or stored as invalid) that `done` does not cover (done:
+  // per author, the highest seq already audited; authors missing from it have none), in causal
+  // order, stopping once about `max_ops` ops were gathered (at least one delta when any is
+  // due). An author's feed stops at its first delta still awaiting its content key, so what is
+  // returned extends each author's audited prefix. IOError when the store cannot be read.
+  Result<std::vector<AuditedDelta>> DecidedAfter(const std::map<DeviceId, uint64_t>& done,
+                                                 size_t max_ops);
+
   // Fork evidence and rejections seen so far, newest last.
   std::vector<Status> problems() const;
 

@@ -410,6 +410,7 @@ Status Workspace::Impl::Deliver(Incoming& in, store::WriteBatch& wb, ApplyReport
   for (const auto& op : meta.plain) OpenBoxes(*op);
 
   NoteAdmissions(dev, seq, meta);
+  meta.received_ms = clock_.NowMillis();
   feed.deltas.push_back(std::move(meta));
   current_vv_[dev] = seq;
   unsaved_[{dev, seq}] = in.raw;

@@ -41,6 +41,7 @@ struct DeltaMeta {
   bool judged = false;    // checked against the tools' rules, with this role:
   Role judged_role = Role::kNone;
   std::vector<std::unique_ptr<PlainOp>> plain;
+  uint64_t received_ms = 0;  // Unix ms when this process took it in; 0 if loaded from the store
 };
 
 struct Feed {

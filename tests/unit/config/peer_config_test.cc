@@ -109,7 +109,7 @@ TEST(PeerConfigTest, FlowStyleAndEmptySections) {
 TEST(PeerConfigTest, UnknownKeys) {
   ExpectError("data: d\nsink: x\n", "peer.yaml:2:1",
               {"unknown key 'sink'",
-               "(known: data, listen, api, connect, log, sync, store, attachments, relay)"});
+               "(known: data, listen, api, connect, log, sync, store, attachments, relay, audit)"});
   ExpectError("data: d\nsync:\n  seal_dely: 5\n", "peer.yaml:3:3",
               {"unknown key 'sync.seal_dely'", "did you mean 'sync.seal_delay_ms'?",
                "known in sync: seal_delay_ms, max_frame_bytes, batch_bytes, reconnect_min_ms, "
@@ -443,7 +443,7 @@ TEST(PeerConfigTest, EveryKeyIsDocumented) {
   const std::string example = ReadFile(std::string(GROVE_SOURCE_DIR) + "/deploy/peer.example.yaml");
   ASSERT_FALSE(docs.empty());
   ASSERT_FALSE(example.empty());
-  EXPECT_EQ(PeerConfigKeys().size(), 16u);
+  EXPECT_EQ(PeerConfigKeys().size(), 18u);
   for (const std::string& key : PeerConfigKeys()) {
     EXPECT_NE(docs.find("| `" + key + "` |"), std::string::npos)
         << key << " has no row in docs/configuration.md";
