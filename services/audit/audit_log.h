@@ -104,8 +104,8 @@ class AuditLog {
   // Appends the entries, in order, and sets the cursors, in one transaction, giving the entries
   // seqs size(), size()+1, ... Nothing is written on failure. InvalidArgument (naming the field)
   // for an hlc above 2^63-1, received_at_ms above 8e15, text with a NUL byte, or text PostgreSQL
-  // refuses (invalid UTF-8); FailedPrecondition when another writer appended meanwhile (this log then
-  // reloads).
+  // refuses (invalid UTF-8); FailedPrecondition when another writer appended meanwhile (this log
+  // then reloads).
   Status Append(const std::vector<Entry>& entries, const std::vector<Cursor>& cursors = {});
   // Every cursor set so far, by name.
   Result<std::map<std::string, std::string>> Cursors();
