@@ -127,6 +127,22 @@ const yaml::Leaf<PeerConfig> kLeaves[] = {
        return yaml::SetUnsigned<&PeerConfig::audit_head_interval_s, 1, 86400>(
            "audit.head_interval_s", c, v);
      }},
+    {"org.card", "an org card (grove-org:...)",
+     [](PeerConfig& c, const Value& v) {
+       if (!v.text.empty() && !v.text.starts_with("grove-org:")) {
+         return Bad("org.card", "an org card (grove-org:...)", v);
+       }
+       c.org_card = std::string(v.text);
+       return Status::Ok();
+     }},
+    {"org.enrolment", "an enrolment (grove-enrolment:...)",
+     [](PeerConfig& c, const Value& v) {
+       if (!v.text.empty() && !v.text.starts_with("grove-enrolment:")) {
+         return Bad("org.enrolment", "an enrolment (grove-enrolment:...)", v);
+       }
+       c.org_enrolment = std::string(v.text);
+       return Status::Ok();
+     }},
 };
 
 const yaml::Required kRequired[] = {{"data", "the data folder"}};
@@ -137,6 +153,8 @@ const yaml::Partner kPartners[] = {
     {"sync.batch_bytes", "sync.max_frame_bytes"},
     {"relay.card", "relay.address"},
     {"relay.address", "relay.card"},
+    {"org.enrolment", "org.card"},
+    {"org.card", "org.enrolment"},
 };
 
 const yaml::YamlTable<PeerConfig>& Table() {
@@ -178,6 +196,17 @@ Status ValidatePeerConfig(PeerConfig& config) {
         "relay.address is required with relay.card: the card names the relay's key, not where to "
         "reach it (the HOST:PORT of the relay's listen address)",
         "relay.address");
+  }
+  if (config.org_card.empty() != config.org_enrolment.empty()) {
+    return config.org_card.empty()
+               ? InvalidArgument(
+                     "org.card is required with org.enrolment: it pins the "
+                     "organisation CA that signed the enrolment",
+                     "org.card")
+               : InvalidArgument(
+                     "org.enrolment is required with org.card: a device in managed "
+                     "mode says hello with its enrolment, which IT issues",
+                     "org.enrolment");
   }
   return Status::Ok();
 }

@@ -13,6 +13,7 @@
 //   attachments: { max_bytes: 67108864 }
 //   relay: { address: "relay.example.org:7500", card: "grove-card:..." }   # both, or neither
 //   audit: { db: "postgresql://grove@db/audit", head_interval_s: 60 }      # an auditor device
+//   org: { card: "grove-org:...", enrolment: "grove-enrolment:..." }       # managed mode
 //
 // Parsing is strict, and every error is an InvalidArgument whose where() is "FILE:LINE:COL"
 // (1-based) of the offending key or value: an unknown key (the message names the known ones), a
@@ -64,6 +65,11 @@ struct PeerConfig {
   // does not keep the log (docs/audit.md). audit.head_interval_s: how often it signs a tree head.
   std::string audit_db;
   uint32_t audit_head_interval_s = 60;
+  // Managed mode (docs/decisions/0010-managed-mode.md): org.card pins the organisation CA
+  // ("grove-org:..."), org.enrolment is this device's enrolment ("grove-enrolment:..."). Both,
+  // or neither.
+  std::string org_card;
+  std::string org_enrolment;
 
   bool operator==(const PeerConfig&) const = default;
 };

@@ -22,6 +22,7 @@ using namespace grove;
 constexpr char kUsage[] =
     "usage: grove-peer --data DIR [--listen HOST:PORT] [--api HOST:PORT] [--connect HOST:PORT]...\n"
     "                  [--relay HOST:PORT --relay-card CARD|@FILE] [--audit-db URL]\n"
+    "                  [--org-card ORG|@FILE --enrolment ENROLMENT|@FILE]\n"
     "       grove-peer --config FILE [same options, which win over the file]\n"
     "\n"
     "Runs one device's peer: syncs its workspaces with other peers over TLS and serves the\n"
@@ -29,7 +30,9 @@ constexpr char kUsage[] =
     "--relay syncs through a grove-relay as well; --relay-card gives the relay's card (the text\n"
     "grove-relay prints at start, or @FILE to read it from a file such as its DATA/relay.card),\n"
     "which pins the relay's key. --audit-db makes this device an auditor: it writes what its\n"
-    "workspaces decide to the compliance audit log in that PostgreSQL. Any key of the config file\n"
+    "workspaces decide to the compliance audit log in that PostgreSQL. --org-card and\n"
+    "--enrolment put the peer in managed mode: it talks only to devices its organisation\n"
+    "enrolled and applies the organisation's revocations. Any key of the config file\n"
     "may be given as --KEY VALUE (--sync.seal_delay_ms 50). Stops cleanly on SIGTERM or\n"
     "SIGINT. Logs are JSON lines on stderr.\n";
 
@@ -38,12 +41,13 @@ int Usage(const std::string& problem) {
   return 2;
 }
 
-// The card in `path`, without surrounding whitespace; "" with `error` set when it cannot be read.
-std::string ReadCardFile(const std::string& path, std::string& error) {
+// The card (or org card, or enrolment) in `path`, without surrounding whitespace; "" with `error`
+// (naming `flag`) set when it cannot be read.
+std::string ReadCardFile(const std::string& flag, const std::string& path, std::string& error) {
   constexpr size_t kMaxCardFileBytes = 64 << 10;  // a card is a few hundred bytes
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    error = "--relay-card: cannot open " + path + ": " + std::strerror(errno);
+    error = flag + ": cannot open " + path + ": " + std::strerror(errno);
     return "";
   }
   std::string text;
@@ -52,7 +56,7 @@ std::string ReadCardFile(const std::string& path, std::string& error) {
     const ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      error = "--relay-card: cannot read " + path + ": " + std::strerror(errno);
+      error = flag + ": cannot read " + path + ": " + std::strerror(errno);
       close(fd);
       return "";
     }
@@ -61,13 +65,13 @@ std::string ReadCardFile(const std::string& path, std::string& error) {
   }
   close(fd);
   if (text.size() > kMaxCardFileBytes) {
-    error = "--relay-card: " + path + " is larger than 64 KiB, not a card";
+    error = flag + ": " + path + " is larger than 64 KiB, not a card";
     return "";
   }
   const char* space = " \t\r\n\f\v";
   const size_t begin = text.find_first_not_of(space);
   if (begin == std::string::npos) {
-    error = "--relay-card: " + path + " is empty";
+    error = flag + ": " + path + " is empty";
     return "";
   }
   return text.substr(begin, text.find_last_not_of(space) + 1 - begin);
@@ -86,6 +90,7 @@ int main(int argc, char** argv) {
     }
     if (arg != "--config" && arg != "--data" && arg != "--listen" && arg != "--api" &&
         arg != "--connect" && arg != "--relay" && arg != "--relay-card" && arg != "--audit-db" &&
+        arg != "--org-card" && arg != "--enrolment" &&
         !(arg.starts_with("--") && arg.find('.') != std::string::npos)) {
       return Usage("unknown option '" + arg + "'");
     }
@@ -97,16 +102,19 @@ int main(int argc, char** argv) {
       overrides.emplace_back("relay.address", value);
     } else if (arg == "--audit-db") {
       overrides.emplace_back("audit.db", value);
-    } else if (arg == "--relay-card") {
+    } else if (arg == "--relay-card" || arg == "--org-card" || arg == "--enrolment") {
       if (value.starts_with("@")) {
         std::string error;
-        value = ReadCardFile(value.substr(1), error);
+        value = ReadCardFile(arg, value.substr(1), error);
         if (!error.empty()) {
           std::fprintf(stderr, "grove-peer: %s\n", error.c_str());
           return 1;
         }
       }
-      overrides.emplace_back("relay.card", value);
+      overrides.emplace_back(arg == "--relay-card" ? "relay.card"
+                             : arg == "--org-card" ? "org.card"
+                                                   : "org.enrolment",
+                             value);
     } else {
       overrides.emplace_back(arg.substr(2), value);
     }
@@ -164,6 +172,8 @@ int main(int argc, char** argv) {
   options.relay_address = cfg.relay_address;
   options.relay_card = cfg.relay_card;
   options.audit_db = cfg.audit_db;
+  options.org_card = cfg.org_card;
+  options.enrolment = cfg.org_enrolment;
   options.audit_head_interval_ms = static_cast<int>(cfg.audit_head_interval_s) * 1000;
 
   auto token = identity::ReadApiToken(cfg.data);

@@ -12,7 +12,10 @@
 #include "auditor/auditor.h"
 #include "logging/log.h"
 #include "metrics/metrics.h"
+#include "org/enrolment.h"
+#include "org/revocation.h"
 #include "peer/attachment_views.h"
+#include "peer/managed_mode.h"
 #include "peer/record_views.h"
 #include "replica/replica.h"
 #include "tools/tool.h"
@@ -189,6 +192,10 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       if (!card.ok()) return card.status().Annotate("the relay's card");
       relay_ = RelayTarget{at, std::move(card).value()};
     }
+    if (!options_.org_card.empty()) {
+      GROVE_ASSIGN_OR_RETURN(managed_, ManagedMode::Open(options_.org_card, options_.enrolment,
+                                                         *identity_, options_.data));
+    }
     if (!options_.audit_db.empty()) {
       auditor::Options ao;
       ao.db_url = options_.audit_db;
@@ -207,6 +214,11 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       so.batch_bytes = options_.batch_bytes;
       so.listen_port = options_.listen.port;
       so.max_frame_bytes = static_cast<uint32_t>(options_.max_frame_bytes);
+      if (managed_) {
+        so.credential = managed_->credential();
+        so.admit_peer = [this](const identity::CardInfo& card, const std::string& credential,
+                               bool relay) { return managed_->Admit(card, credential, relay); };
+      }
       sync::Observer observer;
       observer.applied = [this](const sync::WorkspaceId& ws, const replica::ApplyReport& r,
                                 sync::ConnectionId from) { OnApplied(ws, r, from); };
@@ -228,6 +240,12 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       observer.punch = [this](const sync::PunchRequest& request, sync::ConnectionId) {
         OnPunch(request);
       };
+      observer.ready = [this](sync::ConnectionId id, const identity::DeviceId&) {
+        if (managed_) sync_->SendNotices(managed_->RevocationTexts(), id);
+      };
+      observer.notices = [this](sync::ConnectionId from, const std::vector<std::string>& items) {
+        OnNotices(from, items);
+      };
       observer.chunks = [this](const sync::WorkspaceId& ws, size_t stored, size_t corrupted,
                                sync::ConnectionId from) {
         metrics_.chunks_received.Inc(stored);
@@ -248,6 +266,11 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
         // Actions left unsealed by a crash or kill go out now.
         if ((*ws)->pending_actions() > 0) (void)(*ws)->Seal();
         sync_->AddWorkspace(std::move(ws).value());
+      }
+      // Revocations that arrived while a workspace could not yet be changed (or before a crash
+      // between keeping a revocation and applying it) are applied now; applying is idempotent.
+      if (managed_) {
+        for (const org::Revocation& r : managed_->revocations()) ApplyRevocation(r);
       }
       return grove::Status::Ok();
     });
@@ -448,6 +471,54 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       if (relay_) AskRendezvous();
     }
     tick_timer_ = loop_.PostAfter(25, [this] { Tick(); });
+  }
+
+  // --- Managed mode --------------------------------------------------------------------------
+  void OnNotices(sync::ConnectionId from, const std::vector<std::string>& items) {
+    if (!managed_) return;
+    std::vector<std::string> skipped;
+    Result<std::vector<org::Revocation>> fresh = managed_->Take(items, skipped);
+    for (const std::string& why : skipped) {
+      log_.Warn("org", "notice skipped",
+                {{"connection", static_cast<int64_t>(from)}, {"why", why}});
+    }
+    if (!fresh.ok()) {
+      // Not kept, so not applied: the relay sends it again at the next connection.
+      log_.Error("org", "cannot keep revocations", {{"error", fresh.status().ToString()}});
+      return;
+    }
+    std::vector<std::string> texts;
+    for (const org::Revocation& r : *fresh) {
+      ApplyRevocation(r);
+      texts.push_back(org::EncodeRevocation(r));
+    }
+    // Gossip: whoever this peer talks to learns it too.
+    sync_->SendNotices(texts, 0, from);
+  }
+
+  // Stops talking to the revoked device and removes it, with a new epoch, from every workspace
+  // this device owns.
+  void ApplyRevocation(const org::Revocation& r) {
+    const std::string device = identity::DeviceIdText(r.device);
+    log_.Info(
+        "org", "device revoked by the organisation",
+        {{"device", device}, {"reason", r.reason}, {"serial", static_cast<int64_t>(r.serial)}});
+    sync_->Disconnect(r.device,
+                      PermissionDenied("device " + device + " was revoked by the organisation"));
+    for (replica::Workspace* ws : sync_->Workspaces()) {
+      if (ws->RoleOf(identity_->device()) != replica::Role::kOwner) continue;
+      if (ws->RoleOf(r.device) == replica::Role::kNone) continue;
+      grove::Status s = ws->RemoveMember(r.device);
+      if (!s.ok()) {
+        log_.Error("org", "cannot remove a revoked device",
+                   {{"workspace", Hex16(ws->id())}, {"device", device}, {"error", s.ToString()}});
+        continue;
+      }
+      log_.Info("org", "revoked device removed from workspace",
+                {{"workspace", Hex16(ws->id())}, {"device", device}});
+      sync_->Push(ws->id());
+      Emit("workspace", HexEncode(ws->id()), "");
+    }
   }
 
   // Hands what the workspaces decided to the auditor (a bounded amount per tick, so the loop
@@ -676,7 +747,8 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   std::map<replica::WorkspaceId, uint64_t> last_seal_ms_;
   uint64_t tick_timer_ = 0;
   std::unique_ptr<auditor::Auditor> auditor_;
-  bool audit_due_ = false;  // the auditor may have something to collect
+  std::unique_ptr<ManagedMode> managed_;  // set when the peer belongs to an organisation
+  bool audit_due_ = false;                // the auditor may have something to collect
   uint64_t ticks_ = 0;
   std::atomic<bool> stopped_{false};
   PeerMetrics metrics_;
@@ -848,7 +920,18 @@ grove::Status Peer::AddMember(const std::string& text, const std::string& card_t
                               const std::string& role_text) {
   return impl_->loop_.Call([&]() -> grove::Status {
     GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
-    auto card = identity::ParseCardText(card_text);
+    Result<identity::CardInfo> card = Corruption("no card");
+    if (impl_->managed_) {
+      card = impl_->managed_->CardToInvite(card_text);
+      if (!card.ok()) return card.status();
+    } else if (card_text.find(org::kEnrolmentPrefix) != std::string::npos) {
+      // An enrolment carries the device's card; outside managed mode nothing vouches for it.
+      Result<org::Enrolment> e = org::ParseEnrolment(card_text);
+      if (!e.ok()) return grove::Status(Code::kInvalidArgument, e.status().message(), "card");
+      card = identity::ParseCardText(e->card);
+    } else {
+      card = identity::ParseCardText(card_text);
+    }
     if (!card.ok()) return grove::Status(Code::kInvalidArgument, card.status().message(), "card");
     auto role = replica::ParseRole(role_text);
     if (!role) {

@@ -54,6 +54,10 @@ struct PeerOptions {
   // The compliance audit log's PostgreSQL: set, this device is an auditor device and logs every
   // workspace it holds (services/auditor). Empty: it does not.
   std::string audit_db;
+  // Managed mode (peer/managed_mode.h): the organisation's card and this device's enrolment.
+  // Both empty: the peer belongs to no organisation.
+  std::string org_card;
+  std::string enrolment;
   int audit_head_interval_ms = 60'000;
 };
 

@@ -91,7 +91,34 @@ void SyncNode::OnConnected(ConnectionId id, const crypto::PublicKey& tls_key, bo
   hello->set_listen_port(options_.listen_port);
   hello->set_software("grove/0.1.0");
   hello->set_max_frame_bytes(options_.max_frame_bytes);
+  hello->set_credential(options_.credential);
   SendFrame(conn, frame.SerializeAsString());
+}
+
+void SyncNode::SendNotices(const std::vector<std::string>& items, ConnectionId to,
+                           ConnectionId except) {
+  if (items.empty()) return;
+  w::Frame frame;
+  for (const std::string& item : items) frame.mutable_notices()->add_items(item);
+  const std::string bytes = frame.SerializeAsString();
+  for (auto& [id, c] : connections_) {
+    if (!c->ready || (to != 0 && id != to) || id == except) continue;
+    SendFrame(*c, bytes);
+  }
+}
+
+void SyncNode::Disconnect(const identity::DeviceId& device, const Status& reason) {
+  std::vector<ConnectionId> ids;
+  for (auto& [id, c] : connections_) {
+    if (c->ready && c->device == device) ids.push_back(id);
+  }
+  for (ConnectionId id : ids) {
+    Connection& c = *connections_[id];
+    w::Frame bye;
+    bye.mutable_goodbye()->set_reason(reason.message());
+    SendFrame(c, bye.SerializeAsString());
+    Fail(c, reason);
+  }
 }
 
 void SyncNode::OnClosed(ConnectionId id) {
@@ -235,6 +262,12 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
       return OnRendezvous(c, frame.rendezvous());
     case w::Frame::kPunch:
       return OnPunch(c, frame.punch());
+    case w::Frame::kNotices: {
+      if (!observer_.notices) return;
+      const auto& items = frame.notices().items();
+      observer_.notices(c.id, std::vector<std::string>(items.begin(), items.end()));
+      return;
+    }
     case w::Frame::kChunkRequest:
       return OnChunkRequest(c, frame.chunk_request());
     case w::Frame::kChunks:
@@ -263,6 +296,16 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
     return Fail(c, PermissionDenied("hello card is not for the key of the TLS connection"));
   }
   if (card->device == me_.device()) return Fail(c, InvalidArgument("connected to itself"));
+  if (options_.admit_peer) {
+    Status admitted =
+        options_.admit_peer(*card, hello.credential(), options_.relays.count(card->device) > 0);
+    if (!admitted.ok()) {
+      w::Frame bye;
+      bye.mutable_goodbye()->set_reason(admitted.message());
+      SendFrame(c, bye.SerializeAsString());
+      return Fail(c, admitted);
+    }
+  }
   c.ready = true;
   c.device = card->device;
   c.name = card->name;
@@ -293,6 +336,7 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
   }
   // A member that was not connected before may hold chunks no one else had.
   DispatchChunkRequests();
+  if (observer_.ready) observer_.ready(c.id, c.device);
 }
 
 void SyncNode::OnDeltas(Connection& c, const WorkspaceId& ws_id, const w::Deltas& d) {

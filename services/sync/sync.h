@@ -88,6 +88,14 @@ struct Options {
   bool share_addresses = true;          // tell peers where other members are
   std::set<identity::DeviceId> relays;  // blind replicas to sync every workspace with
   bool blind = false;                   // this node is a relay (see above)
+  // Sent in hello (wire::v1::Hello.credential): what vouches for this device beyond its card,
+  // such as its enrolment in managed mode.
+  std::string credential;
+  // Whether to talk to a remote that said hello with `card` and `credential` (`relay`: one of
+  // `relays`). A non-OK status closes the connection with it, after a Goodbye naming it. Unset:
+  // everyone with a valid card.
+  std::function<Status(const identity::CardInfo& card, const std::string& credential, bool relay)>
+      admit_peer;
 };
 
 // A delta a blind node does not hold yet, as BlindHooks::admit sees it.
@@ -167,6 +175,10 @@ struct Observer {
   std::function<void(const WorkspaceId&, size_t stored, size_t corrupted, ConnectionId)> chunks;
   // A relay (one of Options::relays, on connection `from`) asks this node to reach a member.
   std::function<void(const PunchRequest&, ConnectionId from)> punch;
+  // Hello was exchanged with `device` on `id` (and the remote admitted).
+  std::function<void(ConnectionId id, const identity::DeviceId& device)> ready;
+  // Notices (wire::v1::Notices) arrived on `from`.
+  std::function<void(ConnectionId from, const std::vector<std::string>& items)> notices;
 };
 
 class SyncNode {
@@ -194,6 +206,12 @@ class SyncNode {
   // Offers what connected members lack of `ws` (after local actions were sealed, or anything
   // else changed it), and tells newly added members about it.
   void Push(const WorkspaceId& ws);
+  // Sends `items` in a Notices frame on connection `to`, or on every ready connection but
+  // `except` when `to` is 0.
+  void SendNotices(const std::vector<std::string>& items, ConnectionId to = 0,
+                   ConnectionId except = 0);
+  // Closes every connection with `device`, for `reason` (a Goodbye tells it why).
+  void Disconnect(const identity::DeviceId& device, const Status& reason);
   // Continues sends that stopped at a full queue. Call when queues drain (or on a short timer).
   void Pump();
   bool HasBacklog() const;

@@ -107,9 +107,10 @@ TEST(PeerConfigTest, FlowStyleAndEmptySections) {
 }
 
 TEST(PeerConfigTest, UnknownKeys) {
-  ExpectError("data: d\nsink: x\n", "peer.yaml:2:1",
-              {"unknown key 'sink'",
-               "(known: data, listen, api, connect, log, sync, store, attachments, relay, audit)"});
+  ExpectError(
+      "data: d\nsink: x\n", "peer.yaml:2:1",
+      {"unknown key 'sink'",
+       "(known: data, listen, api, connect, log, sync, store, attachments, relay, audit, org)"});
   ExpectError("data: d\nsync:\n  seal_dely: 5\n", "peer.yaml:3:3",
               {"unknown key 'sync.seal_dely'", "did you mean 'sync.seal_delay_ms'?",
                "known in sync: seal_delay_ms, max_frame_bytes, batch_bytes, reconnect_min_ms, "
@@ -392,6 +393,21 @@ TEST(PeerConfigTest, RelayErrors) {
               {"key 'relay.address' is given twice (first at peer.yaml:3:3)"});
 }
 
+TEST(PeerConfigTest, ManagedModeNeedsCardAndEnrolment) {
+  ExpectError("data: d\norg:\n  card: grove-org:abc\n", "peer.yaml:3:9",
+              {"org.enrolment is required with org.card"});
+  ExpectError("data: d\norg:\n  enrolment: grove-enrolment:abc\n", "peer.yaml:3:14",
+              {"org.card is required with org.enrolment"});
+  ExpectError("data: d\norg:\n  card: grove-card:abc\n  enrolment: grove-enrolment:x\n",
+              "peer.yaml:3:9",
+              {"org.card must be an org card (grove-org:...), got 'grove-card:abc'"});
+  Result<PeerConfig> ok = ParsePeerConfig(
+      "data: d\norg:\n  card: grove-org:a\n  enrolment: grove-enrolment:b\n", "peer.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->org_card, "grove-org:a");
+  EXPECT_EQ(ok->org_enrolment, "grove-enrolment:b");
+}
+
 TEST(PeerConfigTest, RelayNeedsAddressAndCard) {
   // The address alone: the blame is the missing card's, shown at the address.
   ExpectError("data: d\nrelay:\n  address: r:7500\n", "peer.yaml:3:12",
@@ -443,7 +459,7 @@ TEST(PeerConfigTest, EveryKeyIsDocumented) {
   const std::string example = ReadFile(std::string(GROVE_SOURCE_DIR) + "/deploy/peer.example.yaml");
   ASSERT_FALSE(docs.empty());
   ASSERT_FALSE(example.empty());
-  EXPECT_EQ(PeerConfigKeys().size(), 18u);
+  EXPECT_EQ(PeerConfigKeys().size(), 20u);
   for (const std::string& key : PeerConfigKeys()) {
     EXPECT_NE(docs.find("| `" + key + "` |"), std::string::npos)
         << key << " has no row in docs/configuration.md";

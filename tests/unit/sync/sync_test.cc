@@ -211,6 +211,49 @@ TEST_F(SyncTest, AddressesOfFellowMembersAreShared) {
   EXPECT_TRUE(knows_b);
 }
 
+// Managed mode's hooks: the credential each side sends in hello reaches the other's admission
+// check, which can refuse the connection with a reason; notices travel between admitted nodes;
+// Disconnect drops a device.
+TEST_F(SyncTest, AdmissionSeesTheCredentialAndRefusesWithAReason) {
+  std::vector<std::string> seen;
+  sync::Options strict;
+  strict.credential = "cred-of-a";
+  strict.admit_peer = [&](const identity::CardInfo& card, const std::string& credential,
+                          bool relay) -> Status {
+    seen.push_back(card.name + ":" + credential + (relay ? ":relay" : ""));
+    if (credential != "cred-of-b") return PermissionDenied("device " + card.name + " not enrolled");
+    return Status::Ok();
+  };
+  std::vector<std::string> got;
+  sync::Observer watch;
+  watch.notices = [&](sync::ConnectionId, const std::vector<std::string>& items) {
+    got.insert(got.end(), items.begin(), items.end());
+  };
+  sync::Options b_options;
+  b_options.credential = "cred-of-b";
+  Node a("alice", 1, clock, net, strict), b("bob", 2, clock, net, b_options, watch),
+      c("carol", 3, clock, net);
+  net.Connect(b.index, a.index, b.key(), a.key());
+  net.Connect(c.index, a.index, c.key(), a.key());
+  net.Run();
+  EXPECT_EQ(seen, (std::vector<std::string>{"bob:cred-of-b", "carol:"}));
+  ASSERT_EQ(a.node.Connections().size(), 1u);
+  EXPECT_EQ(a.node.Connections()[0].device, b.device.identity.device());
+  bool named = false;
+  for (const std::string& r : net.closed_reasons_)
+    named |= r.find("carol not enrolled") != std::string::npos;
+  EXPECT_TRUE(named);
+
+  a.node.SendNotices({"grove-revocation:x", "something else"});
+  net.Run();
+  EXPECT_EQ(got, (std::vector<std::string>{"grove-revocation:x", "something else"}));
+
+  a.node.Disconnect(b.device.identity.device(), PermissionDenied("revoked"));
+  net.Run();
+  EXPECT_TRUE(a.node.Connections().empty());
+  EXPECT_TRUE(b.node.Connections().empty());
+}
+
 // --- Attachment chunks ---------------------------------------------------------------------
 
 // Seals `data` as an attachment of `ws` into n's store, as an upload would.

@@ -1,0 +1,172 @@
+#include "peer/managed_mode.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "org/org_id.h"
+
+namespace grove::peer {
+namespace {
+
+constexpr std::string_view kRevocationsFile = "revocations";
+
+// Appends `lines` to `path` and flushes them to disk before returning.
+Status AppendDurably(const std::string& path, const std::string& lines) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return IOError("cannot open " + path + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < lines.size()) {
+    const ssize_t n = ::write(fd, lines.data() + done, lines.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return IOError("cannot write " + path + ": " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  const std::string why = synced ? "" : std::strerror(errno);
+  ::close(fd);
+  if (!synced) return IOError("cannot sync " + path + ": " + why);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ManagedMode>> ManagedMode::Open(std::string_view org_card,
+                                                       std::string_view enrolment,
+                                                       const identity::Identity& me,
+                                                       const std::string& data_dir) {
+  std::unique_ptr<ManagedMode> m(new ManagedMode());
+  Result<crypto::PublicKey> ca = org::ParseOrgCard(org_card);
+  if (!ca.ok()) return InvalidArgument(ca.status().message(), "org.card");
+  m->ca_ = *ca;
+  m->org_ = org::OrgIdOf(*ca);
+  if (enrolment.empty()) {
+    return InvalidArgument(
+        "managed mode needs this device's enrolment: IT enrols the device's card in the admin "
+        "console and gives back a grove-enrolment:... text",
+        "org.enrolment");
+  }
+  Result<org::Enrolment> own = org::ParseAndVerifyEnrolment(enrolment, *ca);
+  if (!own.ok()) return InvalidArgument(own.status().message(), "org.enrolment");
+  if (own->device != me.device()) {
+    return InvalidArgument("the enrolment is for device " + identity::DeviceIdText(own->device) +
+                               ", not this one (" + identity::DeviceIdText(me.device()) + ")",
+                           "org.enrolment");
+  }
+  m->enrolment_ = std::move(own).value();
+  m->credential_ = org::EncodeEnrolment(m->enrolment_);
+  m->path_ = data_dir + "/" + std::string(kRevocationsFile);
+
+  std::ifstream in(m->path_);
+  if (in) {
+    // Every line was verified before it was written; a line that no longer verifies (edited by
+    // hand, a partial last line after a crash) is dropped, and the relay sends it again.
+    std::string line;
+    std::vector<std::string> skipped;
+    std::vector<std::string> lines;
+    while (std::getline(in, line)) {
+      if (!line.empty()) lines.push_back(line);
+    }
+    for (const std::string& text : lines) {
+      Result<org::Revocation> r = org::ParseAndVerifyRevocation(text, m->ca_);
+      if (!r.ok() || m->revoked_.count(r->device)) continue;
+      m->revoked_.insert(r->device);
+      m->revocations_.push_back(std::move(r).value());
+    }
+  } else if (errno != ENOENT) {
+    return IOError("cannot read " + m->path_ + ": " + std::strerror(errno));
+  }
+  return m;
+}
+
+Status ManagedMode::Admit(const identity::CardInfo& card, const std::string& credential,
+                          bool relay) const {
+  const std::string who = card.name + " (" + identity::DeviceIdText(card.device) + ")";
+  if (revoked_.count(card.device)) {
+    return PermissionDenied("device " + who + " was revoked by the organisation");
+  }
+  if (relay) return Status::Ok();
+  if (credential.empty()) {
+    return PermissionDenied("device " + who + " is not enrolled in organisation " +
+                            org::OrgIdText(org_) + " (its hello carries no enrolment)");
+  }
+  Result<org::Enrolment> e = org::ParseAndVerifyEnrolment(credential, ca_);
+  if (!e.ok()) {
+    return PermissionDenied("device " + who + " is not enrolled in organisation " +
+                            org::OrgIdText(org_) + ": " + e.status().message());
+  }
+  if (e->device != card.device) {
+    return PermissionDenied("device " + who + " presented the enrolment of another device");
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<org::Revocation>> ManagedMode::Take(const std::vector<std::string>& items,
+                                                       std::vector<std::string>& skipped) {
+  std::vector<org::Revocation> fresh;
+  std::string lines;
+  for (const std::string& item : items) {
+    if (!item.starts_with(org::kRevocationPrefix)) {
+      skipped.push_back("not a revocation: " + item.substr(0, 32));
+      continue;
+    }
+    Result<org::Revocation> r = org::ParseAndVerifyRevocation(item, ca_);
+    if (!r.ok()) {
+      skipped.push_back(r.status().message());
+      continue;
+    }
+    if (revoked_.count(r->device) ||
+        std::any_of(fresh.begin(), fresh.end(),
+                    [&](const org::Revocation& f) { return f.device == r->device; })) {
+      continue;  // one revocation per device is enough
+    }
+    lines += org::EncodeRevocation(*r) + "\n";
+    fresh.push_back(std::move(r).value());
+  }
+  if (fresh.empty()) return fresh;
+  GROVE_RETURN_IF_ERROR(AppendDurably(path_, lines));
+  for (const org::Revocation& r : fresh) {
+    revoked_.insert(r.device);
+    revocations_.push_back(r);
+  }
+  return fresh;
+}
+
+std::vector<std::string> ManagedMode::RevocationTexts() const {
+  std::vector<std::string> out;
+  for (const org::Revocation& r : revocations_) out.push_back(org::EncodeRevocation(r));
+  return out;
+}
+
+Result<identity::CardInfo> ManagedMode::CardToInvite(std::string_view text) const {
+  std::string_view trimmed = text;
+  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front()))) {
+    trimmed.remove_prefix(1);
+  }
+  if (!trimmed.starts_with(org::kEnrolmentPrefix)) {
+    return FailedPrecondition(
+        "this peer is in managed mode: invite a device by its enrolment (grove-enrolment:..., "
+        "which IT issues in the admin console), not by its card",
+        "card");
+  }
+  Result<org::Enrolment> e = org::ParseAndVerifyEnrolment(trimmed, ca_);
+  if (!e.ok()) return FailedPrecondition(e.status().message(), "card");
+  if (revoked_.count(e->device)) {
+    return FailedPrecondition(
+        "device " + identity::DeviceIdText(e->device) + " was revoked by the organisation", "card");
+  }
+  Result<identity::CardInfo> card = identity::ParseCardText(e->card);
+  if (!card.ok()) return FailedPrecondition(card.status().message(), "card");
+  return card;
+}
+
+}  // namespace grove::peer
