@@ -89,7 +89,8 @@ Result<OrgCaFields> ParseKeyFile(const std::string& path, std::string_view text)
       return Corruption("field \"" + std::string(key) + "\" appears twice", where);
     }
     if (key == "created_ms") {
-      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), fields.created_ms);
+      auto [ptr, ec] =
+          std::from_chars(value.data(), value.data() + value.size(), fields.created_ms);
       if (ec != std::errc() || ptr != value.data() + value.size()) {
         return Corruption("created_ms must be a decimal integer", where);
       }
