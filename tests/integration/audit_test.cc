@@ -152,6 +152,23 @@ TEST_F(AuditIntegration, TheAuditorLogsEveryOpAndCatchesUpAfterOutagesWithNothin
       << out;
   EXPECT_NE(out.find("verifies"), std::string::npos) << out;
   EXPECT_EQ(out.find("not signed yet"), std::string::npos) << out;
+
+  // Backup and restore as docs/admin-guide.md says: pg_dump -Fc, pg_restore into an empty
+  // database. The restored log verifies just the same.
+  const std::string dump_path = auditor.data_dir() + "/../audit.dump";
+  const std::string restored = pg_->NewDatabase();
+  ASSERT_FALSE(restored.empty());
+  ASSERT_EQ(RunProgram({FindOnPath("pg_dump"), "-Fc", "-f", dump_path, db_}, "", &out), 0) << out;
+  ASSERT_EQ(
+      RunProgram({FindOnPath("pg_restore"), "--no-owner", "-d", restored, dump_path}, "", &out), 0)
+      << out;
+  EXPECT_EQ(
+      RunProgram({GROVE_CLI_BIN, "audit", "verify", "--db", restored, "--key", "@" + card_path}, "",
+                 &out),
+      0)
+      << out;
+  const std::string entries = std::to_string(Count("true"));
+  EXPECT_NE(out.find(entries + " entries"), std::string::npos) << out;
 }
 
 }  // namespace
