@@ -9,6 +9,7 @@ PACKAGES=(
   libssl-dev libsqlite3-dev sqlite3 libprotobuf-dev protobuf-compiler libzstd-dev
   libyaml-cpp-dev libpoco-dev
   libpqxx-dev postgresql  # the relay's store; pg_store_test starts its own server
+  libargon2-dev  # the relay's admin console hashes passwords with argon2id
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   jq procps curl
   prometheus  # ships promtool: metrics_test checks our exposition text with it

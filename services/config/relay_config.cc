@@ -14,6 +14,10 @@ using yaml::Value;
 constexpr uint64_t kMaxConnectTimeoutS = 86400;
 constexpr uint64_t kMaxQuotaBytes = 9223372036854775807;  // PostgreSQL's bigint
 constexpr size_t kMaxNameBytes = 128;                     // identity's CheckName
+constexpr uint64_t kMaxSeconds = 31536000;                // a year
+constexpr uint64_t kMaxArgon2MemoryKib = 4194304;         // 4 GiB (admin/password.h)
+constexpr std::string_view kCardPrefix = "grove-card:";   // identity.h's; the relay decodes it
+constexpr std::string_view kCardExpect = "a card (one line starting with 'grove-card:'), or ''";
 
 constexpr std::string_view kNameExpect = "a device name (1 to 128 bytes, no control characters)";
 constexpr std::string_view kDbExpect =
@@ -269,6 +273,17 @@ std::string RedactKeywords(std::string_view db) {
   return out;
 }
 
+// The shape of a card's text: the relay decodes and verifies it at start.
+Status CheckCard(std::string_view key, const Value& v) {
+  if (v.text.find_first_of("\r\n") != std::string_view::npos) {
+    return InvalidArgument(std::string(key) + " must be " + std::string(kCardExpect) +
+                               ", got several lines (write it on one line, or quote it)",
+                           v.where);
+  }
+  if (!v.text.empty() && !v.text.starts_with(kCardPrefix)) return Bad(key, kCardExpect, v);
+  return Status::Ok();
+}
+
 const yaml::Leaf<RelayConfig> kLeaves[] = {
     {"data", "a path",
      [](RelayConfig& c, const Value& v) {
@@ -342,6 +357,49 @@ const yaml::Leaf<RelayConfig> kLeaves[] = {
        return yaml::SetUnsigned<&RelayConfig::quota_device_bytes, 0, kMaxQuotaBytes>(
            "quotas.device_bytes", c, v);
      }},
+    {"console.session_idle_s", "a positive integer",
+     [](RelayConfig& c, const Value& v) {
+       return yaml::SetUnsigned<&RelayConfig::session_idle_s, 60, kMaxSeconds>(
+           "console.session_idle_s", c, v);
+     }},
+    {"console.session_max_s", "a positive integer",
+     [](RelayConfig& c, const Value& v) {
+       return yaml::SetUnsigned<&RelayConfig::session_max_s, 60, kMaxSeconds>(
+           "console.session_max_s", c, v);
+     }},
+    {"console.lockout_failures", "a positive integer",
+     [](RelayConfig& c, const Value& v) {
+       return yaml::SetUnsigned<&RelayConfig::lockout_failures, 1, 1000>("console.lockout_failures",
+                                                                         c, v);
+     }},
+    {"console.lockout_s", "a positive integer",
+     [](RelayConfig& c, const Value& v) {
+       return yaml::SetUnsigned<&RelayConfig::lockout_s, 1, kMaxSeconds>("console.lockout_s", c, v);
+     }},
+    {"console.argon2_passes", "a positive integer",
+     [](RelayConfig& c, const Value& v) {
+       return yaml::SetUnsigned<&RelayConfig::argon2_passes, 1, 16>("console.argon2_passes", c, v);
+     }},
+    {"console.argon2_memory_kib", "a positive integer",
+     [](RelayConfig& c, const Value& v) {
+       return yaml::SetUnsigned<&RelayConfig::argon2_memory_kib, 8, kMaxArgon2MemoryKib>(
+           "console.argon2_memory_kib", c, v);
+     }},
+    {"console.argon2_lanes", "a positive integer",
+     [](RelayConfig& c, const Value& v) {
+       return yaml::SetUnsigned<&RelayConfig::argon2_lanes, 1, 16>("console.argon2_lanes", c, v);
+     }},
+    {"console.auditor_card", kCardExpect,
+     [](RelayConfig& c, const Value& v) {
+       GROVE_RETURN_IF_ERROR(CheckCard("console.auditor_card", v));
+       c.auditor_card = std::string(v.text);
+       return Status::Ok();
+     }},
+    {"console.secure_cookie", "true or false",
+     [](RelayConfig& c, const Value& v) {
+       GROVE_ASSIGN_OR_RETURN(c.secure_cookie, yaml::Boolean("console.secure_cookie", v));
+       return Status::Ok();
+     }},
 };
 
 const yaml::Required kRequired[] = {
@@ -376,6 +434,13 @@ Status ValidateRelayConfig(RelayConfig& config) {
                                ") must not exceed sync.max_frame_bytes (" +
                                std::to_string(config.max_frame_bytes) + ")",
                            "sync.batch_bytes");
+  }
+  if (config.argon2_memory_kib < 8ull * config.argon2_lanes) {
+    return InvalidArgument("console.argon2_memory_kib (" +
+                               std::to_string(config.argon2_memory_kib) +
+                               ") must be at least 8 per lane (console.argon2_lanes is " +
+                               std::to_string(config.argon2_lanes) + ")",
+                           "console.argon2_memory_kib");
   }
   return Status::Ok();
 }

@@ -253,6 +253,11 @@ Result<uint64_t> Unsigned(std::string_view key, const Value& v, uint64_t min, ui
         std::string(key) + " must be at most " + std::to_string(max) + ", got " + Quote(v.text),
         v.where);
   }
+  if (n < min && min > 1) {
+    return InvalidArgument(
+        std::string(key) + " must be at least " + std::to_string(min) + ", got " + Quote(v.text),
+        v.where);
+  }
   if (n < min) return Bad(key, expect, v);
   return n;
 }

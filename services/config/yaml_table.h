@@ -53,7 +53,7 @@ std::string Quote(std::string_view text);  // 'text'
 // "KEY must be EXPECT, got 'TEXT'" (or "got the quoted string \"TEXT\"" when it was quoted).
 Status Bad(std::string_view key, std::string_view expect, const Value& v);
 // Plain decimal digits in min..max ("a non-negative integer" when min is 0, else "a positive
-// integer"; "must be at most MAX" above max).
+// integer"; "must be at most MAX" above max; "must be at least MIN" below a min above 1).
 Result<uint64_t> Unsigned(std::string_view key, const Value& v, uint64_t min, uint64_t max);
 // Plain true/True/TRUE or false/False/FALSE.
 Result<bool> Boolean(std::string_view key, const Value& v);

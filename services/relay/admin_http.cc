@@ -10,8 +10,11 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/ThreadPool.h>
 
+#include <cctype>
 #include <cstdio>
+#include <istream>
 
+#include "admin/console_api.h"
 #include "api/json.h"
 #include "metrics/metrics.h"
 
@@ -66,6 +69,9 @@ class AdminHttp::Impl {
 
   void Handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
     const std::string path = request.getURI().substr(0, request.getURI().find('?'));
+    if (options_.api && (path == kApiRoot || path.starts_with(std::string(kApiRoot) + "/"))) {
+      return HandleApi(request, response);
+    }
     int status = 200;
     std::string type = "application/json";
     std::string body;
@@ -90,9 +96,59 @@ class AdminHttp::Impl {
     if (request.getMethod() != "HEAD") out << body;
   }
 
+  // The admin API: the request read whole, the reply sent as the console made it.
+  void HandleApi(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
+    admin::HttpReply reply;
+    admin::HttpRequest in;
+    in.method = request.getMethod();
+    in.target = request.getURI();
+    in.remote = request.clientAddress().host().toString();
+    for (const auto& [name, value] : request) {
+      std::string lower = name;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      in.headers.emplace_back(std::move(lower), value);
+    }
+    // A body over the limit is read on and thrown away (up to kDrainBytes), so that the client,
+    // still sending, gets the 413 instead of a reset connection.
+    const bool declared =
+        request.hasContentLength() &&
+        request.getContentLength64() > static_cast<Poco::Int64>(admin::kMaxAdminBodyBytes);
+    const bool hopeless =
+        declared && request.getContentLength64() > static_cast<Poco::Int64>(kDrainBytes);
+    bool too_big = declared;
+    if (!hopeless) {
+      std::istream& body = request.stream();
+      char buffer[16384];
+      size_t total = 0;
+      while (total <= kDrainBytes && (body.read(buffer, sizeof buffer) || body.gcount() > 0)) {
+        const auto got = static_cast<size_t>(body.gcount());
+        total += got;
+        if (total > admin::kMaxAdminBodyBytes) too_big = true;
+        if (!too_big) in.body.append(buffer, got);
+      }
+    }
+    if (too_big) {
+      reply.status = 413;
+      reply.body =
+          R"({"error":{"code":"payload_too_large","message":"the body is larger than 1 MiB"}})";
+      response.setKeepAlive(false);  // what is past kDrainBytes was not read
+    } else {
+      reply = options_.api(in);
+    }
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+    for (const auto& [name, value] : reply.headers) response.add(name, value);
+    if (!reply.content_type.empty()) response.setContentType(reply.content_type);
+    response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
+    std::ostream& out = response.send();
+    if (request.getMethod() != "HEAD") out << reply.body;
+  }
+
   uint16_t port_ = 0;
 
  private:
+  static constexpr std::string_view kApiRoot = "/api/v1/admin";
+  static constexpr size_t kDrainBytes = 8 << 20;
+
   class Handler : public Poco::Net::HTTPRequestHandler {
    public:
     explicit Handler(Impl& impl) : impl_(impl) {}

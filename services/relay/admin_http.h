@@ -6,12 +6,16 @@
 //                  relay can use its database; 503 {"status":"degraded","database":{"ok":false,
 //                  "error":"..."}} when it cannot (it then refuses peers until it can again)
 //
-// Anything else is 404 (405 for another method on a known path). The admin API of the console
-// (issue 7) will join these routes.
+//   /api/v1/admin/...   the admin console's REST API (admin/console_api.h), when `api` is set:
+//                       each request is read whole (bodies over 1 MiB: 413 without calling it)
+//                       and handed to `api`, whose reply is sent as it is
+//
+// Anything else is 404 (405 for another method on a known path).
 //
 // Thread-safety: Start and Stop from any thread; requests run on worker threads and call the
-// two callbacks concurrently, so they must be thread-safe and must not block for long. Stop
-// (and the destructor) returns once no worker runs a callback.
+// callbacks concurrently, so they must be thread-safe; metrics and health must not block for
+// long (the admin API may: it waits for the database and hashes passwords). Stop (and the
+// destructor) returns once no worker runs a callback.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "admin/http_types.h"
 #include "common/status.h"
 
 namespace grove::relay {
@@ -36,6 +41,7 @@ class AdminHttp {
     uint16_t port = 0;  // 0: any free port (see port())
     std::function<std::string()> metrics;
     std::function<Health()> health;
+    std::function<admin::HttpReply(const admin::HttpRequest&)> api;  // empty: 404 for /api/
   };
   // IOError naming the address when it cannot be bound.
   static Result<std::unique_ptr<AdminHttp>> Start(Options options);

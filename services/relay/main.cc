@@ -3,13 +3,24 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "admin/admin_cli.h"
+#include "admin/console.h"
 #include "config/relay_config.h"
+#include "crypto/crypto.h"
+#include "identity/identity.h"
 #include "logging/log.h"
 #include "relay/admin_http.h"
 #include "relay/relay.h"
@@ -21,21 +32,73 @@ using namespace grove;
 constexpr char kUsage[] =
     "usage: grove-relay --data DIR --db POSTGRES_URL [--listen HOST:PORT] [--admin HOST:PORT]\n"
     "       grove-relay --config FILE [same options, which win over the file]\n"
+    "       grove-relay admin add|passwd|unlock|remove|list ... (grove-relay admin --help)\n"
     "\n"
     "Runs a relay: a blind replica of its peers' workspaces in PostgreSQL (it holds no workspace\n"
     "key), serving members what they lack. Its card is printed at start and kept in "
     "DIR/relay.card;\n"
     "peers pin it with --relay HOST:PORT --relay-card CARD. /metrics and /healthz are served on\n"
-    "the admin address. Stops cleanly on SIGTERM or SIGINT. Logs are JSON lines on stderr.\n";
+    "the admin address, with the admin console's API under /api/v1/admin/ (docs/admin-api.md;\n"
+    "make the first admin account with `grove-relay admin add`). Stops cleanly on SIGTERM or\n"
+    "SIGINT. Logs are JSON lines on stderr.\n";
 
 int Usage(const std::string& problem) {
   std::fprintf(stderr, "grove-relay: %s\n%s", problem.c_str(), kUsage);
   return 2;
 }
 
+// Reloads the console's caches (revocations, policies) from the database every 10 s, so the
+// relay sees what other relays sharing the database changed; logs only when that starts or stops
+// failing.
+class ConsoleRefresher {
+ public:
+  ConsoleRefresher(admin::Console& console, logging::Logger& log)
+      : console_(console), log_(log), thread_([this] { Run(); }) {}
+  ~ConsoleRefresher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    bool failing = false;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      const Status s = console_.Refresh();
+      if (!s.ok() && !failing) {
+        log_.Warn("admin", "cannot load the admin console's data", {{"error", s.ToString()}});
+      } else if (s.ok() && failing) {
+        log_.Info("admin", "admin console's data loaded", {});
+      }
+      failing = !s.ok();
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stop_; });
+    }
+  }
+
+  admin::Console& console_;
+  logging::Logger& log_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "admin") {
+    SystemClock clock;
+    crypto::SystemRandom random;
+    return admin::RunAdminCommand(std::vector<std::string>(argv + 2, argv + argc),
+                                  admin::CliIo{std::cin, std::cout, std::cerr, isatty(0) == 1},
+                                  clock, random);
+  }
   std::string config_path;
   std::vector<std::pair<std::string, std::string>> overrides;
   for (int i = 1; i < argc; ++i) {
@@ -117,14 +180,51 @@ int main(int argc, char** argv) {
     return 1;
   }
   relay::Relay* raw = relay->get();
+
+  admin::ConsoleOptions console_options;
+  console_options.data = cfg.data;
+  console_options.db_url = cfg.db;
+  console_options.db_connect_timeout_s = static_cast<int>(cfg.db_connect_timeout_s);
+  console_options.accounts.session_idle_ms = uint64_t{cfg.session_idle_s} * 1000;
+  console_options.accounts.session_max_ms = uint64_t{cfg.session_max_s} * 1000;
+  console_options.accounts.lockout_failures = cfg.lockout_failures;
+  console_options.accounts.lockout_ms = uint64_t{cfg.lockout_s} * 1000;
+  console_options.accounts.cost = {cfg.argon2_passes, cfg.argon2_memory_kib, cfg.argon2_lanes};
+  console_options.secure_cookie = cfg.secure_cookie;
+  if (!cfg.auditor_card.empty()) {
+    auto card = identity::ParseCardText(cfg.auditor_card);
+    if (!card.ok()) {
+      std::fprintf(stderr, "grove-relay: console.auditor_card: %s\n",
+                   card.status().ToString().c_str());
+      (*relay)->Stop();
+      return 1;
+    }
+    console_options.auditor_key = card->sign_key;
+  }
+  console_options.relay_status = [raw] { return raw->status(); };
+  SystemClock console_clock;
+  crypto::SystemRandom console_random;
+  auto console = admin::Console::Open(std::move(console_options), console_clock, console_random);
+  if (!console.ok()) {
+    std::fprintf(stderr, "grove-relay: %s\n", console.status().ToString().c_str());
+    (*relay)->Stop();
+    return 1;
+  }
+  admin::Console* console_raw = console->get();
+  auto refresher = std::make_unique<ConsoleRefresher>(*console_raw, log);
+
   relay::AdminHttp::Options admin_options;
   admin_options.host = admin->host;
   admin_options.port = admin->port;
   admin_options.metrics = [raw] { return raw->MetricsText(); };
   admin_options.health = [raw] { return raw->health(); };
+  admin_options.api = [console_raw](const admin::HttpRequest& request) {
+    return console_raw->Handle(request);
+  };
   auto http = relay::AdminHttp::Start(admin_options);
   if (!http.ok()) {
     std::fprintf(stderr, "grove-relay: %s\n", http.status().ToString().c_str());
+    refresher.reset();
     (*relay)->Stop();
     return 1;
   }
@@ -139,6 +239,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   log.Info("relay", "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*http)->Stop();
+  refresher.reset();
   (*relay)->Stop();
   log.Info("relay", "stopped", {});
   return 0;

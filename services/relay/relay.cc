@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -25,6 +26,13 @@ namespace grove::relay {
 namespace {
 
 std::string Hex16(const Hash32& h) { return HexEncode(h).substr(0, 16); }
+
+#ifndef GROVE_VERSION
+#define GROVE_VERSION "unknown"
+#endif
+
+// Peers remembered for the admin console's status; the least recently seen are forgotten first.
+constexpr size_t kMaxPeersSeen = 1000;
 
 // The relay's metrics (docs/operations.md). Gauges are set from the event loop once a second.
 struct RelayMetrics {
@@ -103,6 +111,7 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
       log_.Debug(
           "relay", "connected",
           {{"connection", static_cast<int64_t>(peer.id)}, {"remote", peer.remote.ToString()}});
+      connection_paths_[peer.id] = {peer.remote.ToString(), net::PathName(peer.path)};
       sync_->OnConnected(peer.id, peer.sign_key, peer.outbound, peer.remote.host, peer.remote.port);
     });
   }
@@ -115,6 +124,7 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
     loop_.Post([this, id, reason] {
       log_.Debug("relay", "disconnected",
                  {{"connection", static_cast<int64_t>(id)}, {"reason", reason.ToString()}});
+      connection_paths_.erase(id);
       if (sync_) sync_->OnClosed(id);
     });
   }
@@ -144,6 +154,7 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
     }
     if (!loaded.ok()) return loaded.status();
     identity_ = std::make_unique<identity::Identity>(std::move(loaded).value());
+    started_ms_ = clock_.NowMillis();
     GROVE_RETURN_IF_ERROR(
         WriteFileAtomically(options_.data + "/relay.card", identity_->card().text() + "\n"));
 
@@ -478,8 +489,10 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
       metrics_.workspaces.Set(static_cast<double>(workspaces.size()));
       metrics_.stored_deltas.Set(static_cast<double>(deltas));
       metrics_.backlog.Set(sync_->HasBacklog() ? 1 : 0);
+      UpdateStatus(ready, workspaces.size(), deltas);
     } else {
       metrics_.connections.Set(0);
+      UpdateStatus(0, 0, 0);
     }
     net::Network::Stats now = network_->stats();
     net::Network::Stats& last = metrics_.last_net;
@@ -489,6 +502,62 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
     metrics_.splices.Set(static_cast<double>(now.splices_open));
     metrics_.received_bytes.Inc(now.bytes_in - last.bytes_in);
     last = now;
+  }
+
+  // The admin console's view: the counts, and every peer connected now marked as seen now.
+  void UpdateStatus(uint64_t connections, uint64_t workspaces, uint64_t deltas) {
+    const uint64_t now = clock_.NowMillis();
+    for (auto& [device, peer] : peers_seen_) peer.connected = false;
+    if (sync_) {
+      for (const sync::ConnectionView& c : sync_->Connections()) {
+        if (!c.ready) continue;
+        admin::PeerSeen& peer = peers_seen_[c.device];
+        peer.device = identity::DeviceIdText(c.device);
+        peer.name = c.name;
+        peer.last_seen_ms = now;
+        peer.connected = true;
+        if (auto it = connection_paths_.find(c.id); it != connection_paths_.end()) {
+          peer.address = it->second.first;
+          peer.path = it->second.second;
+        }
+      }
+    }
+    std::vector<admin::PeerSeen> peers;
+    peers.reserve(peers_seen_.size());
+    for (const auto& [device, peer] : peers_seen_) peers.push_back(peer);
+    std::sort(peers.begin(), peers.end(), [](const admin::PeerSeen& a, const admin::PeerSeen& b) {
+      return a.last_seen_ms != b.last_seen_ms ? a.last_seen_ms > b.last_seen_ms
+                                              : a.device < b.device;
+    });
+    if (peers.size() > kMaxPeersSeen) {
+      for (size_t i = kMaxPeersSeen; i < peers.size(); ++i) {
+        peers_seen_.erase(*identity::ParseDeviceId(peers[i].device));
+      }
+      peers.resize(kMaxPeersSeen);
+    }
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status_.connections = connections;
+    status_.workspaces = workspaces;
+    status_.stored_deltas = deltas;
+    status_.peers = std::move(peers);
+  }
+
+  admin::RelayStatus status() const {
+    admin::RelayStatus s;
+    {
+      std::lock_guard<std::mutex> lock(status_mu_);
+      s = status_;
+    }
+    const Health h = health();
+    s.version = GROVE_VERSION;
+    s.device = identity::DeviceIdText(identity_->device());
+    s.card = identity_->card().text();
+    s.started_ms = started_ms_;
+    s.now_ms = clock_.NowMillis();
+    s.database_ok = h.database_ok;
+    s.database_error = h.database_error;
+    s.database_latency_seconds = h.database_latency_seconds;
+    return s;
   }
 
   void SetHealth(bool ok, const std::string& error, double latency) {
@@ -503,7 +572,7 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
 
   RelayOptions options_;
   logging::Logger& log_;
-  SystemClock clock_;
+  mutable SystemClock clock_;  // thread-safe; status() reads it from admin threads
   crypto::SystemRandom random_;
   EventLoop loop_;
   std::unique_ptr<identity::Identity> identity_;
@@ -525,6 +594,13 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
 
   mutable std::mutex health_mu_;
   Health health_;
+
+  // The admin console's status: written by the loop, read by admin HTTP threads.
+  uint64_t started_ms_ = 0;  // set before the loop starts
+  std::map<net::ConnectionId, std::pair<std::string, std::string>> connection_paths_;  // loop
+  std::map<identity::DeviceId, admin::PeerSeen> peers_seen_;                           // loop
+  mutable std::mutex status_mu_;
+  admin::RelayStatus status_;  // guarded by status_mu_: counts and peers only
 };
 
 Result<std::unique_ptr<Relay>> Relay::Start(const RelayOptions& options, logging::Logger& log) {
@@ -542,5 +618,6 @@ net::Endpoint Relay::sync_address() const { return impl_->listening_; }
 std::string Relay::card() const { return impl_->identity_->card().text(); }
 std::string Relay::MetricsText() { return impl_->metrics_.registry.Exposition(); }
 Health Relay::health() const { return impl_->health(); }
+admin::RelayStatus Relay::status() const { return impl_->status(); }
 
 }  // namespace grove::relay

@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 
+#include "admin/relay_status.h"
 #include "common/status.h"
 #include "net/network.h"
 #include "relay/admin_http.h"
@@ -65,6 +66,10 @@ class Relay {
   std::string card() const;
   std::string MetricsText();
   Health health() const;
+  // The relay's status and the peers it has seen (device, name, last seen, address, path), for
+  // the admin console. Counts and peers are refreshed once a second by the event loop; at most
+  // the 1000 most recently seen peers are kept.
+  admin::RelayStatus status() const;
 
   class Impl;
 

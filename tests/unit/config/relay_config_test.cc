@@ -116,7 +116,8 @@ TEST(RelayConfigTest, FlowStyleAndEmptySections) {
 TEST(RelayConfigTest, UnknownKeys) {
   ExpectErrorAfterMinimal("quota: {}\n", "relay.yaml:3:1",
                           {"unknown key 'quota', did you mean 'quotas'?",
-                           "(known: data, name, listen, admin, db, log, sync, database, quotas)"});
+                           "(known: data, name, listen, admin, db, log, sync, database, quotas, "
+                           "console)"});
   ExpectErrorAfterMinimal("admn: a:1\n", "relay.yaml:3:1", {"did you mean 'admin'?"});
   ExpectErrorAfterMinimal("databse:\n  retry_ms: 5\n", "relay.yaml:3:1",
                           {"unknown key 'databse', did you mean 'database'?"});
@@ -294,6 +295,42 @@ TEST(RelayConfigTest, CrossKeyRules) {
   EXPECT_EQ(r->batch_bytes, 32768u);
 }
 
+TEST(RelayConfigTest, ConsoleKeys) {
+  Result<RelayConfig> r = ParseRelayConfig(
+      kMinimal + std::string("console:\n  session_idle_s: 600\n  lockout_failures: 3\n"
+                             "  argon2_memory_kib: 19456\n  auditor_card: \"grove-card:x\"\n"
+                             "  secure_cookie: true\n"),
+      "relay.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->session_idle_s, 600u);
+  EXPECT_EQ(r->session_max_s, 86400u);
+  EXPECT_EQ(r->lockout_failures, 3u);
+  EXPECT_EQ(r->argon2_memory_kib, 19456u);
+  EXPECT_EQ(r->auditor_card, "grove-card:x");
+  EXPECT_TRUE(r->secure_cookie);
+
+  ExpectErrorAfterMinimal("console:\n  session_idle_s: 59\n", "relay.yaml:4:19",
+                          {"console.session_idle_s must be at least 60"});
+  ExpectErrorAfterMinimal("console:\n  lockout_failures: 0\n", "relay.yaml:4:21",
+                          {"console.lockout_failures must be a positive integer, got '0'"});
+  ExpectErrorAfterMinimal("console:\n  argon2_memory_kib: 4194305\n", "relay.yaml:4:22",
+                          {"console.argon2_memory_kib must be at most 4194304"});
+  ExpectErrorAfterMinimal("console:\n  auditor_card: alice\n", "relay.yaml:4:17",
+                          {"console.auditor_card must be a card"});
+  ExpectErrorAfterMinimal("console:\n  secure_cookie: maybe\n", "relay.yaml:4:18",
+                          {"console.secure_cookie"});
+  ExpectErrorAfterMinimal("console:\n  sesion_idle_s: 600\n", "relay.yaml:4:3",
+                          {"did you mean 'console.session_idle_s'?"});
+  // 8 KiB per lane at least.
+  ExpectErrorAfterMinimal("console:\n  argon2_lanes: 4\n  argon2_memory_kib: 16\n",
+                          "relay.yaml:5:22",
+                          {"console.argon2_memory_kib (16) must be at least 8 per lane"});
+  RelayConfig c = *ParseRelayConfig(kMinimal, "relay.yaml");
+  ASSERT_TRUE(ApplyRelayOverride(c, "console.argon2_memory_kib", "8").ok());
+  ASSERT_TRUE(ApplyRelayOverride(c, "console.argon2_lanes", "2").ok());
+  EXPECT_EQ(ValidateRelayConfig(c).where(), "console.argon2_memory_kib");
+}
+
 TEST(RelayConfigTest, MalformedYaml) {
   ExpectError("data: d\ndb: [a\n", "relay.yaml:3:1", {"malformed YAML"});
   ExpectError("- data\n", "relay.yaml:1:1", {"must be a mapping of keys, got a list"});
@@ -347,6 +384,15 @@ TEST(RelayConfigTest, Overrides) {
       {"database.connect_timeout_s", "60"},
       {"quotas.workspace_bytes", "0"},
       {"quotas.device_bytes", "12345"},
+      {"console.session_idle_s", "600"},
+      {"console.session_max_s", "7200"},
+      {"console.lockout_failures", "3"},
+      {"console.lockout_s", "60"},
+      {"console.argon2_passes", "2"},
+      {"console.argon2_memory_kib", "19456"},
+      {"console.argon2_lanes", "2"},
+      {"console.auditor_card", "grove-card:abc"},
+      {"console.secure_cookie", "true"},
   };
   ASSERT_EQ(std::size(every), RelayConfigKeys().size());
   for (const auto& [key, value] : every) {
@@ -365,6 +411,15 @@ TEST(RelayConfigTest, Overrides) {
   EXPECT_EQ(c.db_connect_timeout_s, 60u);
   EXPECT_EQ(c.quota_workspace_bytes, 0u);
   EXPECT_EQ(c.quota_device_bytes, 12345u);
+  EXPECT_EQ(c.session_idle_s, 600u);
+  EXPECT_EQ(c.session_max_s, 7200u);
+  EXPECT_EQ(c.lockout_failures, 3u);
+  EXPECT_EQ(c.lockout_s, 60u);
+  EXPECT_EQ(c.argon2_passes, 2u);
+  EXPECT_EQ(c.argon2_memory_kib, 19456u);
+  EXPECT_EQ(c.argon2_lanes, 2u);
+  EXPECT_EQ(c.auditor_card, "grove-card:abc");
+  EXPECT_TRUE(c.secure_cookie);
   EXPECT_TRUE(ValidateRelayConfig(c).ok());
 
   const RelayConfig before = c;
@@ -478,11 +533,28 @@ TEST(RelayConfigTest, EveryKeyIsDocumented) {
       ReadFile(std::string(GROVE_SOURCE_DIR) + "/deploy/relay.example.yaml");
   ASSERT_FALSE(relay.empty()) << "docs/configuration.md has no '## Relay (grove-relay)' section";
   ASSERT_FALSE(example.empty());
-  EXPECT_EQ(RelayConfigKeys(),
-            (std::vector<std::string>{"data", "name", "listen", "admin", "db", "log.level",
-                                      "log.format", "sync.max_frame_bytes", "sync.batch_bytes",
-                                      "database.retry_ms", "database.connect_timeout_s",
-                                      "quotas.workspace_bytes", "quotas.device_bytes"}));
+  EXPECT_EQ(RelayConfigKeys(), (std::vector<std::string>{"data",
+                                                         "name",
+                                                         "listen",
+                                                         "admin",
+                                                         "db",
+                                                         "log.level",
+                                                         "log.format",
+                                                         "sync.max_frame_bytes",
+                                                         "sync.batch_bytes",
+                                                         "database.retry_ms",
+                                                         "database.connect_timeout_s",
+                                                         "quotas.workspace_bytes",
+                                                         "quotas.device_bytes",
+                                                         "console.session_idle_s",
+                                                         "console.session_max_s",
+                                                         "console.lockout_failures",
+                                                         "console.lockout_s",
+                                                         "console.argon2_passes",
+                                                         "console.argon2_memory_kib",
+                                                         "console.argon2_lanes",
+                                                         "console.auditor_card",
+                                                         "console.secure_cookie"}));
   for (const std::string& key : RelayConfigKeys()) {
     EXPECT_NE(relay.find("| `" + key + "` |"), std::string::npos)
         << key << " has no row in the relay section of docs/configuration.md";

@@ -1,0 +1,42 @@
+#include "admin/console.h"
+
+#include "admin/console_api.h"
+
+namespace grove::admin {
+
+Result<std::unique_ptr<Console>> Console::Open(ConsoleOptions options, Clock& clock, Random& rng) {
+  if (Status s = CheckArgon2Cost(options.accounts.cost); !s.ok()) {
+    return InvalidArgument(s.message(), "argon2." + s.where());
+  }
+  if (options.accounts.lockout_failures == 0) {
+    return InvalidArgument("lockout_failures must be at least 1", "lockout_failures");
+  }
+  GROVE_ASSIGN_OR_RETURN(std::unique_ptr<AdminDb> db,
+                         AdminDb::Make(options.db_url, options.db_connect_timeout_s));
+  return std::unique_ptr<Console>(new Console(std::move(options), clock, std::move(db), rng));
+}
+
+Console::Console(ConsoleOptions options, Clock& clock, std::unique_ptr<AdminDb> db, Random& rng)
+    : options_(std::move(options)), clock_(clock), db_(std::move(db)) {
+  accounts_ = std::make_unique<Accounts>(*db_, clock_, rng, options_.accounts);
+  policies_ = std::make_unique<Policies>(*db_, clock_);
+  devices_ = std::make_unique<OrgDevices>(*db_, clock_, rng, options_.data);
+  api_ = std::make_unique<ConsoleApi>(*this);
+}
+
+Console::~Console() = default;
+
+HttpReply Console::Handle(const HttpRequest& request) { return api_->Handle(request); }
+
+std::optional<std::string> Console::OrgCard() const {
+  std::optional<crypto::PublicKey> key = devices_->CaKey();
+  if (!key) return std::nullopt;
+  return org::OrgCardText(*key);
+}
+
+Status Console::Refresh() {
+  GROVE_RETURN_IF_ERROR(policies_->Reload());
+  return devices_->Reload();
+}
+
+}  // namespace grove::admin
