@@ -7,9 +7,13 @@
 // schemas/sql/audit/NNN_*.sql, embedded at build time and applied by Open; its progress is kept
 // in audit_schema_migrations, so the log may share a database with a relay.
 //
-// Memory: Open loads every leaf hash into a MerkleLog (about 64 bytes per entry), and VerifyLog
-// reads the whole log in one query. Fine for now; a log of hundreds of millions of entries will
-// want stored subtree hashes and a cursor.
+// Memory: Open loads every leaf hash into a MerkleLog (about 64 bytes per entry; a log of
+// hundreds of millions of entries will want stored subtree hashes). VerifyLog streams the log a
+// page of rows at a time and keeps O(log n) hashes, so its memory does not grow with the log.
+//
+// Entries may later lose their content to retention (retention.h): the row keeps its seq, kind,
+// workspace, received_at and leaf hash, is marked pruned, and VerifyLog checks it by the stored
+// leaf hash (see VerifyLog). Search and export: search.h, export.h.
 //
 // Ownership: Open returns an owning pointer; it borrows the clock, which must outlive it.
 // Thread-safety: an AuditLog is used from one thread. Only one AuditLog may append to a database
@@ -146,7 +150,9 @@ class AuditLog {
 struct VerifyReport {
   std::string where;              // host:port/db of the log (never a password)
   uint64_t entries = 0;           // rows in the log
-  uint64_t entries_checked = 0;   // rows whose fields matched their leaf hash, in order
+  uint64_t entries_checked = 0;   // rows in order whose fields matched their leaf hash (pruned
+                                  // rows: whose stored leaf hash was taken, see entries_pruned)
+  uint64_t entries_pruned = 0;    // of those, rows whose content retention removed
   uint64_t heads_checked = 0;     // signed heads that verified
   uint64_t unsigned_entries = 0;  // entries after the last signed head (not yet covered)
   bool ok = false;
@@ -158,12 +164,18 @@ struct VerifyReport {
   std::string problem;
 };
 
-// Reads the whole log at `url` in one snapshot and checks it: seqs contiguous from 0, each row's
-// fields hash to its stored leaf hash, and every signed head has a valid signature (by
-// `expected_key` when given; otherwise every head must be by the same key), a root equal to the
-// root recomputed from the entries at its size, a timestamp not before the previous head's, and
-// is consistent with the previous head. A log that does not verify is an OK Result with
-// report.ok false. Errors: NotFound when there is no audit log at the url, else as Open.
+// Reads the whole log at `url` in one snapshot, a page of rows at a time, and checks it: seqs
+// contiguous from 0, each row's fields hash to its stored leaf hash, and every signed head has a
+// valid signature (by `expected_key` when given; otherwise every head must be by the same key), a
+// root equal to the root recomputed from the entries at its size (so consecutive heads are
+// consistent), and a timestamp not before the previous head's. A pruned row's content is gone, so
+// its stored leaf hash stands for it: it must still sit at its seq, carry no content, not be an
+// admin entry, and the heads over it must still match, so deleting, moving or re-hashing a pruned
+// row is caught, and so is un-pruning it with made-up content (which does not match the hash).
+// What cannot be told from the rows is whether a pruning was authorised: Prune records each one
+// as an admin entry (retention.h). A log that does not verify is an OK Result with report.ok
+// false. Errors: NotFound when there is no audit log at the url; FailedPrecondition when its
+// schema is older than this code reads; else as Open. Needs only read access.
 Result<VerifyReport> VerifyLog(std::string_view url, std::optional<crypto::PublicKey> expected_key);
 
 }  // namespace grove::audit

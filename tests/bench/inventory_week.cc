@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/audit_bench.h"
 #include "bench/bench_util.h"
 #include "bench/inventory_week.h"
 #include "bench/peer_sync.h"
@@ -305,6 +306,10 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "peer-sync") {
     return grove::bench::PeerSyncMain(argc, argv);
   }
+  if (argc >= 2 &&
+      (std::string(argv[1]) == "audit-ingest" || std::string(argv[1]) == "audit-verify")) {
+    return grove::bench::AuditBenchMain(argc, argv);
+  }
   if (argc >= 2 && std::string(argv[1]) == "relay-forward") {
     return grove::bench::RelayForwardMain(argc, argv);
   }
@@ -321,7 +326,8 @@ int main(int argc, char** argv) {
                  "       grove-bench peer-sync [options]   (see grove-bench peer-sync --help)\n"
                  "       grove-bench workflow [--orders N] [--items M]\n"
                  "       grove-bench relay [options]       (see grove-bench relay --help)\n"
-                 "       grove-bench relay-forward [--mib N] [--rounds R]\n");
+                 "       grove-bench relay-forward [--mib N] [--rounds R]\n"
+                 "       grove-bench audit-ingest|audit-verify [options] (see --help)\n");
     return 2;
   }
   for (int i = 2; i < argc; ++i) {
