@@ -211,6 +211,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   admin::Console* console_raw = console->get();
+  raw->SetOrgHooks(relay::Relay::OrgHooks{
+      .notices = [console_raw] { return console_raw->Revocations(); },
+      .revoked =
+          [console_raw](const identity::DeviceId& device) {
+            return console_raw->DeviceStateOf(device) == admin::DeviceState::kRevoked;
+          },
+  });
   auto refresher = std::make_unique<ConsoleRefresher>(*console_raw, log);
 
   relay::AdminHttp::Options admin_options;

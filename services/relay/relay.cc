@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/clock.h"
@@ -227,7 +228,17 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
     so.batch_bytes = options_.batch_bytes;
     so.listen_port = listening_.port;
     so.max_frame_bytes = static_cast<uint32_t>(options_.max_frame_bytes);
+    so.admit_peer = [this](const identity::CardInfo& card, const std::string&, bool) {
+      if (org_.revoked && org_.revoked(card.device)) {
+        return PermissionDenied("device " + identity::DeviceIdText(card.device) +
+                                " was revoked by the organisation");
+      }
+      return grove::Status::Ok();
+    };
     sync::Observer observer;
+    observer.ready = [this](sync::ConnectionId id, const identity::DeviceId&) {
+      if (org_.notices) sync_->SendNotices(org_.notices(), id);
+    };
     observer.applied = [this](const sync::WorkspaceId& ws, const replica::ApplyReport& r,
                               sync::ConnectionId from) { OnApplied(ws, r, from); };
     observer.note = [this](sync::ConnectionId conn, const std::string& what) {
@@ -460,6 +471,27 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
     if (changed) sync_->Push(id);
   }
 
+  // --- Managed mode --------------------------------------------------------------------------
+  // New revocations go to every connected peer (peers pass them on); revoked devices are dropped.
+  void SpreadOrgNotices() {
+    if (org_.notices) {
+      std::vector<std::string> fresh;
+      for (std::string& n : org_.notices()) {
+        if (notices_sent_.insert(n).second) fresh.push_back(std::move(n));
+      }
+      sync_->SendNotices(fresh);
+    }
+    if (org_.revoked) {
+      for (const sync::ConnectionView& c : sync_->Connections()) {
+        if (c.ready && org_.revoked(c.device)) {
+          sync_->Disconnect(c.device,
+                            PermissionDenied("device " + identity::DeviceIdText(c.device) +
+                                             " was revoked by the organisation"));
+        }
+      }
+    }
+  }
+
   // --- Timers --------------------------------------------------------------------------------
   void Tick() {
     tick_timer_ = 0;
@@ -490,6 +522,7 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
       metrics_.stored_deltas.Set(static_cast<double>(deltas));
       metrics_.backlog.Set(sync_->HasBacklog() ? 1 : 0);
       UpdateStatus(ready, workspaces.size(), deltas);
+      SpreadOrgNotices();
     } else {
       metrics_.connections.Set(0);
       UpdateStatus(0, 0, 0);
@@ -580,6 +613,8 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
   net::Endpoint listening_;
   std::unique_ptr<pgstore::PgStore> store_;
   std::unique_ptr<sync::SyncNode> sync_;
+  Relay::OrgHooks org_;                 // event loop only
+  std::set<std::string> notices_sent_;  // to every connected peer; new peers get all at hello
   RelayMetrics metrics_;
   std::map<std::pair<identity::DeviceId, identity::DeviceId>, uint64_t> rendezvous_at_;
   std::string db_error_ = "not connected yet";
@@ -619,5 +654,9 @@ std::string Relay::card() const { return impl_->identity_->card().text(); }
 std::string Relay::MetricsText() { return impl_->metrics_.registry.Exposition(); }
 Health Relay::health() const { return impl_->health(); }
 admin::RelayStatus Relay::status() const { return impl_->status(); }
+
+void Relay::SetOrgHooks(OrgHooks hooks) {
+  impl_->loop_.Call([&] { impl_->org_ = std::move(hooks); });
+}
 
 }  // namespace grove::relay

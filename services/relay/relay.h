@@ -24,11 +24,14 @@
 // Thread-safety: every public method may be called from any thread except the event loop's.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "admin/relay_status.h"
 #include "common/status.h"
+#include "identity/identity.h"
 #include "net/network.h"
 #include "relay/admin_http.h"
 
@@ -70,6 +73,17 @@ class Relay {
   // the admin console. Counts and peers are refreshed once a second by the event loop; at most
   // the 1000 most recently seen peers are kept.
   admin::RelayStatus status() const;
+
+  // The organisation's side of managed mode (docs/decisions/0010-managed-mode.md), from the admin
+  // console: `notices` gives every signed revocation; the relay sends them all to each peer at
+  // hello and each new one to every connected peer within a second. `revoked` names devices the
+  // relay refuses (and drops within a second). Both are called on the relay's event loop and
+  // must be thread-safe and quick (admin::Console answers from memory).
+  struct OrgHooks {
+    std::function<std::vector<std::string>()> notices;
+    std::function<bool(const identity::DeviceId&)> revoked;
+  };
+  void SetOrgHooks(OrgHooks hooks);
 
   class Impl;
 

@@ -1,0 +1,156 @@
+// Managed mode end to end (docs/decisions/0010-managed-mode.md): IT enrols devices in the relay's
+// admin console; peers started with the org card and their enrolment talk only to enrolled
+// devices; a revocation made in the console reaches the peers through the relay, and the owner's
+// peer removes the revoked member with a new epoch, so it gets nothing written afterwards.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <regex>
+#include <thread>
+
+#include "integration/peer_process.h"
+#include "support/test_postgres.h"
+
+namespace grove::integration {
+namespace {
+
+class ManagedIntegration : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { pg_ = std::make_unique<testing::TestPostgres>(); }
+  static void TearDownTestSuite() { pg_.reset(); }
+
+  void SetUp() override {
+    ASSERT_TRUE(pg_->ok()) << pg_->error();
+    db_ = pg_->NewDatabase();
+    ASSERT_FALSE(db_.empty()) << pg_->error();
+  }
+
+  static uint16_t AdminPort(const RelayProcess& relay) {
+    std::smatch m;
+    const std::string log = relay.Log();
+    if (!std::regex_search(log, m, std::regex("\"admin\":\"127\\.0\\.0\\.1:([0-9]+)\""))) return 0;
+    return static_cast<uint16_t>(std::stoi(m[1]));
+  }
+
+  // `grove identity --json` of a device that is not running yet: its card.
+  static std::string CardOf(const PeerProcess& p) {
+    std::string out;
+    EXPECT_EQ(RunProgram({GROVE_CLI_BIN, "identity", "--data", p.data_dir(), "--json"}, "", &out),
+              0)
+        << out;
+    std::smatch m;
+    if (!std::regex_search(out, m, std::regex("\"card\":\\s*\"(grove-card:[^\"]+)\""))) return "";
+    return m[1];
+  }
+
+  static bool IsMember(const PeerProcess& owner, const std::string& ws, const std::string& device) {
+    HttpResponse r = owner.api().Get("/api/v1/workspaces/" + ws);
+    JsonObject o = r.Object();
+    JsonArray members = o ? o->getArray("members") : nullptr;
+    for (size_t i = 0; members && i < members->size(); ++i) {
+      if (members->getObject(static_cast<unsigned>(i))->optValue<std::string>("device", "") ==
+          device) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  static std::unique_ptr<testing::TestPostgres> pg_;
+  std::string db_;
+};
+
+std::unique_ptr<testing::TestPostgres> ManagedIntegration::pg_;
+
+TEST_F(ManagedIntegration, EnrolledDevicesMeetAndARevokedOneLosesAccess) {
+  RelayProcess relay("relay", db_);
+  relay.Start();
+  const uint16_t port = AdminPort(relay);
+  ASSERT_NE(port, 0) << relay.LogTail();
+  const std::string password_file = relay.data_dir() + "/../admin-password";
+  WriteFile(password_file, "correct horse battery\n");
+  std::string out;
+  ASSERT_EQ(RunProgram({GROVE_RELAY_BIN, "admin", "add", "--db", db_, "--console.argon2_memory_kib",
+                        "8192", "alice"},
+                       password_file, &out, 60s),
+            0)
+      << out;
+  const ApiClient anonymous("127.0.0.1", port, "none");
+  HttpResponse login = anonymous.Request("POST", "/api/v1/admin/login",
+                                         R"({"name":"alice","password":"correct horse battery"})");
+  ASSERT_EQ(login.status, 200) << login.Describe();
+  const ApiClient admin("127.0.0.1", port, login.Object()->getValue<std::string>("token"));
+
+  PeerProcess owner("olga"), member("mia"), stranger("sam");
+  auto enrol = [&](PeerProcess& p) {
+    Poco::JSON::Object body;
+    body.set("card", CardOf(p));
+    body.set("name", p.name());
+    HttpResponse r = admin.Request("POST", "/api/v1/admin/devices", ToJson(body));
+    EXPECT_EQ(r.status, 201) << r.Describe();
+    const std::string path = p.data_dir() + "/../enrolment";
+    WriteFile(path, r.Object() ? r.Object()->optValue<std::string>("enrolment", "") : "");
+    return path;
+  };
+  const std::string org_path = relay.data_dir() + "/../org.card";
+  HttpResponse org = anonymous.Get("/api/v1/admin/org");
+  ASSERT_EQ(org.status, 200) << org.Describe();
+  WriteFile(org_path, org.Object()->getValue<std::string>("card"));
+
+  auto managed = [&](const std::string& enrolment) {
+    StartOptions o;
+    o.extra_args = relay.PeerArgs();
+    for (const std::string& a :
+         {std::string("--org-card"), "@" + org_path, std::string("--enrolment"), "@" + enrolment}) {
+      o.extra_args.push_back(a);
+    }
+    return o;
+  };
+  const std::string owner_enrolment = enrol(owner);
+  const std::string member_enrolment = enrol(member);
+  owner.Start(managed(owner_enrolment));
+  StartOptions member_options = managed(member_enrolment);
+  member_options.connect = {owner.sync_address()};
+  member.Start(member_options);
+
+  // A device the organisation never enrolled is refused, with the reason in the owner's log.
+  stranger.Start(ConnectTo({owner.sync_address()}));
+  ASSERT_TRUE(PollUntil([&] { return owner.LogContains("is not enrolled in organisation"); }))
+      << owner.LogTail();
+
+  // In managed mode the owner invites by enrolment; a bare card is refused with what to do.
+  const std::string ws = owner.api().CreateWorkspace("purchasing");
+  EXPECT_EQ(owner.api().Invite(ws, stranger.identity().card, "member"), 409);
+  ASSERT_EQ(owner.api().Invite(ws, ReadFile(member_enrolment), "member"), 201);
+  ASSERT_TRUE(member.api().WaitInvitation(ws));
+  ASSERT_EQ(member.api().Accept(ws), 200);
+  const std::string before = owner.api().CreateRecord(ws, "note", JsonOf({{"text", "before"}}));
+  ASSERT_TRUE(PollUntil([&] { return member.api().GetRecord(ws, before) != nullptr; }));
+  const std::string mia = member.identity().device;
+  ASSERT_TRUE(IsMember(owner, ws, mia));
+
+  // IT revokes the member's device in the console.
+  HttpResponse revoked = admin.Request("POST", "/api/v1/admin/devices/" + mia + "/revoke",
+                                       R"({"reason":"laptop stolen"})");
+  ASSERT_EQ(revoked.status, 200) << revoked.Describe();
+
+  // The owner's peer hears of it through the relay and removes the member with a new epoch.
+  ASSERT_TRUE(PollUntil([&] { return !IsMember(owner, ws, mia); })) << owner.LogTail() << "\n"
+                                                                    << relay.LogTail();
+  EXPECT_TRUE(owner.LogContains("revoked device removed from workspace"));
+  // Nothing written afterwards reaches the revoked device, by any path.
+  const std::string after = owner.api().CreateRecord(ws, "note", JsonOf({{"text", "after"}}));
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(member.api().GetRecord(ws, after), nullptr);
+  EXPECT_TRUE(member.LogContains("revoked by the organisation")) << member.LogTail();
+
+  // The owner keeps the revocation across a restart and still refuses the device.
+  ASSERT_EQ(owner.Stop(), 0);
+  owner.Restart();
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(member.api().GetRecord(ws, after), nullptr);
+  EXPECT_FALSE(IsMember(owner, ws, mia));
+}
+
+}  // namespace
+}  // namespace grove::integration
