@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <sstream>
 
 #include "admin/console.h"
 #include "api/json.h"
 #include "audit/audit_log.h"
+#include "audit/export.h"
+#include "audit/inbox.h"
+#include "audit/search.h"
 
 namespace grove::admin {
 namespace {
@@ -416,9 +420,132 @@ HttpReply VerifyAudit(Console& console, const Call&) {
   return JsonReply(200, out);
 }
 
-HttpReply AuditReserved(Console&, const Call&) {
-  return Error(501, "not_implemented",
-               "audit search and export are not available on this relay yet");
+// The audit filters of a request (search and export alike). InvalidArgument naming the
+// parameter for a value that does not parse.
+Result<audit::Query> AuditQuery(const Call& call) {
+  audit::Query q;
+  if (const std::string* ws = call.Query("workspace"); ws && !ws->empty()) {
+    std::optional<Bytes> id = HexDecode(*ws);
+    if (!id || id->size() != 32) {
+      return InvalidArgument("workspace must be a workspace id (64 hex digits)", "workspace");
+    }
+    q.workspace = std::move(*id);
+  }
+  auto text = [&](std::string_view key, std::optional<std::string>& into) {
+    if (const std::string* v = call.Query(key); v && !v->empty()) into = *v;
+  };
+  text("record", q.record);
+  text("device", q.device);
+  text("user", q.user_name);
+  text("op", q.op);
+  if (const std::string* kind = call.Query("kind"); kind && !kind->empty()) {
+    for (audit::EntryKind k : {audit::EntryKind::kOp, audit::EntryKind::kRejected,
+                               audit::EntryKind::kFork, audit::EntryKind::kAdmin}) {
+      if (audit::EntryKindName(k) == *kind) q.kind = k;
+    }
+    if (!q.kind) return InvalidArgument("kind must be op, rejected, fork or admin", "kind");
+  }
+  for (const auto& [key, into] : {std::pair{"from", &q.from_ms}, std::pair{"to", &q.to_ms}}) {
+    if (const std::string* v = call.Query(key); v && !v->empty()) {
+      Result<uint64_t> ms = audit::ParseTimestampMs(*v, key);
+      if (!ms.ok()) return InvalidArgument(ms.status().message(), key);
+      *into = *ms;
+    }
+  }
+  return q;
+}
+
+Result<uint64_t> UnsignedQuery(const Call& call, std::string_view key, uint64_t max) {
+  const std::string* v = call.Query(key);
+  uint64_t n = 0;
+  if (v->empty() || v->size() > 19 ||
+      !std::all_of(v->begin(), v->end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      (n = std::stoull(*v)) > max) {
+    return InvalidArgument(
+        std::string(key) + " must be an integer from 0 to " + std::to_string(max),
+        std::string(key));
+  }
+  return n;
+}
+
+Json EntryJson(const audit::FoundEntry& found) {
+  const audit::Entry& e = found.entry;
+  Json out = Json::Object();
+  out.Set("seq", e.seq);
+  out.Set("kind", std::string(audit::EntryKindName(e.kind)));
+  out.Set("workspace", HexEncode(e.workspace));
+  out.Set("device", e.device);
+  out.Set("user", e.user_name);
+  out.Set("op", e.op);
+  out.Set("record", e.record);
+  out.Set("field", e.field);
+  out.Set("old_value", e.old_value);
+  out.Set("new_value", e.new_value);
+  out.Set("hlc", e.hlc);
+  out.Set("received_at", audit::FormatTimestampMs(e.received_at_ms));
+  out.Set("received_at_ms", e.received_at_ms);
+  out.Set("delta_hash", HexEncode(e.delta_hash));
+  out.Set("leaf_hash", HexEncode(found.leaf_hash));
+  out.Set("pruned", found.pruned);
+  return out;
+}
+
+HttpReply SearchAudit(Console& console, const Call& call) {
+  Result<audit::Query> q = AuditQuery(call);
+  if (!q.ok()) return ErrorFor(q.status());
+  if (call.Query("after")) {
+    Result<uint64_t> after = UnsignedQuery(call, "after", uint64_t{1} << 62);
+    if (!after.ok()) return ErrorFor(after.status());
+    q->after_seq = *after;
+  }
+  q->limit = 100;
+  if (call.Query("limit")) {
+    Result<uint64_t> limit = UnsignedQuery(call, "limit", 1000);
+    if (!limit.ok()) return ErrorFor(limit.status());
+    if (*limit == 0) return Error(400, "invalid_argument", "limit must be 1 to 1000", "limit");
+    q->limit = *limit;
+  }
+  Result<audit::SearchPage> page = audit::Search(console.db().url(), *q);
+  if (!page.ok()) return ErrorFor(page.status());
+  Json entries = Json::Array();
+  for (const audit::FoundEntry& e : page->entries) entries.Add(EntryJson(e));
+  Json out = Json::Object();
+  out.Set("entries", std::move(entries));
+  out.Set("next_after", page->next_after ? Json(*page->next_after) : Json());
+  return JsonReply(200, out);
+}
+
+HttpReply ExportAudit(Console& console, const Call& call) {
+  const std::string* format = call.Query("format");
+  if (!format || (*format != "jsonl" && *format != "csv")) {
+    return Error(400, "invalid_argument", "format must be jsonl or csv", "format");
+  }
+  Result<audit::Query> q = AuditQuery(call);
+  if (!q.ok()) return ErrorFor(q.status());
+  // An export for e-discovery is itself on the record, before it is handed out.
+  Status noted = console.db().Write("recording an audit export", [&](pqxx::transaction_base& txn) {
+    return audit::QueueAdminAction(txn,
+                                   audit::AdminAction{.at_ms = console.clock().NowMillis(),
+                                                      .actor = call.actor(),
+                                                      .action = "audit.export",
+                                                      .target = *format,
+                                                      .detail = call.request.target,
+                                                      .workspace = q->workspace.value_or(Bytes{})});
+  });
+  if (!noted.ok()) return ErrorFor(noted);
+  std::ostringstream body;
+  Result<audit::ExportSummary> summary = audit::Export(
+      console.db().url(), *q,
+      *format == "csv" ? audit::ExportFormat::kCsv : audit::ExportFormat::kJsonLines, body);
+  if (!summary.ok()) return ErrorFor(summary.status());
+  HttpReply reply;
+  reply.status = 200;
+  reply.content_type = *format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
+  reply.body = std::move(body).str();
+  reply.headers.emplace_back("Content-Disposition",
+                             "attachment; filename=\"grove-audit." + *format + "\"");
+  reply.headers.emplace_back("X-Grove-Entries", std::to_string(summary->entries));
+  return reply;
 }
 
 HttpReply GetOrg(Console& console, const Call&) {
@@ -502,8 +629,8 @@ const std::vector<Route>& RouteTable() {
         {"GET", "/api/v1/admin/policies/{workspace}", GetPolicy, true, {}},
         {"PUT", "/api/v1/admin/policies/{workspace}", PutPolicy, true, {}},
         {"GET", "/api/v1/admin/audit/verify", VerifyAudit, true, {}},
-        {"GET", "/api/v1/admin/audit/entries", AuditReserved, true, entries},
-        {"GET", "/api/v1/admin/audit/export", AuditReserved, true, exports},
+        {"GET", "/api/v1/admin/audit/entries", SearchAudit, true, entries},
+        {"GET", "/api/v1/admin/audit/export", ExportAudit, true, exports},
         {"GET", "/api/v1/admin/org", GetOrg, false, {}},
         {"GET", "/api/v1/admin/devices", ListDevices, true, {}},
         {"POST", "/api/v1/admin/devices", EnrolDevice, true, {}},

@@ -376,6 +376,63 @@ TEST_F(ConsoleTest, VerifyReportsAGoodLogAndATamperedOne) {
   EXPECT_NE(bad["problem"].text().find("entry 1"), std::string::npos) << bad.body;
 }
 
+TEST_F(ConsoleTest, AuditSearchPagesAndFiltersAndExportIsOnTheRecord) {
+  auditor_key_ = PublicOf(5);
+  Reopen();
+  const std::string token = SignIn();
+  for (const char* days : {"30", "60", "90"}) {
+    ASSERT_EQ(Authed(token, "PUT", kPolicyPath, Policy("true", days, "false", "[]")).status, 200);
+  }
+  Audit(url_, 5);  // admin.add, admin.login, 3 x policy.set
+
+  Reply all = Authed(token, "GET", "/api/v1/admin/audit/entries?kind=admin&limit=2");
+  ASSERT_EQ(all.status, 200) << all.body;
+  ASSERT_EQ(all["entries"].items().size(), 2u);
+  EXPECT_EQ(all["entries"].items()[0].Find("seq")->integer(), 0);
+  EXPECT_EQ(all["entries"].items()[0].Find("op")->text(), "admin.add");
+  ASSERT_TRUE(all["next_after"].is_int());
+  Reply next = Authed(token, "GET",
+                      "/api/v1/admin/audit/entries?kind=admin&limit=2&after=" +
+                          std::to_string(all["next_after"].integer()));
+  ASSERT_EQ(next.status, 200) << next.body;
+  ASSERT_EQ(next["entries"].items().size(), 2u);
+  EXPECT_EQ(next["entries"].items()[0].Find("seq")->integer(), 2);
+
+  Reply sets = Authed(token, "GET", "/api/v1/admin/audit/entries?op=policy.set&user=admin:alice");
+  ASSERT_EQ(sets.status, 200) << sets.body;
+  EXPECT_EQ(sets["entries"].items().size(), 3u);
+  EXPECT_TRUE(sets["next_after"].is_null());
+  EXPECT_EQ(sets["entries"].items()[0].Find("leaf_hash")->text().size(), 64u);
+
+  for (const auto& [query, field] :
+       std::vector<std::pair<std::string, std::string>>{{"kind=ops", "kind"},
+                                                        {"workspace=abc", "workspace"},
+                                                        {"limit=0", "limit"},
+                                                        {"limit=1001", "limit"},
+                                                        {"after=-1", "after"},
+                                                        {"from=yesterday", "from"}}) {
+    Reply bad = Authed(token, "GET", "/api/v1/admin/audit/entries?" + query);
+    EXPECT_EQ(bad.status, 400) << query << " " << bad.body;
+    EXPECT_EQ(bad.ErrorField(), field) << query << " " << bad.body;
+  }
+
+  Reply csv = Authed(token, "GET", "/api/v1/admin/audit/export?format=csv&op=policy.set");
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_NE(csv.body.find("policy.set"), std::string::npos);
+  ASSERT_NE(csv.Header("Content-Disposition"), nullptr);
+  EXPECT_NE(csv.Header("Content-Disposition")->find("grove-audit.csv"), std::string::npos);
+  Reply jsonl = Authed(token, "GET", "/api/v1/admin/audit/export?format=jsonl");
+  ASSERT_EQ(jsonl.status, 200) << jsonl.body;
+  EXPECT_NE(jsonl.body.find("\"proof\""), std::string::npos) << jsonl.body;
+  EXPECT_EQ(Authed(token, "GET", "/api/v1/admin/audit/export?format=pdf").ErrorField(), "format");
+  // Each export was queued to the audit log before it was handed out.
+  pqxx::connection conn(url_);
+  pqxx::work txn(conn);
+  EXPECT_EQ(
+      txn.exec("SELECT count(*) FROM audit_inbox WHERE action = 'audit.export'")[0][0].as<int>(),
+      2);
+}
+
 TEST_F(ConsoleTest, VerifyChecksTheConfiguredAuditorKey) {
   auditor_key_ = PublicOf(6);  // not the key that signs below
   Reopen();
