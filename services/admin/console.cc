@@ -1,6 +1,7 @@
 #include "admin/console.h"
 
 #include "admin/console_api.h"
+#include "audit/retention.h"
 
 namespace grove::admin {
 
@@ -37,6 +38,21 @@ std::optional<std::string> Console::OrgCard() const {
 Status Console::Refresh() {
   GROVE_RETURN_IF_ERROR(policies_->Reload());
   return devices_->Reload();
+}
+
+Result<uint64_t> Console::ApplyRetention() {
+  GROVE_ASSIGN_OR_RETURN(std::vector<WorkspacePolicy> policies, policies_->List());
+  uint64_t pruned = 0;
+  for (const WorkspacePolicy& p : policies) {
+    if (!p.retention_days || p.legal_hold) continue;
+    audit::RetentionRule rule;
+    rule.workspace.assign(p.workspace.begin(), p.workspace.end());
+    rule.keep_days = *p.retention_days;
+    GROVE_ASSIGN_OR_RETURN(audit::PruneReport report,
+                           audit::Prune(db_->url(), rule, clock_.NowMillis()));
+    pruned += report.pruned;
+  }
+  return pruned;
 }
 
 }  // namespace grove::admin

@@ -85,6 +85,12 @@ class Console {
   // Reloads the caches above from the database.
   Status Refresh();
 
+  // Applies every stored policy's retention to the audit log (audit::Prune, retention.h): the
+  // content of a workspace's entries older than its retention_days is removed, keeping their
+  // leaf hashes, unless its policy has legal_hold (or an audit hold covers them). Idempotent;
+  // the relay runs it hourly. Returns how many entries it pruned; the first database error.
+  Result<uint64_t> ApplyRetention();
+
   const ConsoleOptions& options() const { return options_; }
   AdminDb& db() { return *db_; }
   Accounts& accounts() { return *accounts_; }

@@ -48,8 +48,8 @@ int Usage(const std::string& problem) {
 }
 
 // Reloads the console's caches (revocations, policies) from the database every 10 s, so the
-// relay sees what other relays sharing the database changed; logs only when that starts or stops
-// failing.
+// relay sees what other relays sharing the database changed, and applies the policies' audit
+// retention every hour; logs only when that starts or stops failing.
 class ConsoleRefresher {
  public:
   ConsoleRefresher(admin::Console& console, logging::Logger& log)
@@ -76,6 +76,18 @@ class ConsoleRefresher {
         log_.Info("admin", "admin console's data loaded", {});
       }
       failing = !s.ok();
+      // Retention runs hourly, starting once the console's data could be loaded.
+      if (s.ok() && std::chrono::steady_clock::now() >= next_retention_) {
+        Result<uint64_t> pruned = console_.ApplyRetention();
+        if (!pruned.ok()) {
+          log_.Warn("admin", "audit retention failed; it runs again in an hour",
+                    {{"error", pruned.status().ToString()}});
+        } else if (*pruned > 0) {
+          log_.Info("admin", "audit retention pruned entries",
+                    {{"entries", static_cast<int64_t>(*pruned)}});
+        }
+        next_retention_ = std::chrono::steady_clock::now() + std::chrono::hours(1);
+      }
       lock.lock();
       cv_.wait_for(lock, std::chrono::seconds(10), [this] { return stop_; });
     }
@@ -86,6 +98,7 @@ class ConsoleRefresher {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  std::chrono::steady_clock::time_point next_retention_{};
   std::thread thread_;
 };
 

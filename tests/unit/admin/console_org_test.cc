@@ -433,6 +433,49 @@ TEST_F(ConsoleTest, AuditSearchPagesAndFiltersAndExportIsOnTheRecord) {
       2);
 }
 
+TEST_F(ConsoleTest, RetentionFollowsThePoliciesAndLegalHold) {
+  const std::string token = SignIn();
+  // Two workspaces with entries 40 days old; one keeps 30 days, the other is under legal hold.
+  const std::string held_ws(64, 'b');
+  ASSERT_EQ(Authed(token, "PUT", kPolicyPath, Policy("true", "30", "false", "[]")).status, 200);
+  ASSERT_EQ(
+      Authed(token, "PUT", "/api/v1/admin/policies/" + held_ws, Policy("true", "30", "true", "[]"))
+          .status,
+      200);
+  {
+    FakeClock old(clock_.NowMillis() - 40ull * 86'400'000);
+    Result<crypto::SigningKey> key = crypto::SigningKey::FromSeed(Bytes(32, 5));
+    ASSERT_TRUE(key.ok());
+    Result<std::unique_ptr<audit::AuditLog>> log =
+        audit::AuditLog::Open(url_, std::move(*key), old);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    std::vector<audit::Entry> entries;
+    for (const std::string& ws : {kWs, held_ws}) {
+      audit::Entry e;
+      e.workspace = *HexDecode(ws);
+      e.device = "d";
+      e.op = "set";
+      e.record = "r";
+      e.field = "qty";
+      e.new_value = "1";
+      e.received_at_ms = old.NowMillis();
+      entries.push_back(e);
+    }
+    ASSERT_TRUE((*log)->Append(entries).ok());
+  }
+  Result<uint64_t> pruned = console_->ApplyRetention();
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 1u);
+  EXPECT_EQ(*console_->ApplyRetention(), 0u);  // idempotent
+  pqxx::connection conn(url_);
+  pqxx::work txn(conn);
+  EXPECT_EQ(txn.exec("SELECT count(*) FROM audit_entries WHERE pruned")[0][0].as<int>(), 1);
+  EXPECT_EQ(txn.exec("SELECT count(*) FROM audit_entries WHERE workspace = '\\x" + held_ws +
+                     "'::bytea AND NOT pruned AND new_value = '1'")[0][0]
+                .as<int>(),
+            1);
+}
+
 TEST_F(ConsoleTest, VerifyChecksTheConfiguredAuditorKey) {
   auditor_key_ = PublicOf(6);  // not the key that signs below
   Reopen();
