@@ -37,7 +37,26 @@ std::optional<std::string> Console::OrgCard() const {
 
 Status Console::Refresh() {
   GROVE_RETURN_IF_ERROR(policies_->Reload());
-  return devices_->Reload();
+  GROVE_RETURN_IF_ERROR(devices_->Reload());
+  // A CA the database names is loaded from the data folder, so policies can be signed.
+  if (devices_->CaKey()) GROVE_RETURN_IF_ERROR(devices_->OrgCard().status());
+  return Status::Ok();
+}
+
+std::vector<std::string> Console::PolicyStatements() {
+  std::vector<std::string> out;
+  for (const WorkspacePolicy& p : policies_->AllCached()) {
+    org::Policy statement;
+    statement.workspace = p.workspace;
+    statement.audited = p.audited;
+    if (p.audited) statement.auditor_card = options_.auditor_card;
+    statement.allowed_relays = p.AllowedRelayDevices();
+    statement.issued_ms = p.updated_ms;
+    if (std::optional<std::string> text = devices_->SignPolicy(std::move(statement))) {
+      out.push_back(std::move(*text));
+    }
+  }
+  return out;
 }
 
 Result<uint64_t> Console::ApplyRetention() {

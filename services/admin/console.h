@@ -53,6 +53,9 @@ struct ConsoleOptions {
   // The auditor's signing key (from its card): GET .../audit/verify checks tree heads against
   // it. nullopt: every head must be signed by the same key, whichever it is.
   std::optional<crypto::PublicKey> auditor_key;
+  // The auditor device's card text: signed policies of audited workspaces name it, and managed
+  // owners' peers add it to those workspaces with the auditor role. "": none is named.
+  std::string auditor_card;
   // Adds "Secure" to the session cookie: set it when browsers reach the console over HTTPS (a
   // TLS proxy in front of the admin address).
   bool secure_cookie = false;
@@ -81,6 +84,10 @@ class Console {
     return devices_->EnrolmentOf(device);
   }
   std::optional<std::string> OrgCard() const;
+  // Every stored policy as a statement signed by the CA ("grove-policy:...", org/policy.h), for
+  // the relay to pass to peers; none until the CA exists. From memory; signing is deterministic,
+  // so an unchanged policy gives the same text.
+  std::vector<std::string> PolicyStatements();
 
   // Reloads the caches above from the database.
   Status Refresh();

@@ -230,6 +230,14 @@ std::optional<std::string> OrgDevices::EnrolmentOf(const identity::DeviceId& dev
   return it->second.enrolment;
 }
 
+std::optional<std::string> OrgDevices::SignPolicy(org::Policy policy) {
+  std::lock_guard<std::mutex> lock(ca_mu_);
+  if (!ca_) return std::nullopt;
+  Result<org::Policy> signed_policy = ca_->Sign(std::move(policy));
+  if (!signed_policy.ok()) return std::nullopt;
+  return org::EncodePolicy(*signed_policy);
+}
+
 std::optional<crypto::PublicKey> OrgDevices::CaKey() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return ca_key_;

@@ -40,6 +40,7 @@
 #include "common/status.h"
 #include "identity/identity.h"
 #include "org/org_ca.h"
+#include "org/policy.h"
 
 namespace grove::admin {
 
@@ -83,8 +84,12 @@ class OrgDevices {
   std::optional<std::string> EnrolmentOf(const identity::DeviceId& device) const;
   // The CA's public key once the CA has been used (or Reload found it in the database).
   std::optional<crypto::PublicKey> CaKey() const;
-  // Replaces the cache with the database's devices and CA key.
+  // Replaces the cache with the database's devices and CA key, and loads the CA's key file when
+  // the database names a CA (so that SignPolicy works after a restart).
   Status Reload();
+  // `policy` signed by the CA, as text; nullopt until the CA's key is loaded. Never touches the
+  // database or the disk.
+  std::optional<std::string> SignPolicy(org::Policy policy);
 
  private:
   Result<const org::OrgCa*> Ca();

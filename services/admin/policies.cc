@@ -235,6 +235,13 @@ std::optional<WorkspacePolicy> Policies::Cached(const Hash32& workspace) const {
   return it->second;
 }
 
+std::vector<WorkspacePolicy> Policies::AllCached() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<WorkspacePolicy> out;
+  for (const auto& [id, policy] : cache_) out.push_back(policy);
+  return out;
+}
+
 Status Policies::Reload() {
   GROVE_ASSIGN_OR_RETURN(std::vector<WorkspacePolicy> all, List());
   std::map<Hash32, WorkspacePolicy> fresh;

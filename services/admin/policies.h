@@ -81,6 +81,8 @@ class Policies {
 
   // From memory: the stored policy, or nullopt when none is known (the defaults apply).
   std::optional<WorkspacePolicy> Cached(const Hash32& workspace) const;
+  // Every stored policy, from memory.
+  std::vector<WorkspacePolicy> AllCached() const;
   // Replaces the cache with the database's policies.
   Status Reload();
 

@@ -200,4 +200,6 @@ Result<Revocation> OrgCa::Revoke(const identity::DeviceId& device, uint64_t revo
   return SignRevocation(key_, device, revoked_ms, std::move(reason), serial);
 }
 
+Result<Policy> OrgCa::Sign(Policy policy) const { return SignPolicy(key_, std::move(policy)); }
+
 }  // namespace grove::org

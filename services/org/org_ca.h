@@ -29,6 +29,7 @@
 #include "crypto/crypto.h"
 #include "org/enrolment.h"
 #include "org/org_id.h"
+#include "org/policy.h"
 #include "org/revocation.h"
 
 namespace grove::org {
@@ -53,6 +54,8 @@ class OrgCa {
   Result<Enrolment> Enrol(std::string_view card_text, std::string name, uint64_t issued_ms) const;
   Result<Revocation> Revoke(const identity::DeviceId& device, uint64_t revoked_ms,
                             std::string reason, uint64_t serial) const;
+  // SignPolicy (policy.h) with this CA's key.
+  Result<Policy> Sign(Policy policy) const;
 
  private:
   OrgCa(crypto::SigningKey key, uint64_t created_ms)

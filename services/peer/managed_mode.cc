@@ -15,6 +15,22 @@ namespace grove::peer {
 namespace {
 
 constexpr std::string_view kRevocationsFile = "revocations";
+constexpr std::string_view kPoliciesFile = "policies";
+
+// The non-empty lines of `path`; none when it does not exist.
+Result<std::vector<std::string>> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT) return std::vector<std::string>{};
+    return IOError("cannot read " + path + ": " + std::strerror(errno));
+  }
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
 
 // Appends `lines` to `path` and flushes them to disk before returning.
 Status AppendDurably(const std::string& path, const std::string& lines) {
@@ -66,24 +82,24 @@ Result<std::unique_ptr<ManagedMode>> ManagedMode::Open(std::string_view org_card
   m->credential_ = org::EncodeEnrolment(m->enrolment_);
   m->path_ = data_dir + "/" + std::string(kRevocationsFile);
 
-  std::ifstream in(m->path_);
-  if (in) {
-    // Every line was verified before it was written; a line that no longer verifies (edited by
-    // hand, a partial last line after a crash) is dropped, and the relay sends it again.
-    std::string line;
-    std::vector<std::string> skipped;
-    std::vector<std::string> lines;
-    while (std::getline(in, line)) {
-      if (!line.empty()) lines.push_back(line);
+  m->policies_path_ = data_dir + "/" + std::string(kPoliciesFile);
+  // Every line was verified before it was written; a line that no longer verifies (edited by
+  // hand, a partial last line after a crash) is dropped, and the relay sends it again.
+  GROVE_ASSIGN_OR_RETURN(std::vector<std::string> revocations, ReadLines(m->path_));
+  for (const std::string& text : revocations) {
+    Result<org::Revocation> r = org::ParseAndVerifyRevocation(text, m->ca_);
+    if (!r.ok() || m->revoked_.count(r->device)) continue;
+    m->revoked_.insert(r->device);
+    m->revocations_.push_back(std::move(r).value());
+  }
+  GROVE_ASSIGN_OR_RETURN(std::vector<std::string> policies, ReadLines(m->policies_path_));
+  for (const std::string& text : policies) {
+    Result<org::Policy> p = org::ParseAndVerifyPolicy(text, m->ca_);
+    if (!p.ok()) continue;
+    auto held = m->policies_.find(p->workspace);
+    if (held == m->policies_.end() || held->second.issued_ms < p->issued_ms) {
+      m->policies_[p->workspace] = std::move(p).value();
     }
-    for (const std::string& text : lines) {
-      Result<org::Revocation> r = org::ParseAndVerifyRevocation(text, m->ca_);
-      if (!r.ok() || m->revoked_.count(r->device)) continue;
-      m->revoked_.insert(r->device);
-      m->revocations_.push_back(std::move(r).value());
-    }
-  } else if (errno != ENOENT) {
-    return IOError("cannot read " + m->path_ + ": " + std::strerror(errno));
   }
   return m;
 }
@@ -110,13 +126,29 @@ Status ManagedMode::Admit(const identity::CardInfo& card, const std::string& cre
   return Status::Ok();
 }
 
-Result<std::vector<org::Revocation>> ManagedMode::Take(const std::vector<std::string>& items,
-                                                       std::vector<std::string>& skipped) {
-  std::vector<org::Revocation> fresh;
-  std::string lines;
+Result<ManagedMode::Taken> ManagedMode::Take(const std::vector<std::string>& items,
+                                             std::vector<std::string>& skipped) {
+  Taken fresh;
+  std::map<Hash32, org::Policy> newest;  // per workspace, among the new policies of this batch
+  std::string revocation_lines, policy_lines;
   for (const std::string& item : items) {
+    if (item.starts_with(org::kPolicyPrefix)) {
+      Result<org::Policy> p = org::ParseAndVerifyPolicy(item, ca_);
+      if (!p.ok()) {
+        skipped.push_back(p.status().message());
+        continue;
+      }
+      const org::Policy* held = PolicyFor(p->workspace);
+      auto [in_batch, first] = newest.try_emplace(p->workspace, *p);
+      if (held && held->issued_ms >= p->issued_ms) {
+        if (first) newest.erase(in_batch);
+      } else if (!first && in_batch->second.issued_ms < p->issued_ms) {
+        in_batch->second = *p;
+      }
+      continue;
+    }
     if (!item.starts_with(org::kRevocationPrefix)) {
-      skipped.push_back("not a revocation: " + item.substr(0, 32));
+      skipped.push_back("not a revocation or policy: " + item.substr(0, 32));
       continue;
     }
     Result<org::Revocation> r = org::ParseAndVerifyRevocation(item, ca_);
@@ -125,25 +157,36 @@ Result<std::vector<org::Revocation>> ManagedMode::Take(const std::vector<std::st
       continue;
     }
     if (revoked_.count(r->device) ||
-        std::any_of(fresh.begin(), fresh.end(),
+        std::any_of(fresh.revocations.begin(), fresh.revocations.end(),
                     [&](const org::Revocation& f) { return f.device == r->device; })) {
       continue;  // one revocation per device is enough
     }
-    lines += org::EncodeRevocation(*r) + "\n";
-    fresh.push_back(std::move(r).value());
+    revocation_lines += org::EncodeRevocation(*r) + "\n";
+    fresh.revocations.push_back(std::move(r).value());
   }
-  if (fresh.empty()) return fresh;
-  GROVE_RETURN_IF_ERROR(AppendDurably(path_, lines));
-  for (const org::Revocation& r : fresh) {
+  for (auto& [ws, p] : newest) {
+    policy_lines += org::EncodePolicy(p) + "\n";
+    fresh.policies.push_back(std::move(p));
+  }
+  if (!revocation_lines.empty()) GROVE_RETURN_IF_ERROR(AppendDurably(path_, revocation_lines));
+  if (!policy_lines.empty()) GROVE_RETURN_IF_ERROR(AppendDurably(policies_path_, policy_lines));
+  for (const org::Revocation& r : fresh.revocations) {
     revoked_.insert(r.device);
     revocations_.push_back(r);
   }
+  for (const org::Policy& p : fresh.policies) policies_[p.workspace] = p;
   return fresh;
 }
 
-std::vector<std::string> ManagedMode::RevocationTexts() const {
+const org::Policy* ManagedMode::PolicyFor(const Hash32& workspace) const {
+  auto it = policies_.find(workspace);
+  return it == policies_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> ManagedMode::NoticeTexts() const {
   std::vector<std::string> out;
   for (const org::Revocation& r : revocations_) out.push_back(org::EncodeRevocation(r));
+  for (const auto& [ws, p] : policies_) out.push_back(org::EncodePolicy(p));
   return out;
 }
 

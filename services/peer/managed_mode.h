@@ -11,6 +11,10 @@
 //     the revoked device's connections and refuses it from then on, and in every workspace this
 //     device owns, removes it with a new epoch (replica::Workspace::RemoveMember), so it gets no
 //     key for anything written afterwards;
+//   - takes the CA's signed workspace policies the same way (org/policy.h; kept in DATA/policies,
+//     the newest per workspace wins): in a workspace this device owns whose policy is audited,
+//     it adds the named auditor device with the auditor role; and it stores a workspace's
+//     deltas only on the relays its policy allows;
 //   - invites only enrolled devices: by their enrolment text rather than a bare card.
 //
 // Ownership: Open returns an owning pointer. Thread-safety: none (the peer's event loop).
@@ -19,6 +23,7 @@
 // be read or written. Bad notices are never an error: they are skipped and reported.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -28,6 +33,7 @@
 #include "common/status.h"
 #include "identity/identity.h"
 #include "org/enrolment.h"
+#include "org/policy.h"
 #include "org/revocation.h"
 
 namespace grove::peer {
@@ -48,16 +54,25 @@ class ManagedMode {
   // PermissionDenied naming the device and why otherwise.
   Status Admit(const identity::CardInfo& card, const std::string& credential, bool relay) const;
 
-  // Verifies `items`, keeps the revocations of this organisation not held yet (written to
-  // DATA/revocations before this returns), and returns them. Items that are not revocations of
-  // this organisation, or do not verify, are skipped and described in `skipped`.
-  Result<std::vector<org::Revocation>> Take(const std::vector<std::string>& items,
-                                            std::vector<std::string>& skipped);
+  // What Take kept that was new.
+  struct Taken {
+    std::vector<org::Revocation> revocations;
+    std::vector<org::Policy> policies;
+  };
+  // Verifies `items`, keeps the revocations and policies of this organisation that are new (a
+  // device not revoked yet; a policy newer than the one held for its workspace), written to
+  // DATA/revocations and DATA/policies before this returns, and returns them. Items that are
+  // neither, are of another organisation, or do not verify, are skipped and described in
+  // `skipped`.
+  Result<Taken> Take(const std::vector<std::string>& items, std::vector<std::string>& skipped);
 
   bool Revoked(const identity::DeviceId& device) const { return revoked_.count(device) > 0; }
   const std::vector<org::Revocation>& revocations() const { return revocations_; }
-  // Every revocation held, as text, for a new connection.
-  std::vector<std::string> RevocationTexts() const;
+  // Every revocation and policy held, as text, for a new connection.
+  std::vector<std::string> NoticeTexts() const;
+  // The newest policy held for `workspace`, or nullptr.
+  const org::Policy* PolicyFor(const Hash32& workspace) const;
+  const std::map<Hash32, org::Policy>& policies() const { return policies_; }
 
   // The card to invite from `text`: an enrolment by this organisation's CA (its card), never a
   // bare card, and never a revoked device. FailedPrecondition saying what to give instead.
@@ -70,9 +85,11 @@ class ManagedMode {
   org::OrgId org_{};
   org::Enrolment enrolment_;
   std::string credential_;
-  std::string path_;  // DATA/revocations
+  std::string path_;           // DATA/revocations
+  std::string policies_path_;  // DATA/policies
   std::vector<org::Revocation> revocations_;
   std::set<identity::DeviceId> revoked_;
+  std::map<Hash32, org::Policy> policies_;
 };
 
 }  // namespace grove::peer

@@ -13,6 +13,7 @@
 #include "logging/log.h"
 #include "metrics/metrics.h"
 #include "org/enrolment.h"
+#include "org/policy.h"
 #include "org/revocation.h"
 #include "peer/attachment_views.h"
 #include "peer/managed_mode.h"
@@ -218,6 +219,10 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
         so.credential = managed_->credential();
         so.admit_peer = [this](const identity::CardInfo& card, const std::string& credential,
                                bool relay) { return managed_->Admit(card, credential, relay); };
+        so.store_on_relay = [this](const sync::WorkspaceId& ws, const identity::DeviceId& relay) {
+          const org::Policy* policy = managed_->PolicyFor(ws);
+          return !policy || policy->AllowsRelay(relay);
+        };
       }
       sync::Observer observer;
       observer.applied = [this](const sync::WorkspaceId& ws, const replica::ApplyReport& r,
@@ -241,7 +246,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
         OnPunch(request);
       };
       observer.ready = [this](sync::ConnectionId id, const identity::DeviceId&) {
-        if (managed_) sync_->SendNotices(managed_->RevocationTexts(), id);
+        if (managed_) sync_->SendNotices(managed_->NoticeTexts(), id);
       };
       observer.notices = [this](sync::ConnectionId from, const std::vector<std::string>& items) {
         OnNotices(from, items);
@@ -271,6 +276,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       // between keeping a revocation and applying it) are applied now; applying is idempotent.
       if (managed_) {
         for (const org::Revocation& r : managed_->revocations()) ApplyRevocation(r);
+        for (const auto& [ws, policy] : managed_->policies()) ApplyPolicy(policy);
       }
       return grove::Status::Ok();
     });
@@ -477,20 +483,25 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   void OnNotices(sync::ConnectionId from, const std::vector<std::string>& items) {
     if (!managed_) return;
     std::vector<std::string> skipped;
-    Result<std::vector<org::Revocation>> fresh = managed_->Take(items, skipped);
+    Result<ManagedMode::Taken> fresh = managed_->Take(items, skipped);
     for (const std::string& why : skipped) {
       log_.Warn("org", "notice skipped",
                 {{"connection", static_cast<int64_t>(from)}, {"why", why}});
     }
     if (!fresh.ok()) {
       // Not kept, so not applied: the relay sends it again at the next connection.
-      log_.Error("org", "cannot keep revocations", {{"error", fresh.status().ToString()}});
+      log_.Error("org", "cannot keep the organisation's notices",
+                 {{"error", fresh.status().ToString()}});
       return;
     }
     std::vector<std::string> texts;
-    for (const org::Revocation& r : *fresh) {
+    for (const org::Revocation& r : fresh->revocations) {
       ApplyRevocation(r);
       texts.push_back(org::EncodeRevocation(r));
+    }
+    for (const org::Policy& p : fresh->policies) {
+      ApplyPolicy(p);
+      texts.push_back(org::EncodePolicy(p));
     }
     // Gossip: whoever this peer talks to learns it too.
     sync_->SendNotices(texts, 0, from);
@@ -519,6 +530,34 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       sync_->Push(ws->id());
       Emit("workspace", HexEncode(ws->id()), "");
     }
+  }
+
+  // An audited workspace this device owns gets the policy's auditor device, with the auditor
+  // role. (Relays a policy does not allow are kept out by sync::Options::store_on_relay.)
+  void ApplyPolicy(const org::Policy& policy) {
+    replica::Workspace* ws = sync_->Find(policy.workspace);
+    if (!ws || !policy.audited || policy.auditor_card.empty()) return;
+    if (ws->RoleOf(identity_->device()) != replica::Role::kOwner) return;
+    auto card = identity::ParseCardText(policy.auditor_card);
+    if (!card.ok() || managed_->Revoked(card->device)) return;
+    const replica::Role role = ws->RoleOf(card->device);
+    if (role == replica::Role::kAuditor) return;
+    const std::string auditor = identity::DeviceIdText(card->device);
+    if (role != replica::Role::kNone) {
+      log_.Warn("org", "the policy's auditor is a member with another role; left as it is",
+                {{"workspace", Hex16(ws->id())}, {"device", auditor}});
+      return;
+    }
+    grove::Status s = ws->AddMember(*card, replica::Role::kAuditor);
+    if (!s.ok()) {
+      log_.Error("org", "cannot add the policy's auditor",
+                 {{"workspace", Hex16(ws->id())}, {"device", auditor}, {"error", s.ToString()}});
+      return;
+    }
+    log_.Info("org", "auditor added to an audited workspace",
+              {{"workspace", Hex16(ws->id())}, {"device", auditor}});
+    sync_->Push(ws->id());
+    Emit("workspace", HexEncode(ws->id()), "");
   }
 
   // Hands what the workspaces decided to the auditor (a bounded amount per tick, so the loop

@@ -213,6 +213,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     console_options.auditor_key = card->sign_key;
+    console_options.auditor_card = card->text();
   }
   console_options.relay_status = [raw] { return raw->status(); };
   SystemClock console_clock;
@@ -225,10 +226,20 @@ int main(int argc, char** argv) {
   }
   admin::Console* console_raw = console->get();
   raw->SetOrgHooks(relay::Relay::OrgHooks{
-      .notices = [console_raw] { return console_raw->Revocations(); },
+      .notices =
+          [console_raw] {
+            std::vector<std::string> all = console_raw->Revocations();
+            for (std::string& p : console_raw->PolicyStatements()) all.push_back(std::move(p));
+            return all;
+          },
       .revoked =
           [console_raw](const identity::DeviceId& device) {
             return console_raw->DeviceStateOf(device) == admin::DeviceState::kRevoked;
+          },
+      .stores =
+          [console_raw, device = raw->device()](const Hash32& workspace) {
+            std::optional<admin::WorkspacePolicy> policy = console_raw->PolicyFor(workspace);
+            return !policy || policy->AllowsRelay(device);
           },
   });
   auto refresher = std::make_unique<ConsoleRefresher>(*console_raw, log);

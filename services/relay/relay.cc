@@ -313,6 +313,10 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
   grove::Status Admit(const sync::WorkspaceId& ws, const identity::DeviceId& sender,
                       const std::vector<sync::FreshDelta>& fresh) {
     (void)sender;  // quotas count authors: a member passing on others' deltas is not charged
+    if (org_.stores && !org_.stores(ws)) {
+      return PermissionDenied("the organisation's policy for workspace " + Hex16(ws) +
+                              " does not allow this relay to store it");
+    }
     uint64_t total = 0;
     std::map<identity::DeviceId, uint64_t> by_author;
     for (const sync::FreshDelta& d : fresh) {
@@ -651,6 +655,7 @@ void Relay::Stop() {
 }
 net::Endpoint Relay::sync_address() const { return impl_->listening_; }
 std::string Relay::card() const { return impl_->identity_->card().text(); }
+identity::DeviceId Relay::device() const { return impl_->identity_->device(); }
 std::string Relay::MetricsText() { return impl_->metrics_.registry.Exposition(); }
 Health Relay::health() const { return impl_->health(); }
 admin::RelayStatus Relay::status() const { return impl_->status(); }

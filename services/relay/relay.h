@@ -67,6 +67,7 @@ class Relay {
   net::Endpoint sync_address() const;
   // The relay's card ("grove-card:..."): peers pin the relay by it.
   std::string card() const;
+  identity::DeviceId device() const;
   std::string MetricsText();
   Health health() const;
   // The relay's status and the peers it has seen (device, name, last seen, address, path), for
@@ -75,13 +76,16 @@ class Relay {
   admin::RelayStatus status() const;
 
   // The organisation's side of managed mode (docs/decisions/0010-managed-mode.md), from the admin
-  // console: `notices` gives every signed revocation; the relay sends them all to each peer at
-  // hello and each new one to every connected peer within a second. `revoked` names devices the
-  // relay refuses (and drops within a second). Both are called on the relay's event loop and
-  // must be thread-safe and quick (admin::Console answers from memory).
+  // console: `notices` gives every signed revocation and workspace policy; the relay sends them
+  // all to each peer at hello and each new one to every connected peer within a second.
+  // `revoked` names devices the relay refuses (and drops within a second). `stores` says whether
+  // the workspace's policy lets this relay store it (a frame of a workspace it may not store is
+  // refused with the reason). All are called on the relay's event loop and must be thread-safe
+  // and quick (admin::Console answers from memory).
   struct OrgHooks {
     std::function<std::vector<std::string>()> notices;
     std::function<bool(const identity::DeviceId&)> revoked;
+    std::function<bool(const Hash32& workspace)> stores;
   };
   void SetOrgHooks(OrgHooks hooks);
 

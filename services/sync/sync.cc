@@ -71,7 +71,8 @@ bool SyncNode::IsMember(replica::Workspace& ws, const identity::DeviceId& device
 }
 
 bool SyncNode::Serves(replica::Workspace& ws, const Connection& c) const {
-  return c.relay || IsMember(ws, c.device);
+  if (c.relay) return !options_.store_on_relay || options_.store_on_relay(ws.id(), c.device);
+  return IsMember(ws, c.device);
 }
 
 void SyncNode::OnConnected(ConnectionId id, const crypto::PublicKey& tls_key, bool outbound,

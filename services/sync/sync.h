@@ -96,6 +96,9 @@ struct Options {
   // everyone with a valid card.
   std::function<Status(const identity::CardInfo& card, const std::string& credential, bool relay)>
       admit_peer;
+  // Whether to offer workspace `ws` to the relay `relay` (one of `relays`). Unset: every
+  // workspace goes to every relay.
+  std::function<bool(const WorkspaceId& ws, const identity::DeviceId& relay)> store_on_relay;
 };
 
 // A delta a blind node does not hold yet, as BlindHooks::admit sees it.

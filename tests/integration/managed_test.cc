@@ -152,5 +152,108 @@ TEST_F(ManagedIntegration, EnrolledDevicesMeetAndARevokedOneLosesAccess) {
   EXPECT_FALSE(IsMember(owner, ws, mia));
 }
 
+// The held and acknowledged deltas of `ws` in `peer`'s relay status.
+std::pair<int64_t, int64_t> RelayCounts(const PeerProcess& peer, const std::string& ws) {
+  JsonObject status = peer.api().Status();
+  JsonObject relay = status && status->has("relay") ? status->getObject("relay") : nullptr;
+  JsonArray workspaces = relay ? relay->getArray("workspaces") : nullptr;
+  for (size_t i = 0; workspaces && i < workspaces->size(); ++i) {
+    JsonObject w = workspaces->getObject(static_cast<unsigned>(i));
+    if (w && w->optValue<std::string>("workspace", "") == ws) {
+      return {w->optValue<Poco::Int64>("held_deltas", -1),
+              w->optValue<Poco::Int64>("acked_deltas", -1)};
+    }
+  }
+  return {-1, -1};
+}
+
+TEST_F(ManagedIntegration, PoliciesBringTheAuditorInAndKeepDeltasOffRelaysTheyDoNotAllow) {
+  PeerProcess owner("olga"), auditor("audit-box");
+  const std::string auditor_card = CardOf(auditor);
+  RelayProcess relay("relay", db_);
+  relay.Start({"--console.auditor_card", auditor_card});
+  const uint16_t port = AdminPort(relay);
+  ASSERT_NE(port, 0) << relay.LogTail();
+  const std::string password_file = relay.data_dir() + "/../admin-password";
+  WriteFile(password_file, "correct horse battery\n");
+  std::string out;
+  ASSERT_EQ(RunProgram({GROVE_RELAY_BIN, "admin", "add", "--db", db_, "--console.argon2_memory_kib",
+                        "8192", "alice"},
+                       password_file, &out, 60s),
+            0)
+      << out;
+  const ApiClient anonymous("127.0.0.1", port, "none");
+  HttpResponse login = anonymous.Request("POST", "/api/v1/admin/login",
+                                         R"({"name":"alice","password":"correct horse battery"})");
+  ASSERT_EQ(login.status, 200) << login.Describe();
+  const ApiClient admin("127.0.0.1", port, login.Object()->getValue<std::string>("token"));
+  auto enrol = [&](PeerProcess& p, const std::string& card) {
+    Poco::JSON::Object body;
+    body.set("card", card);
+    body.set("name", p.name());
+    HttpResponse r = admin.Request("POST", "/api/v1/admin/devices", ToJson(body));
+    EXPECT_EQ(r.status, 201) << r.Describe();
+    const std::string path = p.data_dir() + "/../enrolment";
+    WriteFile(path, r.Object() ? r.Object()->optValue<std::string>("enrolment", "") : "");
+    return path;
+  };
+  const std::string owner_enrolment = enrol(owner, CardOf(owner));
+  const std::string auditor_enrolment = enrol(auditor, auditor_card);
+  const std::string org_path = relay.data_dir() + "/../org.card";
+  WriteFile(org_path, anonymous.Get("/api/v1/admin/org").Object()->getValue<std::string>("card"));
+  auto managed = [&](const std::string& enrolment) {
+    StartOptions o;
+    o.extra_args = relay.PeerArgs();
+    for (const std::string& a :
+         {std::string("--org-card"), "@" + org_path, std::string("--enrolment"), "@" + enrolment}) {
+      o.extra_args.push_back(a);
+    }
+    return o;
+  };
+  owner.Start(managed(owner_enrolment));
+  StartOptions auditor_options = managed(auditor_enrolment);
+  auditor_options.extra_args.insert(auditor_options.extra_args.end(), {"--audit-db", db_});
+  auditor.Start(auditor_options);
+
+  const std::string ws = owner.api().CreateWorkspace("purchasing");
+  owner.api().CreateRecord(ws, "note", JsonOf({{"text", "one"}}));
+  ASSERT_TRUE(PollUntil([&] {
+    auto [held, acked] = RelayCounts(owner, ws);
+    return held > 0 && held == acked;
+  })) << "the relay stores the workspace while no policy says otherwise";
+
+  // IT marks the workspace audited: the owner's peer adds the auditor device by itself.
+  ASSERT_EQ(admin
+                .Request("PUT", "/api/v1/admin/policies/" + ws,
+                         R"({"audited":true,"retention_days":null,"legal_hold":false,)"
+                         R"("allowed_relays":[]})")
+                .status,
+            200);
+  const std::string box = auditor.identity().device;
+  ASSERT_TRUE(PollUntil([&] { return IsMember(owner, ws, box); })) << owner.LogTail() << "\n"
+                                                                   << relay.LogTail();
+  EXPECT_TRUE(owner.LogContains("auditor added to an audited workspace"));
+  ASSERT_TRUE(auditor.api().WaitInvitation(ws));
+  ASSERT_EQ(auditor.api().Accept(ws), 200);
+
+  // Then only another relay may store it: this one no longer gets the owner's new deltas.
+  const std::string other_relay(52, 'a');
+  ASSERT_EQ(admin
+                .Request("PUT", "/api/v1/admin/policies/" + ws,
+                         R"({"audited":true,"retention_days":null,"legal_hold":false,)"
+                         R"("allowed_relays":[")" +
+                             other_relay + R"("]})")
+                .status,
+            200)
+      << "allowed_relays takes device ids";
+  std::this_thread::sleep_for(2s);  // the relay passes the new policy on within a second
+  const auto [held_before, acked_before] = RelayCounts(owner, ws);
+  owner.api().CreateRecord(ws, "note", JsonOf({{"text", "two"}}));
+  ASSERT_TRUE(PollUntil([&] { return RelayCounts(owner, ws).first > held_before; }));
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(RelayCounts(owner, ws).second, acked_before)
+      << "the relay acknowledged a delta the policy keeps off it";
+}
+
 }  // namespace
 }  // namespace grove::integration

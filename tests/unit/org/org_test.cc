@@ -14,6 +14,7 @@
 #include "org/enrolment.h"
 #include "org/org_ca.h"
 #include "org/org_id.h"
+#include "org/policy.h"
 #include "org/revocation.h"
 #include "support/temp_dir.h"
 
@@ -188,6 +189,45 @@ TEST(RevocationTest, ReasonRules) {
   EXPECT_EQ(SignRevocation(ca, device, 1, "bell\a", 1).status().where(), "reason");
   EXPECT_EQ(SignRevocation(ca, device, 1, "\xff\xfe", 1).status().where(), "reason");
   EXPECT_TRUE(SignRevocation(ca, device, 1, "perdu à Zürich", 1).ok());
+}
+
+TEST(PolicyTest, SignsParsesVerifiesAndCatchesEveryChangedByte) {
+  const crypto::SigningKey ca = Key(1);
+  const identity::Identity auditor = Device("auditor", 7);
+  const identity::Identity relay = Device("relay", 8);
+  Policy p;
+  p.workspace.fill(0xab);
+  p.audited = true;
+  p.auditor_card = auditor.card().text();
+  p.allowed_relays = {relay.device()};
+  p.issued_ms = 1234;
+  Result<Policy> signed_policy = SignPolicy(ca, p);
+  ASSERT_TRUE(signed_policy.ok()) << signed_policy.status().ToString();
+  const std::string text = EncodePolicy(*signed_policy);
+  ASSERT_TRUE(text.starts_with("grove-policy:"));
+  Result<Policy> back = ParseAndVerifyPolicy(text, ca.public_key());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, *signed_policy);
+  EXPECT_TRUE(back->AllowsRelay(relay.device()));
+  EXPECT_FALSE(back->AllowsRelay(auditor.device()));
+  Policy any = *back;
+  any.allowed_relays.clear();
+  EXPECT_TRUE(any.AllowsRelay(auditor.device()));
+
+  Result<Policy> foreign = ParseAndVerifyPolicy(text, Key(2).public_key());
+  EXPECT_NE(foreign.status().message().find("organisation"), std::string::npos);
+  const size_t prefix = kPolicyPrefix.size();
+  for (size_t pos = 0; pos + 1 < text.size() - prefix; ++pos) {
+    EXPECT_FALSE(ParseAndVerifyPolicy(Tweak(text, prefix, pos), ca.public_key()).ok())
+        << "a change at " << pos << " went unnoticed";
+  }
+  p.auditor_card = "grove-card:nonsense";
+  EXPECT_EQ(SignPolicy(ca, p).status().where(), "auditor_card");
+  p.auditor_card = "";
+  p.allowed_relays.assign(kMaxPolicyRelays + 1, relay.device());
+  EXPECT_EQ(SignPolicy(ca, p).status().where(), "allowed_relays");
+  EXPECT_EQ(ParsePolicy("grove-policy:AAAA").status().code(), Code::kCorruption);
+  EXPECT_EQ(ParsePolicy("grove-revocation:AAAA").status().code(), Code::kCorruption);
 }
 
 TEST(OrgCaTest, MadeOnceReadBackAndPrivate) {

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/random.h"
 #include "org/org_id.h"
+#include "org/policy.h"
 #include "support/temp_dir.h"
 
 namespace grove::peer {
@@ -84,23 +85,61 @@ TEST_F(ManagedModeTest, RevocationsAreKeptDurablyAndRefuseTheDevice) {
       {Revoke(peer_, ca_, 1), Revoke(stranger_, other_ca_, 1), "hello", Revoke(peer_, ca_, 1)},
       skipped);
   ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
-  ASSERT_EQ(fresh->size(), 1u);
-  EXPECT_EQ((*fresh)[0].device, peer_.device());
+  ASSERT_EQ(fresh->revocations.size(), 1u);
+  EXPECT_EQ(fresh->revocations[0].device, peer_.device());
   EXPECT_EQ(skipped.size(), 2u);  // another organisation's, and not a revocation
   EXPECT_TRUE(m->Revoked(peer_.device()));
   Status refused = m->Admit(peer_.card(), Enrol(peer_, ca_), false);
   EXPECT_NE(refused.message().find("revoked"), std::string::npos);
-  EXPECT_FALSE(m->Take({Revoke(peer_, ca_, 2)}, skipped)->size());  // held already
+  EXPECT_TRUE(m->Take({Revoke(peer_, ca_, 2)}, skipped)->revocations.empty());  // held already
 
   // A restarted peer still knows, from DATA/revocations.
   m.reset();
   auto again = Open();
   ASSERT_NE(again, nullptr);
   EXPECT_TRUE(again->Revoked(peer_.device()));
-  EXPECT_EQ(again->RevocationTexts().size(), 1u);
+  EXPECT_EQ(again->NoticeTexts().size(), 1u);
   // A damaged line (a crash mid-write) is dropped, not fatal.
   std::ofstream(dir_.File("revocations"), std::ios::app) << "grove-revocation:trunc";
   EXPECT_NE(Open(), nullptr);
+}
+
+TEST_F(ManagedModeTest, TheNewestPolicyPerWorkspaceIsKeptAcrossARestart) {
+  auto m = Open();
+  ASSERT_NE(m, nullptr);
+  auto policy = [&](uint8_t ws, uint64_t issued, bool audited, const crypto::SigningKey& ca) {
+    org::Policy p;
+    p.workspace.fill(ws);
+    p.audited = audited;
+    p.auditor_card = audited ? stranger_.card().text() : "";
+    p.allowed_relays = {peer_.device()};
+    p.issued_ms = issued;
+    return org::EncodePolicy(*org::SignPolicy(ca, p));
+  };
+  std::vector<std::string> skipped;
+  auto fresh = m->Take({policy(1, 20, true, ca_), policy(1, 10, false, ca_),
+                        policy(2, 5, false, ca_), policy(3, 5, true, other_ca_)},
+                       skipped);
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ(fresh->policies.size(), 2u);
+  EXPECT_EQ(skipped.size(), 1u);  // another organisation's
+  Hash32 one{};
+  one.fill(1);
+  ASSERT_NE(m->PolicyFor(one), nullptr);
+  EXPECT_EQ(m->PolicyFor(one)->issued_ms, 20u);
+  EXPECT_TRUE(m->PolicyFor(one)->audited);
+  EXPECT_TRUE(m->PolicyFor(one)->AllowsRelay(peer_.device()));
+  EXPECT_FALSE(m->PolicyFor(one)->AllowsRelay(stranger_.device()));
+  // An older statement does not replace a newer one; a newer one does.
+  EXPECT_TRUE(m->Take({policy(1, 15, false, ca_)}, skipped)->policies.empty());
+  EXPECT_EQ(m->Take({policy(1, 30, false, ca_)}, skipped)->policies.size(), 1u);
+  m.reset();
+  auto again = Open();
+  ASSERT_NE(again, nullptr);
+  ASSERT_NE(again->PolicyFor(one), nullptr);
+  EXPECT_EQ(again->PolicyFor(one)->issued_ms, 30u);
+  EXPECT_FALSE(again->PolicyFor(one)->audited);
+  EXPECT_EQ(again->NoticeTexts().size(), 2u);
 }
 
 TEST_F(ManagedModeTest, OwnersInviteByEnrolmentNeverByBareCardOrRevokedDevice) {
