@@ -363,8 +363,8 @@ std::vector<Command> WorkspaceCommands() {
        .positionals = {},
        .run = RunList},
       {.name = "ws invite",
-       .summary = "Add the device of CARD (grove-card:...) to workspace WS (an id or a unique "
-                  "prefix); it sees an invitation.",
+       .summary = "Add the device of CARD (grove-card:..., or its grove-enrolment:... in managed "
+                  "mode) to workspace WS (an id or a unique prefix); it sees an invitation.",
        .options =
            with({{"role", "ROLE", false, "owner, member (the default), auditor or read-only"}}),
        .positionals = {"WS", "CARD"},
