@@ -9,6 +9,7 @@
 #include "audit/inbox.h"
 #include "audit/migrations.h"
 #include "audit/rows.h"
+#include "common/utf8.h"
 #include "pgsql/session.h"
 
 namespace grove::audit {
@@ -281,6 +282,19 @@ Status Migrate(pgsql::Session& session) {
 }
 
 Status QueueAdminAction(pqxx::transaction_base& txn, const AdminAction& action) {
+  // The writer must be able to append whatever is queued (one row it cannot take would hold up
+  // every row after it), so what Append would refuse is refused here, in the caller's
+  // transaction: text as valid UTF-8 without NUL bytes, a time it can store.
+  if (action.at_ms > kMaxReceivedAtMs) return InvalidArgument("at_ms above 8e15", "at_ms");
+  const std::pair<const char*, const std::string*> texts[] = {{"actor", &action.actor},
+                                                              {"action", &action.action},
+                                                              {"target", &action.target},
+                                                              {"detail", &action.detail}};
+  for (const auto& [name, text] : texts) {
+    if (text->find('\0') != std::string::npos || SanitizeUtf8(*text) != *text) {
+      return InvalidArgument("must be UTF-8 text without NUL bytes", name);
+    }
+  }
   txn.exec_params(
       "INSERT INTO audit_inbox (at_ms, actor, action, target, detail, workspace) "
       "VALUES ($1, $2, $3, $4, $5, $6)",

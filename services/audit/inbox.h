@@ -29,7 +29,9 @@ struct AdminAction {
   Bytes workspace;     // the workspace concerned, if any
 };
 
-// Queues `action` in `txn`. The audit schema must exist (Migrate).
+// Queues `action` in `txn`. The audit schema must exist (Migrate). InvalidArgument naming the
+// field, with nothing queued, for text that is not UTF-8 or holds a NUL byte, or an at_ms above
+// 8e15: the log's writer could not append it.
 Status QueueAdminAction(pqxx::transaction_base& txn, const AdminAction& action);
 
 }  // namespace grove::audit

@@ -307,6 +307,13 @@ TEST_F(AuditLogTest, InboxDrainsIntoTheLogOnceInOrder) {
     rolled_back.actor = "admin:mallory";
     rolled_back.action = "x";
     ASSERT_OK(QueueAdminAction(txn, rolled_back));
+    // What the writer could not append is refused when queued, naming the field.
+    AdminAction bad = rolled_back;
+    bad.detail = std::string("a\0b", 3);
+    EXPECT_EQ(QueueAdminAction(txn, bad).where(), "detail");
+    bad.detail = "ok";
+    bad.target = "\xff";
+    EXPECT_EQ(QueueAdminAction(txn, bad).where(), "target");
     txn.abort();
   }
   Result<size_t> moved = log->DrainInbox(2);
