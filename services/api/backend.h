@@ -86,8 +86,17 @@ struct AuditInfo {
   uint64_t head_timestamp_ms = 0;
 };
 
+// The organisation this device belongs to, in managed mode (decision 0010).
+struct OrgInfo {
+  std::string org;                   // the organisation id text
+  std::string enrolled_as;           // the name IT enrolled this device under
+  std::vector<std::string> revoked;  // device ids the organisation revoked, as this peer knows
+  size_t policies = 0;               // workspace policies held
+};
+
 struct StatusInfo {
   std::vector<ConnectionInfo> connections;
+  std::optional<OrgInfo> org;      // in managed mode
   std::optional<RelayInfo> relay;  // when configured
   std::optional<AuditInfo> audit;  // when this is an auditor device
   std::vector<WorkspaceInfo> workspaces;

@@ -330,6 +330,16 @@ Reply GetStatus(Backend& backend, const Request&) {
   } else {
     json.Set("relay", nullptr);
   }
+  if (status.org) {
+    Json org = Json::Object();
+    org.Set("org", status.org->org);
+    org.Set("enrolled_as", status.org->enrolled_as);
+    org.Set("revoked", StringsJson(status.org->revoked));
+    org.Set("policies", static_cast<uint64_t>(status.org->policies));
+    json.Set("org", std::move(org));
+  } else {
+    json.Set("org", nullptr);
+  }
   if (status.audit) {
     Json audit = Json::Object();
     audit.Set("ready", status.audit->ready);

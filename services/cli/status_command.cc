@@ -72,6 +72,12 @@ int RunStatus(const Args& args) {
       }
     }
   }
+  if (const Json* org = status->Find("org"); org && org->is_object()) {
+    const Json* revoked = org->Find("revoked");
+    std::cout << "organisation: " << JsonText(*org, "org").substr(0, 16) << " (enrolled as "
+              << JsonText(*org, "enrolled_as") << "; " << (revoked ? revoked->items().size() : 0)
+              << " devices revoked, " << Integer(*org, "policies") << " workspace policies)\n";
+  }
   if (const Json* audit = status->Find("audit"); audit && audit->is_object()) {
     const Json* ok = audit->Find("database_ok");
     const Json* ready = audit->Find("ready");

@@ -13,6 +13,7 @@
 #include "logging/log.h"
 #include "metrics/metrics.h"
 #include "org/enrolment.h"
+#include "org/org_id.h"
 #include "org/policy.h"
 #include "org/revocation.h"
 #include "peer/attachment_views.h"
@@ -908,6 +909,16 @@ api::StatusInfo Peer::Status() {
       s.workspaces.push_back(impl_->Info(*ws));
     }
     if (impl_->relay_) s.relay = impl_->RelayStatus();
+    if (impl_->managed_) {
+      api::OrgInfo org;
+      org.org = org::OrgIdText(impl_->managed_->org());
+      org.enrolled_as = impl_->managed_->enrolment().name;
+      for (const org::Revocation& r : impl_->managed_->revocations()) {
+        org.revoked.push_back(identity::DeviceIdText(r.device));
+      }
+      org.policies = impl_->managed_->policies().size();
+      s.org = std::move(org);
+    }
     if (impl_->auditor_) {
       const auditor::State a = impl_->auditor_->state();
       s.audit = api::AuditInfo{.ready = a.ready,

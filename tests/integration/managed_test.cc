@@ -138,6 +138,14 @@ TEST_F(ManagedIntegration, EnrolledDevicesMeetAndARevokedOneLosesAccess) {
   ASSERT_TRUE(PollUntil([&] { return !IsMember(owner, ws, mia); })) << owner.LogTail() << "\n"
                                                                     << relay.LogTail();
   EXPECT_TRUE(owner.LogContains("revoked device removed from workspace"));
+  {
+    JsonObject org_status = owner.api().Status()->getObject("org");
+    ASSERT_TRUE(org_status);
+    EXPECT_EQ(org_status->getValue<std::string>("enrolled_as"), "olga");
+    JsonArray revoked_list = org_status->getArray("revoked");
+    ASSERT_TRUE(revoked_list && revoked_list->size() == 1);
+    EXPECT_EQ(revoked_list->getElement<std::string>(0), mia);
+  }
   // Nothing written afterwards reaches the revoked device, by any path.
   const std::string after = owner.api().CreateRecord(ws, "note", JsonOf({{"text", "after"}}));
   std::this_thread::sleep_for(3s);
