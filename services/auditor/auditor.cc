@@ -117,12 +117,15 @@ void Writer(std::shared_ptr<Shared> shared, Options options, crypto::SigningKey 
     }
     if (!audit_log) {
       Result<crypto::SigningKey> copy = crypto::SigningKey::FromSeed(key.seed());
-      if (!copy.ok()) return;  // cannot happen: the seed is 32 bytes
+      if (!copy.ok()) break;  // cannot happen: the seed is 32 bytes
       Result<std::unique_ptr<AuditLog>> opened =
           AuditLog::Open(options.db_url, std::move(*copy), clock);
+      if (!opened.ok()) {
+        fail(opened.status());
+        continue;
+      }
+      Result<std::map<std::string, std::string>> cursors = (*opened)->Cursors();
       std::map<std::string, std::string> values;
-      Result<std::map<std::string, std::string>> cursors = opened.status();
-      if (opened.ok()) cursors = (*opened)->Cursors();
       Status s = cursors.ok() ? LoadLastValues(options.db_url, values) : cursors.status();
       if (!s.ok()) {
         fail(s);
