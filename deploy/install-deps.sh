@@ -14,6 +14,7 @@ PACKAGES=(
   jq procps curl
   prometheus  # ships promtool: metrics_test checks our exposition text with it
   nftables iproute2  # nat_traversal and nat_mesh build NAT routers in network namespaces
+  chromium  # console_browser drives the relay's web console in it (playwright-core, tests/console)
 )
 
 missing=()

@@ -475,7 +475,7 @@ Json EntryJson(const audit::FoundEntry& found) {
   out.Set("kind", std::string(audit::EntryKindName(e.kind)));
   out.Set("workspace", HexEncode(e.workspace));
   out.Set("device", e.device);
-  out.Set("user", e.user_name);
+  out.Set("user_name", e.user_name);
   out.Set("op", e.op);
   out.Set("record", e.record);
   out.Set("field", e.field);

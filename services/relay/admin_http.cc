@@ -17,6 +17,7 @@
 #include "admin/console_api.h"
 #include "api/json.h"
 #include "metrics/metrics.h"
+#include "relay/console_files.h"
 
 namespace grove::relay {
 
@@ -38,7 +39,7 @@ std::string HealthJson(const Health& health) {
 
 class AdminHttp::Impl {
  public:
-  explicit Impl(Options options) : options_(std::move(options)), pool_(1, 4) {}
+  explicit Impl(Options options) : options_(std::move(options)), pool_(1, kMaxThreads) {}
 
   Status Start() {
     try {
@@ -47,7 +48,7 @@ class AdminHttp::Impl {
       socket.listen(64);
       port_ = socket.address().port();
       Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
-      params->setMaxThreads(4);
+      params->setMaxThreads(kMaxThreads);
       params->setKeepAliveTimeout(Poco::Timespan(5, 0));
       params->setTimeout(Poco::Timespan(10, 0));
       server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), pool_, socket, params);
@@ -71,6 +72,11 @@ class AdminHttp::Impl {
     const std::string path = request.getURI().substr(0, request.getURI().find('?'));
     if (options_.api && (path == kApiRoot || path.starts_with(std::string(kApiRoot) + "/"))) {
       return HandleApi(request, response);
+    }
+    if (options_.api && IsConsolePath(path)) {
+      const std::string* etags =
+          request.has("If-None-Match") ? &request.get("If-None-Match") : nullptr;
+      return Send(request, response, ConsoleReply(request.getMethod(), path, etags));
     }
     int status = 200;
     std::string type = "application/json";
@@ -135,10 +141,18 @@ class AdminHttp::Impl {
     } else {
       reply = options_.api(in);
     }
+    Send(request, response, reply);
+  }
+
+  static void Send(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+                   const admin::HttpReply& reply) {
     response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     for (const auto& [name, value] : reply.headers) response.add(name, value);
     if (!reply.content_type.empty()) response.setContentType(reply.content_type);
-    response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
+    // A 304 has no body, and its headers describe the representation the client holds.
+    if (reply.status != 304) {
+      response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
+    }
     std::ostream& out = response.send();
     if (request.getMethod() != "HEAD") out << reply.body;
   }
@@ -148,6 +162,10 @@ class AdminHttp::Impl {
  private:
   static constexpr std::string_view kApiRoot = "/api/v1/admin";
   static constexpr size_t kDrainBytes = 8 << 20;
+  // Poco serves a connection on one thread until it closes, and a browser opens up to 6 kept-alive
+  // connections to load the console: with fewer threads, its last requests wait for a kept-alive
+  // connection to time out (5 s). 16 serves two browsers and the scrapers at once.
+  static constexpr int kMaxThreads = 16;
 
   class Handler : public Poco::Net::HTTPRequestHandler {
    public:

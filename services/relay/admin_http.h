@@ -9,6 +9,7 @@
 //   /api/v1/admin/...   the admin console's REST API (admin/console_api.h), when `api` is set:
 //                       each request is read whole (bodies over 1 MiB: 413 without calling it)
 //                       and handed to `api`, whose reply is sent as it is
+//   /, /console/...     the admin web console's pages (relay/console_files.h), when `api` is set
 //
 // Anything else is 404 (405 for another method on a known path).
 //

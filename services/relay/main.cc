@@ -38,9 +38,10 @@ constexpr char kUsage[] =
     "key), serving members what they lack. Its card is printed at start and kept in "
     "DIR/relay.card;\n"
     "peers pin it with --relay HOST:PORT --relay-card CARD. /metrics and /healthz are served on\n"
-    "the admin address, with the admin console's API under /api/v1/admin/ (docs/admin-api.md;\n"
-    "make the first admin account with `grove-relay admin add`). Stops cleanly on SIGTERM or\n"
-    "SIGINT. Logs are JSON lines on stderr.\n";
+    "the admin address, with the admin console: web pages at /console/ and its API under\n"
+    "/api/v1/admin/ (docs/admin-console.md, docs/admin-api.md; make the first admin account\n"
+    "with `grove-relay admin add`). Stops cleanly on SIGTERM or SIGINT. Logs are JSON lines on\n"
+    "stderr.\n";
 
 int Usage(const std::string& problem) {
   std::fprintf(stderr, "grove-relay: %s\n%s", problem.c_str(), kUsage);
