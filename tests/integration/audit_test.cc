@@ -11,26 +11,16 @@
 #include <thread>
 
 #include "integration/peer_process.h"
-#include "support/test_postgres.h"
+#include "support/postgres_test.h"
 
 namespace grove::integration {
 namespace {
 
-class AuditIntegration : public ::testing::Test {
+class AuditIntegration : public testing::PostgresTest<false> {
  protected:
-  static void SetUpTestSuite() { pg_ = std::make_unique<testing::TestPostgres>(); }
-  static void TearDownTestSuite() { pg_.reset(); }
-
-  void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
-    db_ = pg_->NewDatabase();
-    ASSERT_FALSE(db_.empty()) << pg_->error();
-  }
-  void TearDown() override { pg_->Start(); }
-
   int64_t Count(const std::string& where) {
     try {
-      pqxx::connection conn(db_);
+      pqxx::connection conn(url_);
       pqxx::work txn(conn);
       return txn.exec("SELECT count(*) FROM audit_entries WHERE " + where)[0][0].as<int64_t>();
     } catch (const std::exception&) {
@@ -44,19 +34,14 @@ class AuditIntegration : public ::testing::Test {
     if (!status || !status->has("audit") || status->isNull("audit")) return nullptr;
     return status->getObject("audit");
   }
-
-  static std::unique_ptr<testing::TestPostgres> pg_;
-  std::string db_;
 };
-
-std::unique_ptr<testing::TestPostgres> AuditIntegration::pg_;
 
 TEST_F(AuditIntegration, TheAuditorLogsEveryOpAndCatchesUpAfterOutagesWithNothingTwice) {
   PeerProcess owner("olga"), member("mia"), auditor("audit-box");
   owner.Start();
   member.Start(ConnectTo({owner.sync_address()}));
   StartOptions audit_options = ConnectTo({owner.sync_address()});
-  audit_options.extra_args = {"--audit-db", db_, "--audit.head_interval_s", "1"};
+  audit_options.extra_args = {"--audit-db", url_, "--audit.head_interval_s", "1"};
   auditor.Start(audit_options);
 
   const std::string ws = owner.api().CreateWorkspace("purchasing");
@@ -146,7 +131,7 @@ TEST_F(AuditIntegration, TheAuditorLogsEveryOpAndCatchesUpAfterOutagesWithNothin
   const std::string card_path = auditor.data_dir() + "/../auditor.card";
   WriteFile(card_path, auditor.identity().card);
   std::string out;
-  EXPECT_EQ(RunProgram({GROVE_CLI_BIN, "audit", "verify", "--db", db_, "--key", "@" + card_path},
+  EXPECT_EQ(RunProgram({GROVE_CLI_BIN, "audit", "verify", "--db", url_, "--key", "@" + card_path},
                        "", &out),
             0)
       << out;
@@ -158,7 +143,7 @@ TEST_F(AuditIntegration, TheAuditorLogsEveryOpAndCatchesUpAfterOutagesWithNothin
   const std::string dump_path = auditor.data_dir() + "/../audit.dump";
   const std::string restored = pg_->NewDatabase();
   ASSERT_FALSE(restored.empty());
-  ASSERT_EQ(RunProgram({FindOnPath("pg_dump"), "-Fc", "-f", dump_path, db_}, "", &out), 0) << out;
+  ASSERT_EQ(RunProgram({FindOnPath("pg_dump"), "-Fc", "-f", dump_path, url_}, "", &out), 0) << out;
   ASSERT_EQ(
       RunProgram({FindOnPath("pg_restore"), "--no-owner", "-d", restored, dump_path}, "", &out), 0)
       << out;

@@ -9,29 +9,13 @@
 #include <thread>
 
 #include "integration/peer_process.h"
-#include "support/test_postgres.h"
+#include "support/postgres_test.h"
 
 namespace grove::integration {
 namespace {
 
-class ManagedIntegration : public ::testing::Test {
+class ManagedIntegration : public testing::PostgresTest<false> {
  protected:
-  static void SetUpTestSuite() { pg_ = std::make_unique<testing::TestPostgres>(); }
-  static void TearDownTestSuite() { pg_.reset(); }
-
-  void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
-    db_ = pg_->NewDatabase();
-    ASSERT_FALSE(db_.empty()) << pg_->error();
-  }
-
-  static uint16_t AdminPort(const RelayProcess& relay) {
-    std::smatch m;
-    const std::string log = relay.Log();
-    if (!std::regex_search(log, m, std::regex("\"admin\":\"127\\.0\\.0\\.1:([0-9]+)\""))) return 0;
-    return static_cast<uint16_t>(std::stoi(m[1]));
-  }
-
   // `grove identity --json` of a device that is not running yet: its card.
   static std::string CardOf(const PeerProcess& p) {
     std::string out;
@@ -56,60 +40,49 @@ class ManagedIntegration : public ::testing::Test {
     return false;
   }
 
-  static std::unique_ptr<testing::TestPostgres> pg_;
-  std::string db_;
-};
+  // The organisation's card, from the console, in a file for --org-card @FILE.
+  static std::string OrgCardFile(const RelayProcess& relay) {
+    const std::string path = relay.data_dir() + "/../org.card";
+    HttpResponse org = ApiClient("127.0.0.1", relay.admin_port(), "none").Get("/api/v1/admin/org");
+    EXPECT_EQ(org.status, 200) << org.Describe();
+    WriteFile(path, org.Object() ? org.Object()->optValue<std::string>("card", "") : "");
+    return path;
+  }
 
-std::unique_ptr<testing::TestPostgres> ManagedIntegration::pg_;
-
-TEST_F(ManagedIntegration, EnrolledDevicesMeetAndARevokedOneLosesAccess) {
-  RelayProcess relay("relay", db_);
-  relay.Start();
-  const uint16_t port = AdminPort(relay);
-  ASSERT_NE(port, 0) << relay.LogTail();
-  const std::string password_file = relay.data_dir() + "/../admin-password";
-  WriteFile(password_file, "correct horse battery\n");
-  std::string out;
-  ASSERT_EQ(RunProgram({GROVE_RELAY_BIN, "admin", "add", "--db", db_, "--console.argon2_memory_kib",
-                        "8192", "alice"},
-                       password_file, &out, 60s),
-            0)
-      << out;
-  const ApiClient anonymous("127.0.0.1", port, "none");
-  HttpResponse login = anonymous.Request("POST", "/api/v1/admin/login",
-                                         R"({"name":"alice","password":"correct horse battery"})");
-  ASSERT_EQ(login.status, 200) << login.Describe();
-  const ApiClient admin("127.0.0.1", port, login.Object()->getValue<std::string>("token"));
-
-  PeerProcess owner("olga"), member("mia"), stranger("sam");
-  auto enrol = [&](PeerProcess& p) {
+  // Enrols the device of `card` under p's name in the console; its enrolment, in a file.
+  static std::string Enrol(const ApiClient& admin, const PeerProcess& p, const std::string& card) {
     Poco::JSON::Object body;
-    body.set("card", CardOf(p));
+    body.set("card", card);
     body.set("name", p.name());
     HttpResponse r = admin.Request("POST", "/api/v1/admin/devices", ToJson(body));
     EXPECT_EQ(r.status, 201) << r.Describe();
     const std::string path = p.data_dir() + "/../enrolment";
     WriteFile(path, r.Object() ? r.Object()->optValue<std::string>("enrolment", "") : "");
     return path;
-  };
-  const std::string org_path = relay.data_dir() + "/../org.card";
-  HttpResponse org = anonymous.Get("/api/v1/admin/org");
-  ASSERT_EQ(org.status, 200) << org.Describe();
-  WriteFile(org_path, org.Object()->getValue<std::string>("card"));
+  }
 
-  auto managed = [&](const std::string& enrolment) {
+  // A peer in managed mode, syncing through `relay`.
+  static StartOptions Managed(const RelayProcess& relay, const std::string& org_card_file,
+                              const std::string& enrolment_file) {
     StartOptions o;
     o.extra_args = relay.PeerArgs();
-    for (const std::string& a :
-         {std::string("--org-card"), "@" + org_path, std::string("--enrolment"), "@" + enrolment}) {
+    for (const std::string& a : {std::string("--org-card"), "@" + org_card_file,
+                                 std::string("--enrolment"), "@" + enrolment_file}) {
       o.extra_args.push_back(a);
     }
     return o;
-  };
-  const std::string owner_enrolment = enrol(owner);
-  const std::string member_enrolment = enrol(member);
-  owner.Start(managed(owner_enrolment));
-  StartOptions member_options = managed(member_enrolment);
+  }
+};
+
+TEST_F(ManagedIntegration, EnrolledDevicesMeetAndARevokedOneLosesAccess) {
+  RelayProcess relay("relay", url_);
+  relay.Start();
+  const ApiClient admin = relay.NewAdminSession("alice");
+  const std::string org_card = OrgCardFile(relay);
+  PeerProcess owner("olga"), member("mia"), stranger("sam");
+  const std::string member_enrolment = Enrol(admin, member, CardOf(member));
+  owner.Start(Managed(relay, org_card, Enrol(admin, owner, CardOf(owner))));
+  StartOptions member_options = Managed(relay, org_card, member_enrolment);
   member_options.connect = {owner.sync_address()};
   member.Start(member_options);
 
@@ -178,49 +151,13 @@ std::pair<int64_t, int64_t> RelayCounts(const PeerProcess& peer, const std::stri
 TEST_F(ManagedIntegration, PoliciesBringTheAuditorInAndKeepDeltasOffRelaysTheyDoNotAllow) {
   PeerProcess owner("olga"), auditor("audit-box");
   const std::string auditor_card = CardOf(auditor);
-  RelayProcess relay("relay", db_);
+  RelayProcess relay("relay", url_);
   relay.Start({"--console.auditor_card", auditor_card});
-  const uint16_t port = AdminPort(relay);
-  ASSERT_NE(port, 0) << relay.LogTail();
-  const std::string password_file = relay.data_dir() + "/../admin-password";
-  WriteFile(password_file, "correct horse battery\n");
-  std::string out;
-  ASSERT_EQ(RunProgram({GROVE_RELAY_BIN, "admin", "add", "--db", db_, "--console.argon2_memory_kib",
-                        "8192", "alice"},
-                       password_file, &out, 60s),
-            0)
-      << out;
-  const ApiClient anonymous("127.0.0.1", port, "none");
-  HttpResponse login = anonymous.Request("POST", "/api/v1/admin/login",
-                                         R"({"name":"alice","password":"correct horse battery"})");
-  ASSERT_EQ(login.status, 200) << login.Describe();
-  const ApiClient admin("127.0.0.1", port, login.Object()->getValue<std::string>("token"));
-  auto enrol = [&](PeerProcess& p, const std::string& card) {
-    Poco::JSON::Object body;
-    body.set("card", card);
-    body.set("name", p.name());
-    HttpResponse r = admin.Request("POST", "/api/v1/admin/devices", ToJson(body));
-    EXPECT_EQ(r.status, 201) << r.Describe();
-    const std::string path = p.data_dir() + "/../enrolment";
-    WriteFile(path, r.Object() ? r.Object()->optValue<std::string>("enrolment", "") : "");
-    return path;
-  };
-  const std::string owner_enrolment = enrol(owner, CardOf(owner));
-  const std::string auditor_enrolment = enrol(auditor, auditor_card);
-  const std::string org_path = relay.data_dir() + "/../org.card";
-  WriteFile(org_path, anonymous.Get("/api/v1/admin/org").Object()->getValue<std::string>("card"));
-  auto managed = [&](const std::string& enrolment) {
-    StartOptions o;
-    o.extra_args = relay.PeerArgs();
-    for (const std::string& a :
-         {std::string("--org-card"), "@" + org_path, std::string("--enrolment"), "@" + enrolment}) {
-      o.extra_args.push_back(a);
-    }
-    return o;
-  };
-  owner.Start(managed(owner_enrolment));
-  StartOptions auditor_options = managed(auditor_enrolment);
-  auditor_options.extra_args.insert(auditor_options.extra_args.end(), {"--audit-db", db_});
+  const ApiClient admin = relay.NewAdminSession("alice");
+  const std::string org_card = OrgCardFile(relay);
+  owner.Start(Managed(relay, org_card, Enrol(admin, owner, CardOf(owner))));
+  StartOptions auditor_options = Managed(relay, org_card, Enrol(admin, auditor, auditor_card));
+  auditor_options.extra_args.insert(auditor_options.extra_args.end(), {"--audit-db", url_});
   auditor.Start(auditor_options);
 
   const std::string ws = owner.api().CreateWorkspace("purchasing");

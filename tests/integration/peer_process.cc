@@ -609,6 +609,28 @@ HttpResponse RelayProcess::Admin(const std::string& path) const {
   return ApiClient("127.0.0.1", admin_port_, "none").Get(path);
 }
 
+ApiClient RelayProcess::NewAdminSession(const std::string& name) const {
+  const std::string password = "correct horse battery";
+  const std::string password_file = root_ + "/admin-password";
+  WriteFile(password_file, password + "\n");
+  std::string out;
+  if (RunProgram({GROVE_RELAY_BIN, "admin", "add", "--db", db_url_, "--console.argon2_memory_kib",
+                  "8192", name},
+                 password_file, &out, 60s) != 0) {
+    throw std::runtime_error("grove-relay admin add " + name + ": " + out);
+  }
+  Poco::JSON::Object body;
+  body.set("name", name);
+  body.set("password", password);
+  HttpResponse login = ApiClient("127.0.0.1", admin_port_, "none")
+                           .Request("POST", "/api/v1/admin/login", ToJson(body));
+  JsonObject o = login.Object();
+  if (login.status != 200 || !o || !o->has("token")) {
+    throw std::runtime_error("admin login as " + name + ": " + login.Describe());
+  }
+  return ApiClient("127.0.0.1", admin_port_, o->getValue<std::string>("token"));
+}
+
 std::string RelayProcess::Log() const { return ReadFile(log_path_); }
 std::string RelayProcess::LogTail(size_t lines) const { return Tail(Log(), lines); }
 

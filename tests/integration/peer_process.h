@@ -240,6 +240,10 @@ class RelayProcess {
   const std::string& data_dir() const { return data_dir_; }
   // GET on the admin address (/metrics, /healthz).
   HttpResponse Admin(const std::string& path) const;
+  uint16_t admin_port() const { return admin_port_; }
+  // Makes the admin account `name` with `grove-relay admin add` (at a cheap argon2 cost) and
+  // signs it in: a client of the admin console with that session. Throws on failure.
+  ApiClient NewAdminSession(const std::string& name) const;
   std::string Log() const;
   std::string LogTail(size_t lines = 40) const;
 

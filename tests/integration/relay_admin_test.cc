@@ -7,30 +7,13 @@
 #include <regex>
 
 #include "integration/peer_process.h"
-#include "support/test_postgres.h"
+#include "support/postgres_test.h"
 
 namespace grove::integration {
 namespace {
 
-class RelayAdminIntegration : public ::testing::Test {
+class RelayAdminIntegration : public testing::PostgresTest<false> {
  protected:
-  static void SetUpTestSuite() { pg_ = std::make_unique<testing::TestPostgres>(); }
-  static void TearDownTestSuite() { pg_.reset(); }
-
-  void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
-    db_ = pg_->NewDatabase();
-    ASSERT_FALSE(db_.empty()) << pg_->error();
-  }
-
-  // The admin port the relay logged at start.
-  static uint16_t AdminPort(const RelayProcess& relay) {
-    std::smatch m;
-    const std::string log = relay.Log();
-    if (!std::regex_search(log, m, std::regex("\"admin\":\"127\\.0\\.0\\.1:([0-9]+)\""))) return 0;
-    return static_cast<uint16_t>(std::stoi(m[1]));
-  }
-
   // The peer entry for `device` in the console's status, or nullptr.
   static JsonObject PeerIn(const JsonObject& status, const std::string& device) {
     JsonArray peers = status ? status->getArray("peers") : nullptr;
@@ -40,26 +23,21 @@ class RelayAdminIntegration : public ::testing::Test {
     }
     return nullptr;
   }
-
-  static std::unique_ptr<testing::TestPostgres> pg_;
-  std::string db_;
 };
 
-std::unique_ptr<testing::TestPostgres> RelayAdminIntegration::pg_;
-
 TEST_F(RelayAdminIntegration, FirstAdminFromTheCliSeesThePeersTheRelaySees) {
-  RelayProcess relay("relay", db_);
+  RelayProcess relay("relay", url_);
   relay.Start();
-  const uint16_t port = AdminPort(relay);
+  const uint16_t port = relay.admin_port();
   ASSERT_NE(port, 0) << relay.LogTail();
 
   // Bootstrap: the password on standard input, never on the command line.
   const std::string password_file = relay.data_dir() + "/../admin-password";
   WriteFile(password_file, "correct horse battery\n");
   std::string out;
-  ASSERT_EQ(
-      RunProgram({GROVE_RELAY_BIN, "admin", "add", "--db", db_, "alice"}, password_file, &out, 60s),
-      0)
+  ASSERT_EQ(RunProgram({GROVE_RELAY_BIN, "admin", "add", "--db", url_, "alice"}, password_file,
+                       &out, 60s),
+            0)
       << out;
   EXPECT_EQ(out, "admin account 'alice' added\n");
 

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "integration/peer_process.h"
-#include "support/test_postgres.h"
+#include "support/postgres_test.h"
 
 namespace grove::integration {
 namespace {
@@ -56,17 +56,8 @@ bool RelayHoldsAll(const PeerProcess& peer, const std::string& ws) {
   return held > 0 && held == w->optValue<Poco::Int64>("acked_deltas", -2);
 }
 
-class RelayIntegration : public ::testing::Test {
+class RelayIntegration : public testing::PostgresTest<true> {
  protected:
-  static void SetUpTestSuite() { pg_ = std::make_unique<testing::TestPostgres>(); }
-  static void TearDownTestSuite() { pg_.reset(); }
-
-  void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
-    db_ = pg_->NewDatabase();
-    ASSERT_FALSE(db_.empty()) << pg_->error();
-  }
-
   static StartOptions Via(const RelayProcess& relay) {
     StartOptions o;
     o.extra_args = relay.PeerArgs();
@@ -97,7 +88,7 @@ class RelayIntegration : public ::testing::Test {
     const std::string pg_dump = FindOnPath("pg_dump");
     EXPECT_FALSE(pg_dump.empty()) << "pg_dump is not on PATH (postgresql-client)";
     std::string out;
-    EXPECT_EQ(RunProgram({pg_dump, "--data-only", db_}, "", &out, 30s), 0) << out;
+    EXPECT_EQ(RunProgram({pg_dump, "--data-only", url_}, "", &out, 30s), 0) << out;
     return out;
   }
 
@@ -108,15 +99,10 @@ class RelayIntegration : public ::testing::Test {
     owner.api().CreateRecord(ws, "note", JsonOf({{"text", kMarker}}));
     return ws;
   }
-
-  static std::unique_ptr<testing::TestPostgres> pg_;
-  std::string db_;
 };
 
-std::unique_ptr<testing::TestPostgres> RelayIntegration::pg_;
-
 TEST_F(RelayIntegration, AMemberCatchesUpFromTheRelayAloneWhichNeverSeesPlaintext) {
-  RelayProcess relay("relay", db_);
+  RelayProcess relay("relay", url_);
   relay.Start();
   PeerProcess a("alice"), b("bob");
   b.Start(Via(relay));  // b's card, then b goes offline
@@ -163,7 +149,7 @@ TEST_F(RelayIntegration, AMemberCatchesUpFromTheRelayAloneWhichNeverSeesPlaintex
 }
 
 TEST_F(RelayIntegration, TwoRelaysOnOneDatabaseWakeEachOtherWithoutPolling) {
-  RelayProcess r1("relay1", db_), r2("relay2", db_);
+  RelayProcess r1("relay1", url_), r2("relay2", url_);
   r1.Start();
   r2.Start();
   PeerProcess a("alice"), b("bob");
@@ -190,7 +176,7 @@ TEST_F(RelayIntegration, TwoRelaysOnOneDatabaseWakeEachOtherWithoutPolling) {
 }
 
 TEST_F(RelayIntegration, AnAcknowledgedDeltaSurvivesKillOfTheRelayAndARestartOfPostgres) {
-  RelayProcess relay("relay", db_);
+  RelayProcess relay("relay", url_);
   relay.Start();
   PeerProcess a("alice"), b("bob");
   b.Start();
@@ -227,7 +213,7 @@ INSTANTIATE_TEST_SUITE_P(Quotas, RelayQuota,
 
 TEST_P(RelayQuota, AFullQuotaRefusesNewDeltasWithAClearErrorAndKeepsTheOld) {
   const auto [flag, kind] = GetParam();
-  RelayProcess relay("relay", db_);
+  RelayProcess relay("relay", url_);
   relay.Start({flag, "6000"});
   PeerProcess a("alice");
   a.Start(Via(relay));
@@ -254,7 +240,7 @@ TEST_P(RelayQuota, AFullQuotaRefusesNewDeltasWithAClearErrorAndKeepsTheOld) {
 }
 
 TEST_F(RelayIntegration, HealthAndMetricsFollowTheDatabaseAndPeersSyncDirectlyMeanwhile) {
-  RelayProcess relay("relay", db_);
+  RelayProcess relay("relay", url_);
   relay.Start({"--database.retry_ms", "200"});
   ASSERT_TRUE(PollUntil([&] { return relay.Admin("/healthz").status == 200; }));
   const std::string metrics = relay.Admin("/metrics").body;

@@ -25,8 +25,8 @@
 #include "common/clock.h"
 #include "common/random.h"
 #include "relay/admin_http.h"
+#include "support/postgres_test.h"
 #include "support/temp_dir.h"
-#include "support/test_postgres.h"
 
 namespace grove::admin::testing {
 
@@ -93,18 +93,11 @@ struct Reply {
 
 constexpr char kPassword[] = "correct horse battery";
 
-class ConsoleTest : public ::testing::Test {
+class ConsoleTest : public grove::testing::PostgresTest<> {
  protected:
-  static void SetUpTestSuite() { pg_ = new TestPostgres(TestPostgres::Options{.fsync = false}); }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
-    url_ = pg_->NewDatabase();
-    ASSERT_FALSE(url_.empty()) << pg_->error();
+    PostgresTest::SetUp();
+    if (HasFatalFailure()) return;
     Open();
   }
 
@@ -235,8 +228,6 @@ class ConsoleTest : public ::testing::Test {
     txn.commit();
   }
 
-  inline static TestPostgres* pg_ = nullptr;
-  std::string url_;
   TempDir data_{"grove_admin"};
   LockedClock clock_;
   LockedRandom rng_{42};

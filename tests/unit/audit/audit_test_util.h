@@ -20,8 +20,8 @@
 #include "audit/audit_log.h"
 #include "common/clock.h"
 #include "crypto/crypto.h"
+#include "support/postgres_test.h"
 #include "support/temp_dir.h"
-#include "support/test_postgres.h"
 
 namespace grove::audit::test {
 
@@ -69,20 +69,8 @@ inline void Exec(const std::string& url, const std::string& sql) {
   txn.commit();
 }
 
-class AuditLogTest : public ::testing::Test {
+class AuditLogTest : public testing::PostgresTest<> {
  protected:
-  static void SetUpTestSuite() { pg_ = new TestPostgres(TestPostgres::Options{.fsync = false}); }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
-    url_ = pg_->NewDatabase();
-    ASSERT_FALSE(url_.empty()) << pg_->error();
-  }
-
   // 12 entries; heads signed at sizes 3, 7 and 10; the last 2 entries unsigned.
   std::unique_ptr<AuditLog> Fill() {
     Result<std::unique_ptr<AuditLog>> log = AuditLog::Open(url_, Key(1), clock_);
@@ -105,8 +93,6 @@ class AuditLogTest : public ::testing::Test {
     return report.ok() ? *report : VerifyReport{};
   }
 
-  inline static TestPostgres* pg_ = nullptr;
-  std::string url_;
   FakeClock clock_;
 };
 

@@ -17,9 +17,9 @@
 #include "audit/audit_log.h"
 #include "logging/log.h"
 #include "support/delta_forge.h"
+#include "support/postgres_test.h"
 #include "support/status_assert.h"
 #include "support/test_device.h"
-#include "support/test_postgres.h"
 
 namespace grove::auditor {
 namespace {
@@ -35,18 +35,11 @@ struct Row {
   std::string kind, device, user_name, op, record, field, old_value, new_value;
 };
 
-class AuditorTest : public ::testing::Test {
+class AuditorTest : public testing::PostgresTest<> {
  protected:
-  static void SetUpTestSuite() { pg_ = new TestPostgres(TestPostgres::Options{.fsync = false}); }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
-    url_ = pg_->NewDatabase();
-    ASSERT_FALSE(url_.empty()) << pg_->error();
+    PostgresTest::SetUp();
+    if (HasFatalFailure()) return;
     owner_.Create("shop");
     ASSERT_OK(owner_->AddMember(auditor_.identity.card(), Role::kAuditor));
     ASSERT_OK(owner_->AddMember(member_.identity.card(), Role::kMember));
@@ -59,7 +52,6 @@ class AuditorTest : public ::testing::Test {
 
   void TearDown() override {
     if (auditor_log_) auditor_log_->Stop();
-    pg_->Start();  // a test that stopped the server restarts it for the next one
   }
 
   void Sync() {
@@ -130,8 +122,6 @@ class AuditorTest : public ::testing::Test {
               0);
   }
 
-  static TestPostgres* pg_;
-  std::string url_;
   SystemClock clock_;
   logging::Logger log_{2, logging::Level::kWarn};
   TestDevice owner_{"Olga Owner", 1, clock_};
@@ -140,8 +130,6 @@ class AuditorTest : public ::testing::Test {
   TestDevice reader_{"Rex Reader", 4, clock_};
   std::unique_ptr<Auditor> auditor_log_;
 };
-
-TestPostgres* AuditorTest::pg_ = nullptr;
 
 TEST_F(AuditorTest, LogsEachOpWithWhoWhatAndOldAndNewValues) {
   Result<replica::RecordId> order =

@@ -18,9 +18,9 @@
 #include "replica/replica.h"
 #include "store/memory_store.h"
 #include "support/child_process.h"
+#include "support/postgres_test.h"
 #include "support/status_assert.h"
 #include "support/test_device.h"
-#include "support/test_postgres.h"
 
 namespace grove::pgstore {
 namespace {
@@ -102,37 +102,16 @@ int64_t Count(const std::string& url, const std::string& table) {
   return std::stoll(Sql(url, "SELECT count(*) FROM " + table));
 }
 
-class PgStoreTest : public ::testing::Test {
+// One server for the whole binary, a fresh database for each test; the restarts here are clean
+// shutdowns, which keep every commit with fsync off.
+class PgStoreTest : public testing::PostgresTest<> {
  protected:
-  // One server for the whole binary (initdb takes a second); a fresh database for each test.
-  // fsync off: with a database per test, every shutdown checkpoint would flush thousands of
-  // files. The restarts here are clean shutdowns, which keep every commit either way.
-  static void SetUpTestSuite() { pg_ = new TestPostgres(TestPostgres::Options{.fsync = false}); }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(pg_->ok()) << pg_->error();
-    if (!pg_->running()) {
-      ASSERT_TRUE(pg_->Start()) << pg_->error();
-    }
-    url_ = pg_->NewDatabase();
-    ASSERT_FALSE(url_.empty()) << pg_->error();
-  }
-
   std::unique_ptr<PgStore> OpenStore() {
     auto s = PgStore::Open(Options{url_});
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
   }
-
-  static TestPostgres* pg_;
-  std::string url_;
 };
-
-TestPostgres* PgStoreTest::pg_ = nullptr;
 
 // --- Schema ------------------------------------------------------------------------------------
 
