@@ -45,7 +45,14 @@ Status Console::Refresh() {
 
 std::vector<std::string> Console::PolicyStatements() {
   std::vector<std::string> out;
+  std::lock_guard<std::mutex> lock(statements_mu_);
   for (const WorkspacePolicy& p : policies_->AllCached()) {
+    // Signed once per version of a policy: the relay asks every second.
+    auto cached = statements_.find(p.workspace);
+    if (cached != statements_.end() && cached->second.first == p.updated_ms) {
+      out.push_back(cached->second.second);
+      continue;
+    }
     org::Policy statement;
     statement.workspace = p.workspace;
     statement.audited = p.audited;
@@ -53,6 +60,7 @@ std::vector<std::string> Console::PolicyStatements() {
     statement.allowed_relays = p.AllowedRelayDevices();
     statement.issued_ms = p.updated_ms;
     if (std::optional<std::string> text = devices_->SignPolicy(std::move(statement))) {
+      statements_[p.workspace] = {p.updated_ms, *text};
       out.push_back(std::move(*text));
     }
   }

@@ -25,7 +25,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -115,6 +117,8 @@ class Console {
   std::unique_ptr<Policies> policies_;
   std::unique_ptr<OrgDevices> devices_;
   std::unique_ptr<ConsoleApi> api_;
+  std::mutex statements_mu_;
+  std::map<Hash32, std::pair<uint64_t, std::string>> statements_;  // by workspace: (version, text)
 };
 
 }  // namespace grove::admin

@@ -1,10 +1,12 @@
 #include "auditor/auditor.h"
 
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -35,6 +37,14 @@ std::string FeedCursor(const std::string& ws_hex, const replica::DeviceId& autho
   return "feed/" + ws_hex + "/" + HexEncode(author);
 }
 std::string ForkCursor(const std::string& ws_hex) { return "forks/" + ws_hex; }
+
+// A cursor's position; nullopt for anything but a decimal number (a row edited by hand).
+std::optional<uint64_t> Position(const std::string& text) {
+  uint64_t n = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return n;
+}
 
 std::string JsonText(const replica::Value& v) { return SanitizeUtf8(api::ValueToJson(v).Dump()); }
 std::string JsonString(std::string_view s) {
@@ -227,13 +237,18 @@ class Auditor::Impl {
       for (auto it = db_cursors_.lower_bound(prefix);
            it != db_cursors_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
         auto author = HexDecode(it->first.substr(prefix.size()));
-        if (!author || author->size() != 32) continue;
+        std::optional<uint64_t> seq = Position(it->second);
+        if (!author || author->size() != 32 || !seq) {
+          log_.Warn("audit", "ignoring a malformed cursor; its feed is logged from the start",
+                    {{"cursor", it->first}, {"position", it->second}});
+          continue;
+        }
         replica::DeviceId id{};
         std::copy(author->begin(), author->end(), id.begin());
-        feeds->second[id] = std::stoull(it->second);
+        feeds->second[id] = *seq;
       }
       auto forks = db_cursors_.find(ForkCursor(ws_hex));
-      forks_done_[ws.id()] = forks == db_cursors_.end() ? 0 : std::stoull(forks->second);
+      forks_done_[ws.id()] = forks == db_cursors_.end() ? 0 : Position(forks->second).value_or(0);
     }
     Batch batch;
     Result<std::vector<replica::AuditedDelta>> due =
@@ -248,10 +263,14 @@ class Auditor::Impl {
     failing_.erase(ws.id());
     std::map<replica::DeviceId, std::string> names;
     for (const replica::MemberView& m : ws.Members()) names[m.device] = m.name;
+    std::map<replica::DeviceId, uint64_t> advanced;  // one cursor per author and batch
     for (const replica::AuditedDelta& d : *due) {
       AddDelta(ws, ws_hex, d, names, batch.entries);
       feeds->second[d.author] = d.seq;
-      batch.cursors.push_back({FeedCursor(ws_hex, d.author), std::to_string(d.seq)});
+      advanced[d.author] = d.seq;
+    }
+    for (const auto& [author, seq] : advanced) {
+      batch.cursors.push_back({FeedCursor(ws_hex, author), std::to_string(seq)});
     }
     AddForks(ws, ws_hex, store, batch);
     if (batch.cursors.empty()) return false;

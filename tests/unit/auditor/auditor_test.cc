@@ -309,5 +309,28 @@ TEST_F(AuditorTest, RestartAndOutageLoseNothingAndLogNothingTwice) {
   EXPECT_TRUE(report->ok) << report->problem;
 }
 
+TEST_F(AuditorTest, AMalformedCursorIsReportedAndItsFeedLoggedAgainNotACrash) {
+  Result<replica::RecordId> order = owner_->CreateRecord("order", {{"qty", Value(1)}});
+  ASSERT_TRUE(order.ok());
+  ASSERT_OK(owner_->Set(*order, "qty", Value(2)));
+  Sync();
+  auditor_log_ = StartAuditor();
+  ASSERT_NE(auditor_log_, nullptr);
+  Drain(*auditor_log_);
+  auditor_log_->Stop();
+  ASSERT_EQ(Count("SELECT count(*) FROM audit_entries WHERE op = 'set'"), 1);
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec("UPDATE audit_cursors SET position = 'not a number' WHERE name LIKE 'feed/%'");
+    txn.commit();
+  }
+  auditor_log_ = StartAuditor();
+  Drain(*auditor_log_);
+  EXPECT_TRUE(auditor_log_->state().db_ok);
+  // Rather than lose entries, the feeds whose cursor it cannot read are logged from the start.
+  EXPECT_EQ(Count("SELECT count(*) FROM audit_entries WHERE op = 'set'"), 2);
+}
+
 }  // namespace
 }  // namespace grove::auditor
