@@ -45,4 +45,22 @@ std::optional<uint64_t> GetVarint(ByteView in, size_t& pos);
 // Overwrites memory so secrets do not linger (not optimised away).
 void SecureWipe(void* data, size_t size);
 
+// Text holding secrets (a key file's contents). Capacity is reserved up front so that appends
+// never reallocate and leave an unwiped copy in freed memory; the whole buffer is wiped on
+// destruction. Move-less and copy-less: the one copy stays where it was made.
+class SecretText {
+ public:
+  explicit SecretText(size_t capacity) { text_.reserve(capacity); }
+  SecretText(const SecretText&) = delete;
+  SecretText& operator=(const SecretText&) = delete;
+  ~SecretText() {
+    text_.resize(text_.capacity());
+    SecureWipe(text_.data(), text_.size());
+  }
+  std::string& str() { return text_; }
+
+ private:
+  std::string text_;
+};
+
 }  // namespace grove

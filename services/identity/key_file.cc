@@ -1,18 +1,14 @@
 // device.key and api-token on disk: the text format documented in identity.h, written atomically
 // and never over an existing device.
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <set>
 
+#include "common/file_io.h"
 #include "identity/identity.h"
 
 namespace grove::identity {
@@ -24,128 +20,8 @@ constexpr std::string_view kKeyFileHeader = "grove-device-key v1";
 constexpr size_t kMaxKeyFileSize = 16 * 1024;
 constexpr size_t kApiTokenBytes = 32;
 
-// Text holding secrets. Capacity is reserved up front so that appends never reallocate and leave
-// an unwiped copy in freed memory; the whole buffer is wiped on destruction.
-class SecretText {
- public:
-  explicit SecretText(size_t capacity) { text_.reserve(capacity); }
-  SecretText(const SecretText&) = delete;
-  SecretText& operator=(const SecretText&) = delete;
-  ~SecretText() {
-    text_.resize(text_.capacity());
-    SecureWipe(text_.data(), text_.size());
-  }
-  std::string& str() { return text_; }
-
- private:
-  std::string text_;
-};
-
 std::string PathIn(const std::string& dir, std::string_view file) {
   return (std::filesystem::path(dir) / file).string();
-}
-
-Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
-  const std::string message = what + " " + path + ": " + std::strerror(err);
-  if (err == ENOENT) return NotFound(message);
-  return IOError(message);
-}
-
-// Creates `dir` with mode 0700 (its parents with default modes) unless it already exists.
-Status EnsureDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) {
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0) return ErrnoStatus("cannot stat", dir, errno);
-    if (!S_ISDIR(st.st_mode)) return IOError(dir + " exists and is not a directory");
-    return Status::Ok();
-  }
-  if (errno != ENOENT) return ErrnoStatus("cannot create", dir, errno);
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
-  if (ec) return IOError("cannot create parents of " + dir + ": " + ec.message());
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return ErrnoStatus("cannot create", dir, errno);
-  }
-  return Status::Ok();
-}
-
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-Status SyncDir(const std::string& dir) {
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("cannot open", dir, errno);
-  const bool ok = fsync(fd) == 0;
-  const int err = errno;
-  close(fd);
-  return ok ? Status::Ok() : ErrnoStatus("cannot fsync", dir, err);
-}
-
-// Moves `from` to `to` only if `to` does not exist, atomically: a check-then-rename could still
-// overwrite a device created in between.
-int RenameNoReplace(const char* from, const char* to) {
-  if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) return 0;
-  if (errno != EINVAL && errno != ENOSYS) return -1;
-  // The file system lacks RENAME_NOREPLACE; link() also refuses an existing target.
-  if (link(from, to) != 0) return -1;
-  unlink(from);
-  return 0;
-}
-
-// Writes `data` to `path` (mode 0600) through a temporary in the same folder, fsynced before the
-// rename and the folder fsynced after, so a crash leaves the old file or the new one, never half.
-// With `replace` false, AlreadyExists when `path` exists.
-Status WriteFileAtomic(const std::string& dir, const std::string& path, std::string_view data,
-                       bool replace) {
-  std::string temp = path + ".tmp-XXXXXX";
-  const int fd = mkostemp(temp.data(), O_CLOEXEC);  // creates the file with mode 0600
-  if (fd < 0) return ErrnoStatus("cannot create a temporary file for", path, errno);
-  const bool written = WriteAll(fd, data) && fsync(fd) == 0;
-  int err = errno;
-  if (close(fd) != 0 && written) err = errno;
-  if (!written) {
-    unlink(temp.c_str());
-    return ErrnoStatus("cannot write", temp, err);
-  }
-  const int renamed = replace ? std::rename(temp.c_str(), path.c_str())
-                              : RenameNoReplace(temp.c_str(), path.c_str());
-  if (renamed != 0) {
-    err = errno;
-    unlink(temp.c_str());
-    if (err == EEXIST) return AlreadyExists(path + " already exists; refusing to overwrite");
-    return ErrnoStatus("cannot rename into", path, err);
-  }
-  return SyncDir(dir);
-}
-
-// Reads a small file whole into `out`. NotFound when it does not exist.
-Status ReadSmallFile(const std::string& path, std::string& out) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("cannot open", path, errno);
-  out.resize(out.capacity());
-  size_t size = 0;
-  Status status;
-  while (true) {
-    if (size == out.size()) {
-      status = Corruption(path + " is too large to be a Grove key file");
-      break;
-    }
-    const ssize_t n = read(fd, out.data() + size, out.size() - size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) status = ErrnoStatus("cannot read", path, errno);
-    if (n <= 0) break;
-    size += static_cast<size_t>(n);
-  }
-  close(fd);
-  out.resize(size);
-  return status;
 }
 
 // Appends hex of a secret without leaving a stray copy of it behind.
@@ -262,8 +138,8 @@ Status Identity::Save(const std::string& dir, Random& rng) const {
   // that a new Save completes.
   Bytes token(kApiTokenBytes);
   rng.Fill(token);
-  GROVE_RETURN_IF_ERROR(WriteFileAtomic(dir, PathIn(dir, kApiTokenFile),
-                                        Base64UrlEncode(token) + "\n", /*replace=*/true));
+  GROVE_RETURN_IF_ERROR(
+      WriteFileAtomic(PathIn(dir, kApiTokenFile), Base64UrlEncode(token) + "\n", /*replace=*/true));
   SecureWipe(token.data(), token.size());
 
   SecretText text(kKeyFileHeader.size() + name().size() + 256);
@@ -275,7 +151,7 @@ Status Identity::Save(const std::string& dir, Random& rng) const {
   out.append("\nagree_secret: ");
   AppendSecretHex(out, agree_.secret());
   out.append("\n");
-  return WriteFileAtomic(dir, key_path, out, /*replace=*/false);
+  return WriteFileAtomic(key_path, out, /*replace=*/false);
 }
 
 Result<Identity> Identity::Load(const std::string& dir) {

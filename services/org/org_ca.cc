@@ -1,15 +1,10 @@
 #include "org/org_ca.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <set>
+
+#include "common/file_io.h"
 
 namespace grove::org {
 namespace {
@@ -17,47 +12,8 @@ namespace {
 constexpr std::string_view kHeader = "grove-org-ca-key v1";
 constexpr size_t kMaxKeyFileBytes = 4096;
 
-// A string holding a secret, wiped when it goes out of scope.
-class Wiped {
- public:
-  Wiped() = default;
-  Wiped(const Wiped&) = delete;
-  Wiped& operator=(const Wiped&) = delete;
-  ~Wiped() {
-    text.resize(text.capacity());
-    SecureWipe(text.data(), text.size());
-  }
-  std::string text;
-};
-
 std::string PathIn(const std::string& dir) {
   return (std::filesystem::path(dir) / kOrgCaKeyFile).string();
-}
-
-Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
-  const std::string message = what + " " + path + ": " + std::strerror(err);
-  return err == ENOENT ? NotFound(message) : IOError(message);
-}
-
-Status ReadKeyFile(const std::string& path, std::string& out) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("cannot open", path, errno);
-  out.resize(kMaxKeyFileBytes + 1);
-  size_t size = 0;
-  Status status;
-  while (size < out.size()) {
-    const ssize_t n = read(fd, out.data() + size, out.size() - size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) status = ErrnoStatus("cannot read", path, errno);
-    if (n <= 0) break;
-    size += static_cast<size_t>(n);
-  }
-  close(fd);
-  if (status.ok() && size > kMaxKeyFileBytes) {
-    status = Corruption(path + " is too large to be an org CA key");
-  }
-  out.resize(size);
-  return status;
 }
 
 struct OrgCaFields {
@@ -113,61 +69,13 @@ Result<OrgCaFields> ParseKeyFile(const std::string& path, std::string_view text)
   return fields;
 }
 
-Status EnsureDir(const std::string& dir) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(dir, ec)) return Status::Ok();
-  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return ErrnoStatus("cannot create", dir, errno);
-  }
-  return Status::Ok();
-}
-
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// Writes `data` to `path` (mode 0600) unless it exists: AlreadyExists then.
-Status WriteNew(const std::string& dir, const std::string& path, std::string_view data) {
-  std::string temp = path + ".tmp-XXXXXX";
-  const int fd = mkostemp(temp.data(), O_CLOEXEC);  // mode 0600
-  if (fd < 0) return ErrnoStatus("cannot create a temporary file for", path, errno);
-  const bool written = WriteAll(fd, data) && fsync(fd) == 0;
-  int err = errno;
-  if (close(fd) != 0 && written) err = errno;
-  if (!written) {
-    unlink(temp.c_str());
-    return ErrnoStatus("cannot write", temp, err);
-  }
-  // link() refuses an existing target, so a key another process wrote meanwhile is kept.
-  const bool linked = link(temp.c_str(), path.c_str()) == 0;
-  err = errno;
-  unlink(temp.c_str());
-  if (!linked) {
-    if (err == EEXIST) return AlreadyExists(path + " already exists");
-    return ErrnoStatus("cannot create", path, err);
-  }
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<OrgCa> OrgCa::Load(const std::string& dir) {
   const std::string path = PathIn(dir);
-  Wiped text;
-  GROVE_RETURN_IF_ERROR(ReadKeyFile(path, text.text));
-  GROVE_ASSIGN_OR_RETURN(OrgCaFields fields, ParseKeyFile(path, text.text));
+  SecretText text(kMaxKeyFileBytes + 1);
+  GROVE_RETURN_IF_ERROR(ReadSmallFile(path, text.str()));
+  GROVE_ASSIGN_OR_RETURN(OrgCaFields fields, ParseKeyFile(path, text.str()));
   return OrgCa(std::move(*fields.key), fields.created_ms);
 }
 
@@ -177,14 +85,15 @@ Result<OrgCa> OrgCa::LoadOrCreate(const std::string& dir, Random& rng, Clock& cl
   GROVE_RETURN_IF_ERROR(EnsureDir(dir));
   crypto::SigningKey key = crypto::SigningKey::Generate(rng);
   const uint64_t created_ms = clock.NowMillis();
-  Wiped text;
-  text.text.reserve(256);
-  text.text.append(kHeader).append("\ncreated_ms: ").append(std::to_string(created_ms));
-  text.text.append("\nsign_seed: ");
+  SecretText text(256);
+  std::string& out = text.str();
+  out.append(kHeader).append("\ncreated_ms: ").append(std::to_string(created_ms));
+  out.append("\nsign_seed: ");
   std::string hex = HexEncode(key.seed());
-  text.text.append(hex).append("\n");
+  out.append(hex).append("\n");
   SecureWipe(hex.data(), hex.size());
-  Status written = WriteNew(dir, PathIn(dir), text.text);
+  // Without replace, a key another process wrote meanwhile is kept.
+  Status written = WriteFileAtomic(PathIn(dir), out, /*replace=*/false);
   if (written.code() == Code::kAlreadyExists) return Load(dir);  // another process won the race
   GROVE_RETURN_IF_ERROR(written);
   return OrgCa(std::move(key), created_ms);

@@ -1,14 +1,11 @@
 #include "peer/managed_mode.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
+#include "common/file_io.h"
 #include "org/org_id.h"
 
 namespace grove::peer {
@@ -30,28 +27,6 @@ Result<std::vector<std::string>> ReadLines(const std::string& path) {
     if (!line.empty()) lines.push_back(line);
   }
   return lines;
-}
-
-// Appends `lines` to `path` and flushes them to disk before returning.
-Status AppendDurably(const std::string& path, const std::string& lines) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return IOError("cannot open " + path + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < lines.size()) {
-    const ssize_t n = ::write(fd, lines.data() + done, lines.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      return IOError("cannot write " + path + ": " + why);
-    }
-    done += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  const std::string why = synced ? "" : std::strerror(errno);
-  ::close(fd);
-  if (!synced) return IOError("cannot sync " + path + ": " + why);
-  return Status::Ok();
 }
 
 }  // namespace

@@ -1,8 +1,5 @@
 #include "relay/relay.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/event_loop.h"
+#include "common/file_io.h"
 #include "crypto/crypto.h"
 #include "identity/identity.h"
 #include "logging/log.h"
@@ -81,20 +79,6 @@ struct RelayMetrics {
   net::Network::Stats last_net{};
 };
 
-// Writes `text` to `path` through a temporary file and a rename, so a reader never sees half.
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IOError("cannot write " + tmp);
-  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  const bool synced = fsync(fd) == 0;
-  close(fd);
-  if (!written || !synced || rename(tmp.c_str(), path.c_str()) != 0) {
-    return IOError("cannot write " + path);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 // Everything below runs on the event loop unless it says otherwise.
@@ -156,8 +140,9 @@ class Relay::Impl final : public net::Handler, public sync::Transport {
     if (!loaded.ok()) return loaded.status();
     identity_ = std::make_unique<identity::Identity>(std::move(loaded).value());
     started_ms_ = clock_.NowMillis();
-    GROVE_RETURN_IF_ERROR(
-        WriteFileAtomically(options_.data + "/relay.card", identity_->card().text() + "\n"));
+    GROVE_RETURN_IF_ERROR(WriteFileAtomic(options_.data + "/relay.card",
+                                          identity_->card().text() + "\n",
+                                          /*replace=*/true, /*mode=*/0644));
 
     net::Options no;
     no.listen = options_.listen;
