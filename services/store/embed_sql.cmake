@@ -1,19 +1,15 @@
 # Generates a C++ source embedding a folder of numbered SQL migrations (see migrations.h).
-#   cmake -DSQL_DIR=<dir> -DNAMES=<001_a.sql,002_b.sql> -DOUTPUT=<file.cc> -P embed_sql.cmake
+#   cmake -DSQL_DIR=<dir> -DNAMES=<001_a.sql,002_b.sql> -DOUTPUT=<file.cc> -DKIND=<word for
+#         messages> -DHEADER=<include declaring Migration and Migrations()>
+#         -DNAMESPACE=<namespace of that header> -P embed_sql.cmake
 # Names arrive comma-separated because a ';' list does not survive a custom command's quoting.
-# Run at build time, so editing a .sql file regenerates and recompiles only this source.
-# Defaults generate the store's; another module passes its own (services/pgstore):
-#   -DKIND=<word for messages> -DHEADER=<include declaring Migration and Migrations()>
-#   -DNAMESPACE=<namespace of that header>
-if(NOT KIND)
-  set(KIND "store")
-endif()
-if(NOT HEADER)
-  set(HEADER "store/migrations.h")
-endif()
-if(NOT NAMESPACE)
-  set(NAMESPACE "grove::store::internal")
-endif()
+# Run at build time, so editing a .sql file regenerates and recompiles only this source. Modules
+# call it through grove_embed_migrations (services/CMakeLists.txt).
+foreach(arg SQL_DIR NAMES OUTPUT KIND HEADER NAMESPACE)
+  if(NOT ${arg})
+    message(FATAL_ERROR "embed_sql.cmake: -D${arg}=... is required")
+  endif()
+endforeach()
 # The folder as the repository names it, so the output does not depend on the checkout's path.
 string(REGEX MATCH "schemas/.*$" origin "${SQL_DIR}")
 if(NOT origin)
