@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "admin/console.h"
+#include "api/http_util.h"
 #include "api/json.h"
 #include "audit/audit_log.h"
 #include "audit/export.h"
@@ -46,48 +47,14 @@ struct Route {
   std::vector<std::string_view> query;
 };
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = HexValue(text[i + 1]), lo = HexValue(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else {
-      out += plus_is_space && text[i] == '+' ? ' ' : text[i];
-    }
-  }
-  return out;
-}
-
-std::vector<std::string_view> Split(std::string_view text, char sep) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  for (;;) {
-    const size_t end = text.find(sep, start);
-    parts.push_back(text.substr(start, end == std::string_view::npos ? end : end - start));
-    if (end == std::string_view::npos) return parts;
-    start = end + 1;
-  }
-}
-
 bool Match(std::string_view pattern, const std::vector<std::string_view>& segments,
            std::vector<std::string>& params) {
-  const std::vector<std::string_view> want = Split(pattern.substr(1), '/');
+  const std::vector<std::string_view> want = api::SplitOn(pattern.substr(1), '/');
   if (want.size() != segments.size()) return false;
   std::vector<std::string> found;
   for (size_t i = 0; i < want.size(); ++i) {
     if (want[i].starts_with('{')) {
-      std::optional<std::string> decoded = PercentDecode(segments[i], false);
+      std::optional<std::string> decoded = api::PercentDecode(segments[i], false);
       if (segments[i].empty() || !decoded) return false;
       found.push_back(std::move(*decoded));
     } else if (want[i] != segments[i]) {
@@ -114,58 +81,13 @@ HttpReply NoContent() {
   return reply;
 }
 
-Json ErrorJson(std::string_view code, std::string_view message, std::string_view field) {
-  Json error = Json::Object();
-  error.Set("code", code);
-  error.Set("message", message);
-  if (!field.empty()) error.Set("field", field);
-  Json body = Json::Object();
-  body.Set("error", std::move(error));
-  return body;
-}
-
 HttpReply Error(int status, std::string_view code, std::string_view message,
                 std::string_view field = {}) {
-  return JsonReply(status, ErrorJson(code, message, field));
+  return JsonReply(status, api::ErrorJson(code, message, field));
 }
 
 HttpReply ErrorFor(const Status& s) {
-  int status = 500;
-  const char* code = "internal";
-  switch (s.code()) {
-    case Code::kOk:
-      break;
-    case Code::kInvalidArgument:
-      status = 400, code = "invalid_argument";
-      break;
-    case Code::kNotFound:
-      status = 404, code = "not_found";
-      break;
-    case Code::kAlreadyExists:
-      status = 409, code = "already_exists";
-      break;
-    case Code::kFailedPrecondition:
-      status = 409, code = "failed_precondition";
-      break;
-    case Code::kPermissionDenied:
-      status = 403, code = "permission_denied";
-      break;
-    case Code::kUnavailable:
-      status = 503, code = "unavailable";
-      break;
-    case Code::kResourceExhausted:
-      status = 507, code = "resource_exhausted";
-      break;
-    case Code::kCorruption:
-      code = "corruption";
-      break;
-    case Code::kIOError:
-      code = "io_error";
-      break;
-    case Code::kInternal:
-      break;
-  }
-  return Error(status, code, s.message(), s.where());
+  return Error(api::HttpStatusFor(s.code()), api::ErrorCodeFor(s.code()), s.message(), s.where());
 }
 
 std::string CookieHeader(std::string_view token, uint64_t max_age_s, bool secure) {
@@ -270,7 +192,7 @@ HttpReply Login(Console& console, const Call& call) {
     case LoginOutcome::Kind::kRefused:
       return Error(401, "unauthorized", "wrong account name or password");
     case LoginOutcome::Kind::kLocked: {
-      Json body_json = ErrorJson(
+      Json body_json = api::ErrorJson(
           "account_locked", "too many failed logins: this account is locked until unlocks_ms", "");
       Json error = *body_json.Find("error");
       error.Set("unlocks_ms", outcome->unlocks_ms);
@@ -655,7 +577,7 @@ std::optional<std::string> TokenOf(const HttpRequest& request, bool& by_cookie,
   }
   for (const auto& [key, value] : request.headers) {
     if (key != "cookie") continue;
-    for (std::string_view part : Split(value, ';')) {
+    for (std::string_view part : api::SplitOn(value, ';')) {
       while (part.starts_with(' ')) part.remove_prefix(1);
       if (part.starts_with(kSessionCookie) && part.size() > kSessionCookie.size() &&
           part[kSessionCookie.size()] == '=') {
@@ -687,7 +609,7 @@ HttpReply ConsoleApi::Handle(const HttpRequest& request) {
     const size_t q = target.find('?');
     const std::string_view path = target.substr(0, q);
     if (!path.starts_with('/')) return Error(400, "invalid_argument", "bad request target");
-    const std::vector<std::string_view> segments = Split(path.substr(1), '/');
+    const std::vector<std::string_view> segments = api::SplitOn(path.substr(1), '/');
     const Route* route = nullptr;
     Call call{request, {}, {}, std::nullopt, {}, false};
     std::string allow;
@@ -708,11 +630,11 @@ HttpReply ConsoleApi::Handle(const HttpRequest& request) {
       return r;
     }
     if (q != std::string_view::npos && q + 1 < target.size()) {
-      for (std::string_view pair : Split(target.substr(q + 1), '&')) {
+      for (std::string_view pair : api::SplitOn(target.substr(q + 1), '&')) {
         if (pair.empty()) continue;
         const size_t eq = pair.find('=');
-        std::optional<std::string> key = PercentDecode(pair.substr(0, eq), true);
-        std::optional<std::string> value = PercentDecode(
+        std::optional<std::string> key = api::PercentDecode(pair.substr(0, eq), true);
+        std::optional<std::string> value = api::PercentDecode(
             eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
         if (!key || !value) return Error(400, "invalid_argument", "bad percent-encoding", "query");
         if (std::find(route->query.begin(), route->query.end(), *key) == route->query.end()) {

@@ -745,69 +745,6 @@ const std::vector<Route>& Routes() {
   return routes;
 }
 
-int HttpStatusFor(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return 200;
-    case Code::kInvalidArgument:
-      return 400;
-    case Code::kPermissionDenied:
-      return 403;
-    case Code::kNotFound:
-      return 404;
-    case Code::kAlreadyExists:
-    case Code::kFailedPrecondition:
-      return 409;
-    case Code::kUnavailable:
-      return 503;
-    case Code::kResourceExhausted:
-      return 507;
-    case Code::kCorruption:
-    case Code::kIOError:
-    case Code::kInternal:
-      break;
-  }
-  return 500;
-}
-
-const char* ErrorCodeFor(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return "ok";
-    case Code::kInvalidArgument:
-      return "invalid_argument";
-    case Code::kNotFound:
-      return "not_found";
-    case Code::kAlreadyExists:
-      return "already_exists";
-    case Code::kPermissionDenied:
-      return "permission_denied";
-    case Code::kFailedPrecondition:
-      return "failed_precondition";
-    case Code::kCorruption:
-      return "corruption";
-    case Code::kIOError:
-      return "io_error";
-    case Code::kUnavailable:
-      return "unavailable";
-    case Code::kResourceExhausted:
-      return "resource_exhausted";
-    case Code::kInternal:
-      return "internal";
-  }
-  return "internal";
-}
-
-Json ErrorJson(std::string_view code, std::string_view message, std::string_view field) {
-  Json error = Json::Object();
-  error.Set("code", code);
-  error.Set("message", message);
-  if (!field.empty()) error.Set("field", field);
-  Json json = Json::Object();
-  json.Set("error", std::move(error));
-  return json;
-}
-
 Reply RefusalReply(const Status& status) {
   Reply reply = ErrorReply(status);
   const std::string rule = RefusalRule(status);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/backend.h"
+#include "api/http_util.h"
 #include "api/json.h"
 #include "common/status.h"
 
@@ -53,15 +54,6 @@ struct Routing {
 };
 Routing FindRoute(std::string_view method, std::string_view target);
 
-// Percent-decoding; `plus_is_space` for query strings. nullopt for a malformed escape.
-std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space);
-
-// The HTTP status and the "code" of the error JSON for a Status code (see backend.h).
-int HttpStatusFor(Code code);
-const char* ErrorCodeFor(Code code);
-
-// {"error": {"code", "message", "field"}}; field left out when empty.
-Json ErrorJson(std::string_view code, std::string_view message, std::string_view field);
 Reply ErrorReply(const Status& status);
 // ErrorReply plus "rule" (backend.h's RefusalRule) for a refused transition or grant.
 Reply RefusalReply(const Status& status);

@@ -7,29 +7,11 @@
 namespace grove::api::internal {
 namespace {
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::vector<std::string_view> Split(std::string_view text, char sep) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  for (;;) {
-    const size_t end = text.find(sep, start);
-    parts.push_back(text.substr(start, end == std::string_view::npos ? end : end - start));
-    if (end == std::string_view::npos) return parts;
-    start = end + 1;
-  }
-}
-
 // Matches raw (still encoded) segments against a pattern: decoding happens per segment, after
 // splitting, so an encoded '/' inside an id cannot change which route is meant.
 bool MatchPattern(std::string_view pattern, const std::vector<std::string_view>& segments,
                   std::vector<std::string_view>& params) {
-  const std::vector<std::string_view> want = Split(pattern.substr(1), '/');
+  const std::vector<std::string_view> want = SplitOn(pattern.substr(1), '/');
   if (want.size() != segments.size()) return false;
   params.clear();
   for (size_t i = 0; i < want.size(); ++i) {
@@ -56,26 +38,6 @@ bool QueryParameterTaken(const Route& route, std::string_view key) {
 
 }  // namespace
 
-std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = HexValue(text[i + 1]), lo = HexValue(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out += ' ';
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 Routing FindRoute(std::string_view method, std::string_view target) {
   Routing routing;
   const size_t question = target.find('?');
@@ -86,7 +48,7 @@ Routing FindRoute(std::string_view method, std::string_view target) {
     routing.error = InvalidArgument("the request target must be a path", "path");
     return routing;
   }
-  const std::vector<std::string_view> segments = Split(path.substr(1), '/');
+  const std::vector<std::string_view> segments = SplitOn(path.substr(1), '/');
   std::vector<std::string_view> raw_params;
   const Route* matched = nullptr;
   for (const Route& route : Routes()) {
@@ -109,7 +71,7 @@ Routing FindRoute(std::string_view method, std::string_view target) {
     routing.request.params.push_back(std::move(*decoded));
   }
   if (!query.empty()) {
-    for (std::string_view pair : Split(query, '&')) {
+    for (std::string_view pair : SplitOn(query, '&')) {
       if (pair.empty()) continue;
       const size_t eq = pair.find('=');
       std::optional<std::string> key = PercentDecode(pair.substr(0, eq), true);
