@@ -173,6 +173,31 @@ for n in "${NAMES[@]}"; do
   printf '  %-6s http://%s   sync %s   token %s\n' "$n" "${API[$n]}" "${SYNC[$n]}" "$DIR/$n/api-token"
 done
 say ""
+say "The web app on each peer: open a link in a browser (one-time sign-in, valid 10 minutes):"
+declare -A LINK
+for n in "${NAMES[@]}"; do
+  LINK[$n]=$(g "$n" web-link)
+  printf '  %-6s %s\n' "$n" "${LINK[$n]}"
+done
+say "  another link (each works once): $GROVE web-link --data $DIR/alice --api ${API[alice]}"
+say "  (bob: --data $DIR/bob --api ${API[bob]}, carol: --data $DIR/carol --api ${API[carol]})"
+if [ "$CHECK" = 1 ]; then
+  # Each link opens the app and signs in once; the session cookie then reads the API.
+  for n in "${NAMES[@]}"; do
+    jar="$DIR/$n.cookies"
+    url=${LINK[$n]}
+    code=${url#*#login=}
+    curl -sf -o /dev/null "${url%%#*}" || { say "FAILED: $n's web app at ${url%%#*}"; exit 1; }
+    curl -sf -o /dev/null -c "$jar" -H 'Content-Type: application/json' \
+      -d "{\"link\":\"$code\"}" "http://${API[$n]}/api/v1/sessions" ||
+      { say "FAILED: $n's link does not sign in"; exit 1; }
+    curl -sf -b "$jar" "http://${API[$n]}/api/v1/workspaces" | jq -e 'length >= 2' >/dev/null ||
+      { say "FAILED: $n's session cookie does not read the workspaces"; exit 1; }
+    rm -f "$jar"
+  done
+  say "  the three web links sign in"
+fi
+say ""
 say "Try, in another terminal:"
 say "  $GROVE record list $WS --data $DIR/bob --api ${API[bob]}"
 say "  $GROVE record add $WS ${ITEMS[0]} stock=-1 --data $DIR/carol --api ${API[carol]}"

@@ -20,16 +20,18 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing dependencies"
 bash deploy/install-deps.sh
-# The console's browser test drives chromium with playwright-core (pinned in its package-lock.json).
-# Installed again only when the lock file changed; from npm's cache when it can (offline).
-console_npm=tests/console
-if ! cmp -s "$console_npm/package-lock.json" "$console_npm/node_modules/.grove-installed-lock" 2>/dev/null; then
-  if npm ci --prefix "$console_npm" --prefer-offline --no-audit --no-fund --silent; then
-    cp "$console_npm/package-lock.json" "$console_npm/node_modules/.grove-installed-lock"
-  else
-    echo "test.sh: npm ci in $console_npm failed; console_browser will fail until it succeeds" >&2
+# The browser tests (the relay's console, the peer's web app) drive chromium with playwright-core,
+# pinned in each folder's package-lock.json. Installed again only when a lock file changed; from
+# npm's cache when it can (offline).
+for browser_npm in tests/console tests/web; do
+  if ! cmp -s "$browser_npm/package-lock.json" "$browser_npm/node_modules/.grove-installed-lock" 2>/dev/null; then
+    if npm ci --prefix "$browser_npm" --prefer-offline --no-audit --no-fund --silent; then
+      cp "$browser_npm/package-lock.json" "$browser_npm/node_modules/.grove-installed-lock"
+    else
+      echo "test.sh: npm ci in $browser_npm failed; its browser test will fail until it succeeds" >&2
+    fi
   fi
-fi
+done
 # Shared by all clones on this machine; BASEDIR makes paths relative so they hit the same entries.
 export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/grove-ccache}
 export CCACHE_BASEDIR=$ROOT

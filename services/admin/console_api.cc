@@ -577,13 +577,9 @@ std::optional<std::string> TokenOf(const HttpRequest& request, bool& by_cookie,
   }
   for (const auto& [key, value] : request.headers) {
     if (key != "cookie") continue;
-    for (std::string_view part : api::SplitOn(value, ';')) {
-      while (part.starts_with(' ')) part.remove_prefix(1);
-      if (part.starts_with(kSessionCookie) && part.size() > kSessionCookie.size() &&
-          part[kSessionCookie.size()] == '=') {
-        by_cookie = true;
-        return std::string(part.substr(kSessionCookie.size() + 1));
-      }
+    if (std::optional<std::string_view> token = api::CookieValue(value, kSessionCookie)) {
+      by_cookie = true;
+      return std::string(*token);
     }
   }
   problem = "sign in first: send \"Authorization: Bearer TOKEN\" or the session cookie";

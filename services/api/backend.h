@@ -48,6 +48,11 @@ struct MemberInfo {
   std::string device;
   std::string name;
   std::string role;  // owner, member, auditor, read-only
+  // Whether this peer has a connection with the member's device now (this device itself: true),
+  // and the path of that connection: "direct", "punched", "spliced" or "relay" (the member is
+  // reached only through the relay's store-and-forward); "" when offline and for this device.
+  bool online = false;
+  std::string path = {};
 };
 
 struct WorkspaceInfo {
@@ -94,12 +99,20 @@ struct OrgInfo {
   size_t policies = 0;               // workspace policies held
 };
 
+// The sync state a UI shows as a badge (see Peer for how it is measured).
+struct SyncInfo {
+  std::string state = "offline";             // "up_to_date" | "syncing" | "offline"
+  uint64_t pending = 0;                      // deltas known to be missing on either side (see Peer)
+  std::optional<uint64_t> offline_since_ms;  // when offline: since when (ms since the epoch)
+};
+
 struct StatusInfo {
   std::vector<ConnectionInfo> connections;
   std::optional<OrgInfo> org;      // in managed mode
   std::optional<RelayInfo> relay;  // when configured
   std::optional<AuditInfo> audit;  // when this is an auditor device
   std::vector<WorkspaceInfo> workspaces;
+  SyncInfo sync;
   std::string listen;  // sync address
   uint64_t uptime_ms = 0;
 };
@@ -252,7 +265,8 @@ class AttachmentUpload {
 };
 
 // One change, for GET /api/v1/events (server-sent events). `kind` is "record" (id set),
-// "workspace" (membership or name), "invitation", or "sync" (connections, progress).
+// "workspace" (membership or name), "invitation", or "sync" (a connection came or went, or the
+// sync state or its pending count changed: read GET /api/v1/status).
 struct Event {
   uint64_t seq = 0;  // increasing per peer process
   std::string kind;

@@ -138,6 +138,18 @@ Json MemberJson(const MemberInfo& member) {
   json.Set("device", member.device);
   json.Set("name", member.name);
   json.Set("role", member.role);
+  json.Set("online", member.online);
+  if (member.path.empty()) {
+    json.Set("path", nullptr);
+  } else {
+    json.Set("path", member.path);
+  }
+  return json;
+}
+
+Json MembersJson(const std::vector<MemberInfo>& members) {
+  Json json = Json::Array();
+  for (const MemberInfo& member : members) json.Add(MemberJson(member));
   return json;
 }
 
@@ -147,9 +159,7 @@ Json WorkspaceJson(const WorkspaceInfo& ws) {
   json.Set("name", ws.name);
   json.Set("tools", StringsJson(ws.tools));
   json.Set("role", ws.role);
-  Json members = Json::Array();
-  for (const MemberInfo& member : ws.members) members.Add(MemberJson(member));
-  json.Set("members", std::move(members));
+  json.Set("members", MembersJson(ws.members));
   json.Set("records", ws.records);
   json.Set("deltas", ws.deltas);
   json.Set("pending", ws.pending);
@@ -311,6 +321,15 @@ Reply GetStatus(Backend& backend, const Request&) {
   Json workspaces = Json::Array();
   for (const WorkspaceInfo& ws : status.workspaces) workspaces.Add(WorkspaceJson(ws));
   json.Set("workspaces", std::move(workspaces));
+  Json sync = Json::Object();
+  sync.Set("state", status.sync.state);
+  sync.Set("pending", status.sync.pending);
+  if (status.sync.offline_since_ms) {
+    sync.Set("offline_since_ms", *status.sync.offline_since_ms);
+  } else {
+    sync.Set("offline_since_ms", nullptr);
+  }
+  json.Set("sync", std::move(sync));
   if (status.relay) {
     Json relay = Json::Object();
     relay.Set("address", status.relay->address);
@@ -387,6 +406,12 @@ Reply GetWorkspace(Backend& backend, const Request& request) {
   Result<WorkspaceInfo> ws = backend.GetWorkspace(Param(request, 0));
   if (!ws.ok()) return ErrorReply(ws.status());
   return Ok(WorkspaceJson(*ws));
+}
+
+Reply ListMembers(Backend& backend, const Request& request) {
+  Result<WorkspaceInfo> ws = backend.GetWorkspace(Param(request, 0));
+  if (!ws.ok()) return ErrorReply(ws.status());
+  return Ok(MembersJson(ws->members));
 }
 
 Reply AddMember(Backend& backend, const Request& request) {
@@ -690,13 +715,21 @@ Json AttachmentStatusJson(const AttachmentStatus& status) {
 
 const std::vector<Route>& Routes() {
   static const std::vector<Route> routes = {
+      {"GET", "/", RouteKind::kApp, nullptr, {}},
+      {"GET", "/app/", RouteKind::kApp, nullptr, {}},
+      {"GET", "/app/{name}", RouteKind::kApp, nullptr, {}},
       {"GET", "/healthz", RouteKind::kHealth, nullptr, {}},
       {"GET", "/metrics", RouteKind::kMetrics, nullptr, {}},
+      {"POST", "/api/v1/sessions", RouteKind::kSignIn, nullptr, {}},
+      {"GET", "/api/v1/sessions/current", RouteKind::kSession, nullptr, {}},
+      {"DELETE", "/api/v1/sessions/current", RouteKind::kSession, nullptr, {}},
+      {"POST", "/api/v1/login-links", RouteKind::kLoginLink, nullptr, {}},
       {"GET", "/api/v1/identity", RouteKind::kJson, GetIdentity, {}},
       {"GET", "/api/v1/status", RouteKind::kJson, GetStatus, {}},
       {"POST", "/api/v1/workspaces", RouteKind::kJson, CreateWorkspace, {}},
       {"GET", "/api/v1/workspaces", RouteKind::kJson, ListWorkspaces, {}},
       {"GET", "/api/v1/workspaces/{ws}", RouteKind::kJson, GetWorkspace, {}},
+      {"GET", "/api/v1/workspaces/{ws}/members", RouteKind::kJson, ListMembers, {}},
       {"POST", "/api/v1/workspaces/{ws}/members", RouteKind::kJson, AddMember, {}},
       {"DELETE", "/api/v1/workspaces/{ws}/members/{device}", RouteKind::kJson, RemoveMember, {}},
       {"GET", "/api/v1/invitations", RouteKind::kJson, ListInvitations, {}},

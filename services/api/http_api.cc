@@ -23,6 +23,7 @@
 #include <ostream>
 
 #include "api/internal.h"
+#include "crypto/crypto.h"
 
 namespace grove::api {
 
@@ -37,15 +38,29 @@ namespace {
 constexpr std::streamsize kDrainLimit = 4 << 20;
 constexpr int kWaitEventsMs = 1000;
 
-// Compares in time that depends only on the expected token's length (public: 43 characters), so
-// response timing does not reveal how much of a guessed token was right.
-bool ConstantTimeEqual(std::string_view given, std::string_view expected) {
-  unsigned char diff = given.size() == expected.size() ? 0 : 1;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const char g = i < given.size() ? given[i] : 0;
-    diff |= static_cast<unsigned char>(g ^ expected[i]);
-  }
-  return diff == 0;
+// The web app's pages may load only from this origin, run no inline script or style, never sit
+// in a frame, and post forms nowhere else.
+const webapp::Headers& AppSecurityHeaders() {
+  static const webapp::Headers headers = {
+      {"Content-Security-Policy",
+       "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Referrer-Policy", "no-referrer"},
+  };
+  return headers;
+}
+
+// "/", "/app" and "/app/...": the web app's paths, served without a token.
+bool IsAppPath(std::string_view path) {
+  return path == "/" || path == "/app" || path.starts_with("/app/");
+}
+
+std::string HostForUrl(const std::string& host) {
+  if (host.empty() || host == "0.0.0.0" || host == "::") return "127.0.0.1";
+  if (host.find(':') != std::string::npos) return "[" + host + "]";
+  return host;
 }
 
 bool HasBody(const Poco::Net::HTTPServerRequest& request) {
@@ -96,6 +111,8 @@ class HttpApi::Impl {
   Impl(Backend& backend, Options options)
       : backend_(backend),
         options_(std::move(options)),
+        sessions_(options_.token, options_.clock != nullptr ? *options_.clock : system_clock_,
+                  options_.random != nullptr ? *options_.random : system_random_),
         pool_(1, options_.threads + options_.max_streams, 60) {}
 
   Status Listen();
@@ -106,8 +123,21 @@ class HttpApi::Impl {
   void Handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
 
  private:
+  // How a request proved it may use the API.
+  enum class Auth { kNone, kBearer, kCookie };
+
   void Serve(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
-  bool Authorized(const Poco::Net::HTTPServerRequest& request) const;
+  bool BearerAuthorized(const Poco::Net::HTTPServerRequest& request) const;
+  // The request's session cookie's value, if it sends one.
+  static std::optional<std::string> SessionCookie(const Poco::Net::HTTPServerRequest& request);
+  // The token, or a session cookie (whose session is stored in `session`).
+  Auth Authorize(const Poco::Net::HTTPServerRequest& request,
+                 std::optional<BrowserSession>& session);
+  void ServeApp(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+                std::string_view path);
+  // Reads a JSON request's body into `routed.body`; false when it was refused (413, answered).
+  bool ReadBody(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+                internal::Request& routed);
   void Send(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
             const Reply& reply, bool body_consumed);
   void SendText(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
@@ -120,6 +150,9 @@ class HttpApi::Impl {
 
   Backend& backend_;
   const Options options_;
+  SystemClock system_clock_;
+  crypto::SystemRandom system_random_;
+  BrowserSessions sessions_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> streams_{0};
   uint16_t port_ = 0;
@@ -202,7 +235,7 @@ void HttpApi::Impl::Stop() {
   pool_.joinAll();
 }
 
-bool HttpApi::Impl::Authorized(const Poco::Net::HTTPServerRequest& request) const {
+bool HttpApi::Impl::BearerAuthorized(const Poco::Net::HTTPServerRequest& request) const {
   // A copy: get() returns a reference to its default argument when the header is missing.
   const std::string value = request.get("Authorization", std::string());
   constexpr std::string_view kScheme = "bearer ";
@@ -217,12 +250,72 @@ bool HttpApi::Impl::Authorized(const Poco::Net::HTTPServerRequest& request) cons
   return ConstantTimeEqual(token, options_.token);
 }
 
+std::optional<std::string> HttpApi::Impl::SessionCookie(
+    const Poco::Net::HTTPServerRequest& request) {
+  // Browsers send one Cookie header; a client sending several is asked for the first only.
+  const std::string header = request.get("Cookie", std::string());
+  std::optional<std::string_view> value = CookieValue(header, internal::kSessionCookie);
+  if (!value || value->empty()) return std::nullopt;
+  return std::string(*value);
+}
+
+HttpApi::Impl::Auth HttpApi::Impl::Authorize(const Poco::Net::HTTPServerRequest& request,
+                                             std::optional<BrowserSession>& session) {
+  if (request.has("Authorization")) return BearerAuthorized(request) ? Auth::kBearer : Auth::kNone;
+  std::optional<std::string> cookie = SessionCookie(request);
+  if (!cookie) return Auth::kNone;
+  session = sessions_.Find(*cookie);
+  return session ? Auth::kCookie : Auth::kNone;
+}
+
+void HttpApi::Impl::ServeApp(Poco::Net::HTTPServerRequest& request,
+                             Poco::Net::HTTPServerResponse& response, std::string_view path) {
+  if (!DrainBody(request)) response.setKeepAlive(false);
+  const std::string& method = request.getMethod();
+  webapp::WebReply reply;
+  if (method != "GET" && method != "HEAD") {
+    reply.status = 405;
+    reply.headers = AppSecurityHeaders();
+    reply.headers.emplace_back("Allow", "GET, HEAD");
+    reply.content_type = "text/plain; charset=utf-8";
+    reply.body = "405: the web app's files are only read (GET)\n";
+  } else if (path == "/" || path == "/app") {
+    reply.status = 302;
+    reply.headers = AppSecurityHeaders();
+    reply.headers.emplace_back("Location", "/app/");
+    reply.content_type = "text/plain; charset=utf-8";
+    reply.body = "the web app is at /app/\n";
+  } else {
+    std::string_view name = path.substr(std::string_view("/app/").size());
+    if (name.empty()) name = "index.html";
+    const std::string* if_none_match =
+        request.has("If-None-Match") ? &request.get("If-None-Match") : nullptr;
+    const std::string* accept_encoding =
+        request.has("Accept-Encoding") ? &request.get("Accept-Encoding") : nullptr;
+    static const webapp::EmbeddedWebFiles kNone({});
+    const webapp::WebFiles& files = options_.web_files ? *options_.web_files : kNone;
+    reply = webapp::ServeWebFile(files, name, if_none_match, accept_encoding, AppSecurityHeaders());
+  }
+  response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+  for (const auto& [name, value] : reply.headers) response.add(name, value);
+  if (!reply.content_type.empty()) response.setContentType(reply.content_type);
+  if (reply.status == 304) {
+    response.send();
+    return;
+  }
+  response.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
+  std::ostream& out = response.send();
+  if (method != "HEAD")
+    out.write(reply.body.data(), static_cast<std::streamsize>(reply.body.size()));
+}
+
 void HttpApi::Impl::Send(Poco::Net::HTTPServerRequest& request,
                          Poco::Net::HTTPServerResponse& response, const Reply& reply,
                          bool body_consumed) {
   if (!body_consumed && !DrainBody(request)) response.setKeepAlive(false);
   response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
   response.set("Cache-Control", "no-store");
+  for (const auto& [name, value] : reply.headers) response.add(name, value);
   if (!reply.body) {
     response.send();
     return;
@@ -275,7 +368,13 @@ void HttpApi::Impl::Serve(Poco::Net::HTTPServerRequest& request,
     Send(request, response, internal::ErrorReply(503, "unavailable", "the API is stopping"), false);
     return;
   }
-  internal::Routing routing = internal::FindRoute(request.getMethod(), request.getURI());
+  const std::string& target = request.getURI();
+  const std::string_view path = std::string_view(target).substr(0, target.find('?'));
+  if (IsAppPath(path)) {
+    ServeApp(request, response, path);
+    return;
+  }
+  internal::Routing routing = internal::FindRoute(request.getMethod(), target);
   const RouteKind kind = routing.route != nullptr ? routing.route->kind : RouteKind::kJson;
   if (routing.route != nullptr && kind == RouteKind::kHealth) {
     Json json = Json::Object();
@@ -288,15 +387,52 @@ void HttpApi::Impl::Serve(Poco::Net::HTTPServerRequest& request,
              options_.metrics ? options_.metrics() : std::string());
     return;
   }
-  // Everything else needs the token, unknown routes included: without it, say nothing more.
-  if (!Authorized(request)) {
+  // Signing in is how a browser gets its cookie, so it takes neither; the session routes answer
+  // for the cookie they are sent (signing out needs no CSRF token: it only ends the session).
+  if (routing.route != nullptr && kind == RouteKind::kSignIn) {
+    if (!ReadBody(request, response, routing.request)) return;
+    Send(request, response, internal::SignIn(sessions_, routing.request), true);
+    return;
+  }
+  if (routing.route != nullptr && kind == RouteKind::kSession) {
+    std::optional<std::string> cookie = SessionCookie(request);
+    if (request.getMethod() == "DELETE") {
+      Send(request, response, internal::EndSession(sessions_, cookie), false);
+    } else {
+      std::optional<BrowserSession> session;
+      if (cookie) session = sessions_.Find(*cookie);
+      Send(request, response, internal::CurrentSession(session), false);
+    }
+    return;
+  }
+  // Everything else needs the token or a session, unknown routes included: without either, say
+  // nothing more.
+  std::optional<BrowserSession> session;
+  const Auth auth = Authorize(request, session);
+  if (auth == Auth::kNone) {
     response.set("WWW-Authenticate", "Bearer realm=\"grove\"");
     Send(request, response,
          internal::ErrorReply(401, "unauthorized",
                               "missing or wrong bearer token (Authorization: Bearer <the token "
-                              "in the data folder's api-token file>)"),
+                              "in the data folder's api-token file>) or session cookie (POST "
+                              "/api/v1/sessions)"),
          false);
     return;
+  }
+  // A cookie rides along with any request the browser makes to this origin, including ones
+  // another site's page triggers; only this app's page knows the CSRF token.
+  if (auth == Auth::kCookie && request.getMethod() != "GET" && request.getMethod() != "HEAD") {
+    const std::string csrf = request.get(std::string(internal::kCsrfHeader), std::string());
+    if (!ConstantTimeEqual(csrf, session->csrf)) {
+      Send(request, response,
+           internal::ErrorReply(403, "csrf_required",
+                                "a request signed in by session cookie that changes anything "
+                                "must carry the header " +
+                                    std::string(internal::kCsrfHeader) +
+                                    " with the session's csrf token"),
+           false);
+      return;
+    }
   }
   if (!routing.error.ok()) {
     Send(request, response, internal::ErrorReply(routing.error), false);
@@ -329,31 +465,38 @@ void HttpApi::Impl::Serve(Poco::Net::HTTPServerRequest& request,
     Download(request, response, routing.request);
     return;
   }
+  if (!ReadBody(request, response, routing.request)) return;
+  if (kind == RouteKind::kLoginLink) {
+    const std::string base = "http://" + HostForUrl(options_.host) + ":" + std::to_string(port_);
+    Send(request, response, internal::CreateLoginLink(sessions_, routing.request, base), true);
+    return;
+  }
+  const Reply reply = routing.route->handler(backend_, routing.request);
+  Send(request, response, reply, true);
+}
+
+bool HttpApi::Impl::ReadBody(Poco::Net::HTTPServerRequest& request,
+                             Poco::Net::HTTPServerResponse& response, internal::Request& routed) {
+  const Reply too_large = internal::ErrorReply(413, "payload_too_large",
+                                               "the request body is larger than 1 MiB", "body");
   if (HasBody(request) && request.hasContentLength() &&
       request.getContentLength64() > static_cast<int64_t>(internal::kMaxBodyBytes)) {
-    Send(request, response,
-         internal::ErrorReply(413, "payload_too_large", "the request body is larger than 1 MiB",
-                              "body"),
-         false);
-    return;
+    Send(request, response, too_large, false);
+    return false;
   }
   if (HasBody(request)) {
     std::istream& in = request.stream();
-    std::string& body = routing.request.body;
+    std::string& body = routed.body;
     body.resize(internal::kMaxBodyBytes + 1);
     in.read(body.data(), static_cast<std::streamsize>(body.size()));
     body.resize(static_cast<size_t>(in.gcount()));
     if (body.size() > internal::kMaxBodyBytes) {
       // Chunked: the size shows only while reading.
-      Send(request, response,
-           internal::ErrorReply(413, "payload_too_large", "the request body is larger than 1 MiB",
-                                "body"),
-           false);
-      return;
+      Send(request, response, too_large, false);
+      return false;
     }
   }
-  const Reply reply = routing.route->handler(backend_, routing.request);
-  Send(request, response, reply, true);
+  return true;
 }
 
 void HttpApi::Impl::StreamEvents(Poco::Net::HTTPServerRequest& request,

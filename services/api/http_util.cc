@@ -106,4 +106,28 @@ Json ErrorJson(std::string_view code, std::string_view message, std::string_view
   return json;
 }
 
+bool ConstantTimeEqual(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const char g = i < given.size() ? given[i] : 0;
+    diff |= static_cast<unsigned char>(g ^ expected[i]);
+  }
+  return diff == 0;
+}
+
+std::optional<std::string_view> CookieValue(std::string_view cookie_header, std::string_view name) {
+  for (std::string_view part : SplitOn(cookie_header, ';')) {
+    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+    if (part.size() > name.size() && part.starts_with(name) && part[name.size()] == '=') {
+      std::string_view value = part.substr(name.size() + 1);
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        value = value.substr(1, value.size() - 2);
+      }
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace grove::api

@@ -26,6 +26,13 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_spa
 int HttpStatusFor(Code code);
 const char* ErrorCodeFor(Code code);
 
+// Whether `given` equals `expected`, in time that depends only on expected's length, so response
+// timing does not reveal how much of a guessed secret was right.
+bool ConstantTimeEqual(std::string_view given, std::string_view expected);
+
+// The value of cookie `name` in a Cookie header ("a=1; grove_session=xyz"), or nullopt.
+std::optional<std::string_view> CookieValue(std::string_view cookie_header, std::string_view name);
+
 // {"error": {"code", "message", "field"}}; field left out when empty.
 Json ErrorJson(std::string_view code, std::string_view message, std::string_view field);
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/backend.h"
+#include "api/browser_sessions.h"
 #include "api/http_util.h"
 #include "api/json.h"
 #include "common/status.h"
@@ -26,13 +27,27 @@ struct Request {
 
 struct Reply {
   int status = 200;
-  std::optional<Json> body;  // nullopt: no body (204)
+  std::optional<Json> body;                                       // nullopt: no body (204)
+  std::vector<std::pair<std::string, std::string>> headers = {};  // extra: Set-Cookie, ...
 };
 
 using Handler = Reply (*)(Backend& backend, const Request& request);
 
 // kUpload and kDownload stream their bodies (attachments) instead of going through a Handler.
-enum class RouteKind { kJson, kHealth, kMetrics, kEvents, kUpload, kDownload };
+// kApp routes are the web app's files (no token); kSignIn, kSession and kLoginLink are answered
+// from the browser sessions (session_routes.cc), not the Backend.
+enum class RouteKind {
+  kJson,
+  kHealth,
+  kMetrics,
+  kEvents,
+  kUpload,
+  kDownload,
+  kApp,
+  kSignIn,
+  kSession,
+  kLoginLink
+};
 
 struct Route {
   std::string_view method;
@@ -69,5 +84,20 @@ Result<RecordQuery> ParseRecordQuery(const std::vector<std::pair<std::string, st
 Json EventJson(const Event& event);
 Json AttachmentJson(const AttachmentInfo& info);            // {id, size, chunks, name, media_type}
 Json AttachmentStatusJson(const AttachmentStatus& status);  // + {manifest, chunks_held, state}
+
+// --- Browser sessions (session_routes.cc) -------------------------------------------------------
+
+constexpr std::string_view kSessionCookie = "grove_session";
+constexpr std::string_view kCsrfHeader = "X-Grove-CSRF";
+
+// POST /api/v1/sessions: {"token"} or {"link"} -> 201 {csrf, expires_ms} + Set-Cookie; 401 for a
+// wrong one; 429 (Retry-After) while sign-in is locked.
+Reply SignIn(BrowserSessions& sessions, const Request& request);
+// GET /api/v1/sessions/current for the request's session (nullopt: none) -> 200 or 401.
+Reply CurrentSession(const std::optional<BrowserSession>& session);
+// DELETE /api/v1/sessions/current: ends `session_id`'s session (if any) -> 204, cookie cleared.
+Reply EndSession(BrowserSessions& sessions, std::optional<std::string_view> session_id);
+// POST /api/v1/login-links -> 201 {url, code, expires_ms}; `base` is "http://HOST:PORT".
+Reply CreateLoginLink(BrowserSessions& sessions, const Request& request, const std::string& base);
 
 }  // namespace grove::api::internal

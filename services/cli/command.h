@@ -93,7 +93,7 @@ std::vector<Command> CardCommands();      // card verify
 std::vector<Command> StoreCommands();     // store info, store rebuild
 std::vector<Command> DemoCommands();      // demo
 // Over the running peer's HTTP API (api_client.h):
-std::vector<Command> StatusCommands();  // status
+std::vector<Command> StatusCommands();  // status, web-link
 std::vector<Command>
 WorkspaceCommands();  // ws create|list|invite|accept|members|remove|tools, invitations
 std::vector<Command> RecordCommands();  // record create|set|add|get|list|transition|grant

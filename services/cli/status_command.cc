@@ -1,4 +1,5 @@
-// The running peer at a glance, over its API: `grove status`.
+// The running peer at a glance, over its API: `grove status`; and a sign-in link to its web app:
+// `grove web-link`.
 #include <iostream>
 #include <string>
 
@@ -38,6 +39,12 @@ int RunStatus(const Args& args) {
   }
   std::cout << "listen: " << JsonText(*status, "listen")
             << "\nuptime: " << Duration(Integer(*status, "uptime_ms")) << "\n";
+  if (const Json* sync = status->Find("sync"); sync && sync->is_object()) {
+    const std::string state = JsonText(*sync, "state");
+    std::cout << "sync: " << state;
+    if (state == "syncing") std::cout << " (" << Integer(*sync, "pending") << " deltas pending)";
+    std::cout << "\n";
+  }
   const Json* connections = status->Find("connections");
   const size_t n = connections ? connections->items().size() : 0;
   std::cout << "connections: " << n << "\n";
@@ -108,6 +115,21 @@ int RunStatus(const Args& args) {
   return kExitOk;
 }
 
+int RunWebLink(const Args& args) {
+  int exit = kExitOk;
+  std::optional<ApiClient> api = OpenApi(args, exit);
+  if (!api) return exit;
+  const Json none = Json::Object();
+  Result<Json> link = api->Call("POST", "/api/v1/login-links", &none);
+  if (!link.ok()) return api->Fail(link.status());
+  if (args.Has("json")) {
+    PrintJson(*link);
+    return kExitOk;
+  }
+  std::cout << JsonText(*link, "url") << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 std::vector<Command> StatusCommands() {
@@ -117,6 +139,12 @@ std::vector<Command> StatusCommands() {
        .options = {kApiDataOption, kApiAddressOption, kApiJsonOption},
        .positionals = {},
        .run = RunStatus},
+      {.name = "web-link",
+       .summary = "A one-time link that signs a browser in to the peer's web app (valid 10 "
+                  "minutes, single use).",
+       .options = {kApiDataOption, kApiAddressOption, kApiJsonOption},
+       .positionals = {},
+       .run = RunWebLink},
   };
 }
 

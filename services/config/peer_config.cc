@@ -44,6 +44,17 @@ const yaml::Leaf<PeerConfig> kLeaves[] = {
        c.api = std::string(v.text);
        return Status::Ok();
      }},
+    {"api.address", "HOST:PORT",
+     [](PeerConfig& c, const Value& v) {
+       GROVE_RETURN_IF_ERROR(yaml::Address("api.address", v));
+       c.api = std::string(v.text);
+       return Status::Ok();
+     }},
+    {"api.web_dir", "a folder path, or \"\"",
+     [](PeerConfig& c, const Value& v) {
+       c.api_web_dir = std::string(v.text);
+       return Status::Ok();
+     }},
     {"connect", "a list of HOST:PORT",
      [](PeerConfig& c, const Value& v) {
        GROVE_RETURN_IF_ERROR(yaml::Address("connect", v));

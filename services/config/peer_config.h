@@ -4,7 +4,7 @@
 //
 //   data: /var/lib/grove          # required
 //   listen: 0.0.0.0:7400          # HOST:PORT, "[v6]:PORT" for IPv6 (quoted: [ starts a YAML list)
-//   api: 127.0.0.1:7401
+//   api: 127.0.0.1:7401           # or api: { address: 127.0.0.1:7401, web_dir: /src/web/dist }
 //   connect: [ "10.0.0.5:7400" ]
 //   log: { level: info, format: json }
 //   sync: { seal_delay_ms: 200, max_frame_bytes: 16777216, batch_bytes: 1048576,
@@ -47,14 +47,17 @@ namespace grove::config {
 struct PeerConfig {
   std::string data;                       // data folder: device.key, api-token, store.db
   std::string listen = "127.0.0.1:7400";  // sync address (TLS), HOST:PORT
-  std::string api = "127.0.0.1:7401";     // local HTTP API, HOST:PORT
-  std::vector<std::string> connect;       // peers to dial at start, HOST:PORT each, no repeats
-  std::string log_level = "info";         // debug | info | warn | error
-  std::string log_format = "json";        // json (the only format for now)
-  uint32_t seal_delay_ms = 200;           // local actions sealed into a delta after at most this
-  uint64_t max_frame_bytes = 16 << 20;    // largest frame sent or accepted, 1..4294967295
-  uint64_t batch_bytes = 1 << 20;         // deltas per sync batch, 1..max_frame_bytes
-  uint32_t reconnect_min_ms = 500;        // first redial delay, doubling up to reconnect_max_ms
+  std::string api = "127.0.0.1:7401";     // local HTTP API, HOST:PORT (also api.address)
+  // api.web_dir: serve the web app's files from this folder, read at each request, instead of
+  // the ones built into grove-peer (front-end development). "": the built-in ones.
+  std::string api_web_dir;
+  std::vector<std::string> connect;     // peers to dial at start, HOST:PORT each, no repeats
+  std::string log_level = "info";       // debug | info | warn | error
+  std::string log_format = "json";      // json (the only format for now)
+  uint32_t seal_delay_ms = 200;         // local actions sealed into a delta after at most this
+  uint64_t max_frame_bytes = 16 << 20;  // largest frame sent or accepted, 1..4294967295
+  uint64_t batch_bytes = 1 << 20;       // deltas per sync batch, 1..max_frame_bytes
+  uint32_t reconnect_min_ms = 500;      // first redial delay, doubling up to reconnect_max_ms
   uint32_t reconnect_max_ms = 30000;
   bool discover = true;                         // dial fellow members whose addresses peers share
   bool store_sync_full = false;                 // fsync every commit (survives power loss, slower)

@@ -166,7 +166,10 @@ class Parser {
         return InvalidArgument("key '" + name + "' is given twice (first at " + first->second + ")",
                                key_where);
       }
-      if (section.empty() && IsSection(leaves_, key)) {
+      // A name that is both a leaf and a section ("api" and "api.web_dir") takes a scalar as the
+      // leaf's value and a mapping as the section.
+      const bool scalar_leaf = value.IsScalar() && FindLeaf(leaves_, name) != kNoLeaf;
+      if (section.empty() && IsSection(leaves_, key) && !scalar_leaf) {
         if (value.IsNull()) continue;  // an empty section keeps the defaults
         if (!value.IsMap()) {
           return InvalidArgument(name + " must be a mapping of keys, got " + Describe(value),

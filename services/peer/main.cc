@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,8 @@
 #include "identity/identity.h"
 #include "logging/log.h"
 #include "peer/peer.h"
+#include "webapp/app_files.h"
+#include "webapp/web_files.h"
 
 namespace {
 
@@ -26,7 +30,9 @@ constexpr char kUsage[] =
     "       grove-peer --config FILE [same options, which win over the file]\n"
     "\n"
     "Runs one device's peer: syncs its workspaces with other peers over TLS and serves the\n"
-    "local HTTP API (token in DIR/api-token). Create the device first with `grove init`.\n"
+    "local HTTP API (token in DIR/api-token) and the web app at http://API/app/ (sign in with\n"
+    "`grove web-link`; --api.web_dir DIR serves the app's files from DIR instead of the built-in\n"
+    "ones). Create the device first with `grove init`.\n"
     "--relay syncs through a grove-relay as well; --relay-card gives the relay's card (the text\n"
     "grove-relay prints at start, or @FILE to read it from a file such as its DATA/relay.card),\n"
     "which pins the relay's key. --audit-db makes this device an auditor: it writes what its\n"
@@ -191,6 +197,18 @@ int main(int argc, char** argv) {
   api_options.host = api_address->host;
   api_options.port = api_address->port;
   api_options.token = *token;
+  if (cfg.api_web_dir.empty()) {
+    api_options.web_files = std::make_shared<webapp::EmbeddedWebFiles>(webapp::AppFiles());
+  } else {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(cfg.api_web_dir, ec)) {
+      std::fprintf(stderr, "grove-peer: api.web_dir: %s is not a folder\n",
+                   cfg.api_web_dir.c_str());
+      (*peer)->Stop();
+      return 1;
+    }
+    api_options.web_files = std::make_shared<webapp::FolderWebFiles>(cfg.api_web_dir);
+  }
   peer::Peer* raw = peer->get();
   api_options.metrics = [raw] { return raw->MetricsText(); };
   auto api = api::HttpApi::Start(**peer, api_options);

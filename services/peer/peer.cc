@@ -112,6 +112,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       sync_->OnConnected(peer.id, peer.sign_key, peer.outbound, peer.remote.host,
                          spliced ? 0 : peer.remote.port);
       Emit("sync", "", "");
+      MeasureSync();
     });
   }
   void OnFrame(net::ConnectionId id, Bytes frame) override {
@@ -145,6 +146,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
         }
       }
       Emit("sync", "", "");
+      MeasureSync();
     });
   }
   void OnDialFailed(uint64_t dial_id, const net::Endpoint& to,
@@ -188,6 +190,8 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     GROVE_ASSIGN_OR_RETURN(store_,
                            store::OpenSqliteStore(options_.data + "/store.db", store_options));
     start_ms_ = clock_.NowMillis();
+    offline_since_ms_ = start_ms_;
+    sync_info_.offline_since_ms = start_ms_;
     if (!options_.relay_address.empty()) {
       GROVE_ASSIGN_OR_RETURN(net::Endpoint at, net::ParseEndpoint(options_.relay_address));
       auto card = identity::ParseCardText(options_.relay_card);
@@ -469,6 +473,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     sync_->Pump();
     if (audit_due_ || (auditor_ && ticks_ % 40 == 0)) CollectAudit();
     if (++ticks_ % 40 == 0) UpdateGauges();
+    if (ticks_ % 4 == 0) MeasureSync();
     if (options_.discover && ticks_ % 80 == 0) {
       for (const sync::KnownAddress& a : sync_->Addresses()) {
         if (sync_->ConnectedTo(a.device)) continue;
@@ -695,14 +700,63 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     info.name = ws.name();
     info.tools = ws.tools();
     info.role = replica::RoleName(ws.RoleOf(identity_->device()));
+    const std::map<identity::DeviceId, std::string> online = OnlinePaths();
     for (const replica::MemberView& m : ws.Members()) {
-      info.members.push_back(
-          api::MemberInfo{identity::DeviceIdText(m.device), m.name, replica::RoleName(m.role)});
+      api::MemberInfo member{identity::DeviceIdText(m.device), m.name, replica::RoleName(m.role)};
+      if (m.device == identity_->device()) {
+        member.online = true;
+      } else if (auto path = online.find(m.device); path != online.end()) {
+        member.online = true;
+        member.path = path->second;
+      }
+      info.members.push_back(std::move(member));
     }
     info.records = ws.List("", false).size();
     info.deltas = ws.digests().deltas;
     info.pending = ws.pending_actions();
     return info;
+  }
+
+  // The devices this peer has a ready connection with (relays aside), each with the path of its
+  // best connection: direct before punched before spliced.
+  std::map<identity::DeviceId, std::string> OnlinePaths() {
+    auto rank = [](const std::string& path) {
+      return path == "direct" ? 0 : path == "punched" ? 1 : 2;
+    };
+    std::map<identity::DeviceId, std::string> online;
+    for (const sync::ConnectionView& c : sync_->Connections()) {
+      if (!c.ready || c.relay) continue;
+      auto known = paths_.find(c.id);
+      const std::string path = known != paths_.end() ? known->second : "direct";
+      auto [it, inserted] = online.emplace(c.device, path);
+      if (!inserted && rank(path) < rank(it->second)) it->second = path;
+    }
+    return online;
+  }
+
+  // The sync badge's state (api::SyncInfo): offline with no ready connection (peer or relay),
+  // since the last one went or since start; else syncing while deltas are known to be missing on
+  // either side (sync::SyncNode::Progress) or local actions wait to be sealed, pending being
+  // their sum; else up to date. A change of state or count is a "sync" event.
+  void MeasureSync() {
+    if (!sync_) return;
+    const sync::SyncProgress progress = sync_->Progress();
+    api::SyncInfo info;
+    if (progress.ready == 0) {
+      if (online_) offline_since_ms_ = clock_.NowMillis();
+      online_ = false;
+      info.state = "offline";
+      info.offline_since_ms = offline_since_ms_;
+    } else {
+      online_ = true;
+      uint64_t unsealed = 0;
+      for (replica::Workspace* ws : sync_->Workspaces()) unsealed += ws->pending_actions();
+      info.pending = progress.missing_here + progress.to_send + unsealed;
+      info.state = info.pending > 0 ? "syncing" : "up_to_date";
+    }
+    const bool changed = info.state != sync_info_.state || info.pending != sync_info_.pending;
+    sync_info_ = info;
+    if (changed) Emit("sync", "", "");
   }
 
   static api::RecordInfo RecordOut(const replica::RecordView& v) {
@@ -782,6 +836,11 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   std::unique_ptr<net::Network> network_;
   net::Endpoint listening_;
   uint64_t start_ms_ = 0;
+  // The sync badge (MeasureSync): last measured, whether a connection was up then, and since
+  // when none has been.
+  api::SyncInfo sync_info_;
+  bool online_ = false;
+  uint64_t offline_since_ms_ = 0;
   std::map<std::string, Target> targets_;
   std::map<replica::WorkspaceId, uint64_t> seal_timers_;
   std::map<replica::WorkspaceId, uint64_t> last_seal_ms_;
@@ -908,6 +967,8 @@ api::StatusInfo Peer::Status() {
     for (replica::Workspace* ws : impl_->sync_->Workspaces()) {
       s.workspaces.push_back(impl_->Info(*ws));
     }
+    impl_->MeasureSync();
+    s.sync = impl_->sync_info_;
     if (impl_->relay_) s.relay = impl_->RelayStatus();
     if (impl_->managed_) {
       api::OrgInfo org;

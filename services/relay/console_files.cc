@@ -17,26 +17,6 @@ void AddSecurityHeaders(admin::HttpReply& reply) {
   reply.headers.emplace_back("Referrer-Policy", "no-referrer");
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// If-None-Match is "*" or a comma-separated list of entity tags, each maybe weak (W/"...").
-// GET compares weakly (RFC 9110 13.1.2), so W/ is ignored.
-bool Matches(std::string_view if_none_match, std::string_view etag) {
-  while (!if_none_match.empty()) {
-    const size_t comma = if_none_match.find(',');
-    std::string_view tag = Trim(if_none_match.substr(0, comma));
-    if (tag.starts_with("W/")) tag.remove_prefix(2);
-    if (tag == "*" || tag == etag) return true;
-    if (comma == std::string_view::npos) break;
-    if_none_match.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 admin::HttpReply Plain(int status, std::string body) {
   admin::HttpReply reply;
   reply.status = status;
@@ -80,7 +60,7 @@ admin::HttpReply ConsoleReply(std::string_view method, std::string_view path,
   AddSecurityHeaders(reply);
   reply.headers.emplace_back("Cache-Control", "no-cache");
   reply.headers.emplace_back("ETag", std::string(file->etag));
-  if (if_none_match != nullptr && Matches(*if_none_match, file->etag)) {
+  if (if_none_match != nullptr && webapp::EtagMatches(*if_none_match, file->etag)) {
     reply.status = 304;
     return reply;
   }

@@ -681,6 +681,42 @@ bool SyncNode::HasBacklog() const {
   return false;
 }
 
+SyncProgress SyncNode::Progress() {
+  SyncProgress progress;
+  for (const auto& [cid, c] : connections_) progress.ready += c->ready ? 1 : 0;
+  for (auto& [ws_id, ws] : workspaces_) {
+    std::map<identity::DeviceId, uint64_t> ours;
+    for (const replica::VersionEntry& e : ws->Version()) ours[e.device] = e.seq;
+    std::map<identity::DeviceId, uint64_t> known_elsewhere;  // the most any remote said it holds
+    for (const auto& [cid, c] : connections_) {
+      if (!c->ready || c->refused.count(ws_id) || !Serves(*ws, *c)) continue;
+      auto theirs_it = c->theirs.find(ws_id);
+      if (theirs_it == c->theirs.end()) continue;  // no Have yet: nothing known
+      for (const auto& [author, seq] : theirs_it->second) {
+        known_elsewhere[author] = std::max(known_elsewhere[author], seq);
+      }
+      // A relay's holdings are what it acknowledged; a peer's, what it said plus what was sent.
+      const std::map<identity::DeviceId, uint64_t>* holds = &theirs_it->second;
+      std::map<identity::DeviceId, uint64_t> none;
+      if (c->relay) {
+        auto acked = c->acked.find(ws_id);
+        holds = acked != c->acked.end() ? &acked->second : &none;
+      }
+      for (const auto& [author, seq] : ours) {
+        auto held = holds->find(author);
+        const uint64_t have = held == holds->end() ? 0 : held->second;
+        if (seq > have) progress.to_send += seq - have;
+      }
+    }
+    for (const auto& [author, seq] : known_elsewhere) {
+      auto mine = ours.find(author);
+      const uint64_t have = mine == ours.end() ? 0 : mine->second;
+      if (seq > have) progress.missing_here += seq - have;
+    }
+  }
+  return progress;
+}
+
 std::optional<Invitation> SyncNode::TakeInvitation(const WorkspaceId& ws) {
   auto it = invitations_.find(ws);
   if (it == invitations_.end()) return std::nullopt;

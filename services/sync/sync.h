@@ -162,6 +162,15 @@ struct ConnectionView {
   std::map<WorkspaceId, std::string> refused;
 };
 
+// How far this node and its ready connections are from holding the same deltas, as far as this
+// node knows without asking: see SyncNode::Progress.
+struct SyncProgress {
+  size_t ready = 0;           // connections with hello done (peers and relays)
+  uint64_t missing_here = 0;  // deltas a connection said it holds that this node lacks
+  uint64_t to_send = 0;       // deltas a connection lacks that were not sent yet (peers) or
+                              // not acknowledged yet (relays), summed over connections
+};
+
 struct KnownAddress {
   identity::DeviceId device{};
   crypto::PublicKey sign_key{};
@@ -218,6 +227,12 @@ class SyncNode {
   // Continues sends that stopped at a full queue. Call when queues drain (or on a short timer).
   void Pump();
   bool HasBacklog() const;
+  // What is known to be missing on either side, per workspace and author, from the version
+  // vectors exchanged: a remote's last Have plus what was sent to it since (for a relay: what it
+  // acknowledged storing, so deltas in flight count until it does). Only workspaces this node
+  // serves to the connection count; a relay's refused workspace does not. Deltas sent to a peer
+  // count as arrived once sent (peers do not acknowledge). Cheap: no store access.
+  SyncProgress Progress();
   // Deltas sent on all connections since start (for metrics).
   uint64_t deltas_sent() const { return deltas_sent_; }
 

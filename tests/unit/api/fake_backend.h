@@ -146,11 +146,12 @@ class FakeBackend : public api::Backend {
     char prefix[32];
     std::snprintf(prefix, sizeof prefix, "%02x", static_cast<unsigned>(workspaces_.size() + 1));
     std::string id = std::string(prefix) + std::string(62, 'a');
-    workspaces_[id] = {.id = id,
-                       .name = name,
-                       .tools = tools,
-                       .role = "owner",
-                       .members = {{.device = identity_.device, .name = "Fake", .role = "owner"}}};
+    workspaces_[id] = {
+        .id = id,
+        .name = name,
+        .tools = tools,
+        .role = "owner",
+        .members = {{.device = identity_.device, .name = "Fake", .role = "owner", .online = true}}};
     return id;
   }
 

@@ -206,6 +206,7 @@ TEST_F(HttpApiTest, IdentityAndStatus) {
                               .path = "spliced"});
   info.listen = "0.0.0.0:7400";
   info.uptime_ms = 1234;
+  info.sync = {.state = "syncing", .pending = 7, .offline_since_ms = std::nullopt};
   backend_.SetStatus(info);
   CreateWorkspace();
   HttpReply status = Call("GET", "/api/v1/status");
@@ -216,6 +217,8 @@ TEST_F(HttpApiTest, IdentityAndStatus) {
             R"([{"device":"peer1","name":"Bob","address":"127.0.0.1:7400","outbound":true,)"
             R"("since_ms":5,"bytes_in":10,"bytes_out":20,"path":"spliced","relay":false}])");
   EXPECT_EQ(Member(status.json, "relay"), "null") << "no relay configured";
+  EXPECT_EQ(Member(status.json, "sync"),
+            R"({"state":"syncing","pending":7,"offline_since_ms":null})");
   const Json* workspaces = status.json.Find("workspaces");
   ASSERT_TRUE(workspaces != nullptr && workspaces->items().size() == 1) << status.body;
   EXPECT_EQ(Member(workspaces->items()[0], "name"), R"("Shop")");
@@ -242,9 +245,31 @@ TEST_F(HttpApiTest, Workspaces) {
                 R"(","name":"Shop \"one\"","tools":["inventory","orders"],"role":"owner",)"
                 R"("members":[{"device":")" +
                 std::string(52, 'd') +
-                R"(","name":"Fake","role":"owner"}],"records":0,"deltas":0,"pending":0})");
+                R"(","name":"Fake","role":"owner","online":true,"path":null}],)"
+                R"("records":0,"deltas":0,"pending":0})");
 
   ExpectError(Call("GET", "/api/v1/workspaces/" + std::string(64, 'f')), 404, "not_found");
+}
+
+TEST_F(HttpApiTest, MembersListShowsWhoIsOnlineAndHow) {
+  const std::string ws = std::string(64, 'e');
+  api::WorkspaceInfo info;
+  info.id = ws;
+  info.name = "Mesh";
+  info.role = "owner";
+  info.members = {
+      {.device = "me", .name = "Me", .role = "owner", .online = true},
+      {.device = "bob", .name = "Bob", .role = "member", .online = true, .path = "spliced"},
+      {.device = "carol", .name = "Carol", .role = "member"}};
+  backend_.PutWorkspace(info);
+  HttpReply members = Call("GET", "/api/v1/workspaces/" + ws + "/members");
+  ASSERT_EQ(members.status, 200) << members.body;
+  EXPECT_EQ(members.body,
+            R"([{"device":"me","name":"Me","role":"owner","online":true,"path":null},)"
+            R"({"device":"bob","name":"Bob","role":"member","online":true,"path":"spliced"},)"
+            R"({"device":"carol","name":"Carol","role":"member","online":false,"path":null}])");
+  ExpectError(Call("GET", "/api/v1/workspaces/" + std::string(64, 'f') + "/members"), 404,
+              "not_found");
 }
 
 TEST_F(HttpApiTest, MembersAndInvitations) {

@@ -486,13 +486,15 @@ TEST_F(ApiCliTest, Status) {
                                               .held = 7,
                                               .acked = 5,
                                               .refused = "ResourceExhausted: quota full"}}};
+  info.sync = {.state = "syncing", .pending = 3, .offline_since_ms = std::nullopt};
   backend_.SetStatus(info);
   MakeWorkspace("Shop");
   const Outcome status = Grove({"status"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
   EXPECT_EQ(
       status.out,
-      "listen: 0.0.0.0:7400\nuptime: 1h 2m 3s\nconnections: 2\n"
+      "listen: 0.0.0.0:7400\nuptime: 1h 2m 3s\nsync: syncing (3 deltas pending)\n"
+      "connections: 2\n"
       "  device            name           address        direction  path         in   out\n"
       "  bbbbbbbbbbbbbbbb  Bob            10.0.0.2:7400  out        direct  2.0 KiB  10 B\n"
       "  rrrrrrrrrrrrrrrr  relay (relay)  203.0.113.1    out        direct      1 B   2 B\n"
@@ -504,6 +506,19 @@ TEST_F(ApiCliTest, Status) {
   const Outcome json = Grove({"status", "--json"});
   ASSERT_EQ(json.exit_code, 0);
   EXPECT_EQ(ParseOut(json).Find("uptime_ms")->integer(), 3723000);
+}
+
+TEST_F(ApiCliTest, WebLinkPrintsAOneTimeSignInLink) {
+  const Outcome link = Grove({"web-link"});
+  ASSERT_EQ(link.exit_code, 0) << link.err;
+  const std::string prefix = "http://" + address_ + "/app/#login=";
+  ASSERT_TRUE(link.out.starts_with(prefix)) << link.out;
+  EXPECT_EQ(link.out.size(), prefix.size() + 43 + 1) << link.out;  // the code and a newline
+  const Outcome other = Grove({"web-link"});
+  EXPECT_NE(other.out, link.out) << "each link is new";
+  const Outcome json = Grove({"web-link", "--json"});
+  ASSERT_EQ(json.exit_code, 0);
+  EXPECT_EQ(ParseOut(json).Find("code")->text().size(), 43u);
 }
 
 }  // namespace

@@ -57,6 +57,33 @@ TEST(PeerConfigTest, DefaultsWhenOnlyDataIsGiven) {
   EXPECT_FALSE(r->store_sync_full);
 }
 
+TEST(PeerConfigTest, ApiIsAnAddressOrASectionWithTheWebFolder) {
+  Result<PeerConfig> scalar = ParsePeerConfig("data: d\napi: 127.0.0.1:9001\n", "peer.yaml");
+  ASSERT_TRUE(scalar.ok()) << scalar.status().ToString();
+  EXPECT_EQ(scalar->api, "127.0.0.1:9001");
+  EXPECT_EQ(scalar->api_web_dir, "");
+  Result<PeerConfig> section = ParsePeerConfig(
+      "data: d\napi:\n  address: 127.0.0.1:9002\n  web_dir: /src/web/dist\n", "peer.yaml");
+  ASSERT_TRUE(section.ok()) << section.status().ToString();
+  EXPECT_EQ(section->api, "127.0.0.1:9002");
+  EXPECT_EQ(section->api_web_dir, "/src/web/dist");
+  Result<PeerConfig> dir_only = ParsePeerConfig("data: d\napi: { web_dir: w }\n", "peer.yaml");
+  ASSERT_TRUE(dir_only.ok()) << dir_only.status().ToString();
+  EXPECT_EQ(dir_only->api, "127.0.0.1:7401");
+  EXPECT_EQ(dir_only->api_web_dir, "w");
+  ExpectError("data: d\napi:\n  web_folder: w\n", "peer.yaml:3:3",
+              {"unknown key 'api.web_folder'", "(known in api: address, web_dir)"});
+  ExpectError("data: d\napi:\n  address: nowhere\n", "peer.yaml:3:12",
+              {"api.address must be HOST:PORT"});
+  ExpectError("data: d\napi: [ 1, 2 ]\n", "peer.yaml:2:6", {"api must be a mapping"});
+
+  PeerConfig c;
+  ASSERT_TRUE(ApplyOverride(c, "api.web_dir", "/tmp/app").ok());
+  EXPECT_EQ(c.api_web_dir, "/tmp/app");
+  ASSERT_TRUE(ApplyOverride(c, "api", "127.0.0.1:9003").ok());
+  EXPECT_EQ(c.api, "127.0.0.1:9003");
+}
+
 TEST(PeerConfigTest, FullFile) {
   const std::string yaml =
       "# a peer\n"
@@ -459,7 +486,7 @@ TEST(PeerConfigTest, EveryKeyIsDocumented) {
   const std::string example = ReadFile(std::string(GROVE_SOURCE_DIR) + "/deploy/peer.example.yaml");
   ASSERT_FALSE(docs.empty());
   ASSERT_FALSE(example.empty());
-  EXPECT_EQ(PeerConfigKeys().size(), 20u);
+  EXPECT_EQ(PeerConfigKeys().size(), 22u);
   for (const std::string& key : PeerConfigKeys()) {
     EXPECT_NE(docs.find("| `" + key + "` |"), std::string::npos)
         << key << " has no row in docs/configuration.md";
