@@ -108,9 +108,14 @@ class Evaluator {
     return FromEnv(n, env_.Member(base, member));
   }
 
-  Result<bool> Bool(const Node& n, const Value& v, const std::string& role) const {
+  // `side`, when given, is the operator of an and/or whose operand this is. The message is built
+  // only on failure: guards run once per op checked, and building it costs an allocation.
+  Result<bool> Bool(const Node& n, const Value& v, std::string_view role,
+                    const char* side = nullptr) const {
     if (const auto* b = std::get_if<bool>(&v.v)) return *b;
-    return Invalid(n, role + " must be true or false, not " + Show(v));
+    std::string who(role);
+    if (side) who += std::string(" side of '") + side + "'";
+    return Invalid(n, who + " must be true or false, not " + Show(v));
   }
 
   Result<Value> Not(const Node& n) {
@@ -168,13 +173,12 @@ class Evaluator {
 
   Result<Value> Logical(const Node& n) {
     const bool is_and = n.op == Op::kAnd;
-    const std::string side = std::string(" side of '") + OpText(n.op) + "'";
     GROVE_ASSIGN_OR_RETURN(Value l, Eval(*n.kids[0]));
-    GROVE_ASSIGN_OR_RETURN(bool lb, Bool(n, l, "the left" + side));
+    GROVE_ASSIGN_OR_RETURN(bool lb, Bool(n, l, "the left", OpText(n.op)));
     // Short-circuit: the right side may be unsafe to evaluate (e.g. is_set(x) and x.y > 0).
     if (lb != is_and) return Value::Bool(lb);
     GROVE_ASSIGN_OR_RETURN(Value r, Eval(*n.kids[1]));
-    GROVE_ASSIGN_OR_RETURN(bool rb, Bool(n, r, "the right" + side));
+    GROVE_ASSIGN_OR_RETURN(bool rb, Bool(n, r, "the right", OpText(n.op)));
     return Value::Bool(rb);
   }
 

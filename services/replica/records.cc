@@ -35,7 +35,7 @@ bool GetString(ByteView in, size_t& pos, std::string& s) {
 }  // namespace
 
 uint32_t Names::Intern(std::string_view name) {
-  auto it = ids_.find(std::string(name));
+  auto it = ids_.find(name);
   if (it != ids_.end()) return it->second;
   uint32_t id = static_cast<uint32_t>(names_.size());
   names_.emplace_back(name);
@@ -56,7 +56,7 @@ Record& RecordTable::At(RecordKey key) {
   Record& r = records_[key];
   if (!r.dirty) {
     r.dirty = true;
-    dirty_.push_back(key);
+    dirty_.emplace_back(key, &r);
   }
   return r;
 }
@@ -140,13 +140,17 @@ std::vector<const Entry*> RecordTable::Losers(const Register& reg) const {
   return out;
 }
 
-std::vector<RecordKey> RecordTable::TakeDirty() {
-  std::vector<RecordKey> out = std::move(dirty_);
+std::vector<std::pair<RecordKey, const Record*>> RecordTable::TakeDirty() {
+  std::vector<std::pair<RecordKey, const Record*>> out;
+  out.reserve(dirty_.size());
+  for (auto [k, r] : dirty_) {
+    r->dirty = false;
+    out.emplace_back(k, r);
+  }
   dirty_.clear();
-  for (const RecordKey& k : out) records_[k].dirty = false;
   // Cleared records not re-created since are reported too, so their stored copies go.
   for (const RecordKey& k : removed_) {
-    if (!records_.count(k)) out.push_back(k);
+    if (!records_.count(k)) out.emplace_back(k, nullptr);
   }
   removed_.clear();
   return out;
@@ -161,27 +165,30 @@ void RecordTable::EncodeStamp(const Stamp& s, const std::vector<uint32_t>& devic
   PutVarint(out, s.idx);
 }
 
-void RecordTable::EncodeEntries(std::vector<const Entry*> entries,
+void RecordTable::EncodeEntries(const std::vector<Entry>& entries,
                                 const std::vector<uint32_t>& devices, Bytes& out) const {
-  std::sort(entries.begin(), entries.end(),
-            [this](const Entry* a, const Entry* b) { return Less(a->stamp, b->stamp); });
   PutVarint(out, entries.size());
-  for (const Entry* e : entries) {
+  if (entries.size() == 1) {  // most registers: nothing to sort, nothing to allocate
+    EncodeValue(entries[0].value, out);
+    EncodeStamp(entries[0].stamp, devices, out);
+    return;
+  }
+  std::vector<const Entry*> sorted;
+  sorted.reserve(entries.size());
+  for (const Entry& e : entries) sorted.push_back(&e);
+  std::sort(sorted.begin(), sorted.end(),
+            [this](const Entry* a, const Entry* b) { return Less(a->stamp, b->stamp); });
+  for (const Entry* e : sorted) {
     EncodeValue(e->value, out);
     EncodeStamp(e->stamp, devices, out);
   }
 }
 
 Bytes RecordTable::Encode(const Record& r) const {
-  auto pointers = [](const std::vector<Entry>& v) {
-    std::vector<const Entry*> out;
-    out.reserve(v.size());
-    for (const Entry& e : v) out.push_back(&e);
-    return out;
-  };
   // Named slots sorted by name, not by local id, so every peer writes the same bytes.
   auto by_name = [this](const auto& slots) {
     std::vector<const std::remove_reference_t<decltype(slots[0])>*> out;
+    out.reserve(slots.size());
     for (const auto& s : slots) out.push_back(&s);
     std::sort(out.begin(), out.end(), [this](const auto* a, const auto* b) {
       return names_.Name(a->first) < names_.Name(b->first);
@@ -189,8 +196,10 @@ Bytes RecordTable::Encode(const Record& r) const {
     return out;
   };
 
-  // The devices the record's stamps name, in device-id order.
-  std::vector<uint32_t> devices;
+  // The devices the record's stamps name, in device-id order. Scratch space reused from one
+  // record to the next (a merge encodes every record it touched): no allocation per record.
+  thread_local std::vector<uint32_t> devices;
+  devices.clear();
   auto note = [&](const Stamp& st) {
     if (std::find(devices.begin(), devices.end(), st.dev) == devices.end()) {
       devices.push_back(st.dev);
@@ -227,7 +236,7 @@ Bytes RecordTable::Encode(const Record& r) const {
   PutVarint(out, r.fields.size());
   for (const auto* f : by_name(r.fields)) {
     PutString(out, names_.Name(f->first));
-    EncodeEntries(pointers(f->second.entries), devices, out);
+    EncodeEntries(f->second.entries, devices, out);
   }
   PutVarint(out, r.counters.size());
   for (const auto* c : by_name(r.counters)) {
@@ -237,10 +246,10 @@ Bytes RecordTable::Encode(const Record& r) const {
   PutVarint(out, r.lists.size());
   for (const auto* l : by_name(r.lists)) {
     PutString(out, names_.Name(l->first));
-    EncodeEntries(pointers(l->second), devices, out);
+    EncodeEntries(l->second, devices, out);
   }
-  EncodeEntries(pointers(r.state.entries), devices, out);
-  EncodeEntries(pointers(r.history), devices, out);
+  EncodeEntries(r.state.entries, devices, out);
+  EncodeEntries(r.history, devices, out);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -53,8 +54,13 @@ class Names {
   size_t size() const { return names_.size(); }
 
  private:
+  // Transparent: looking a name up by string_view allocates nothing.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
   std::vector<std::string> names_{""};
-  std::unordered_map<std::string, uint32_t> ids_;
+  std::unordered_map<std::string, uint32_t, NameHash, std::equal_to<>> ids_;
 };
 
 struct Entry {
@@ -112,8 +118,9 @@ class RecordTable {
   // Stamp total order.
   bool Less(const Stamp& a, const Stamp& b) const;
 
-  // Records changed since the last TakeDirty().
-  std::vector<RecordKey> TakeDirty();
+  // Records changed since the last TakeDirty(), each with its state (nullptr: gone). The
+  // pointers stay valid until the table changes next.
+  std::vector<std::pair<RecordKey, const Record*>> TakeDirty();
 
   // Canonical bytes of a record: device ids and names spelled out, everything sorted, so equal
   // states give equal bytes on every peer. Used for storage and the state digest.
@@ -125,14 +132,17 @@ class RecordTable {
   Record& At(RecordKey key);
   void InsertInto(Register& reg, Entry entry);
   void EncodeStamp(const Stamp& s, const std::vector<uint32_t>& devices, Bytes& out) const;
-  void EncodeEntries(std::vector<const Entry*> entries, const std::vector<uint32_t>& devices,
+  // Entries in stamp order.
+  void EncodeEntries(const std::vector<Entry>& entries, const std::vector<uint32_t>& devices,
                      Bytes& out) const;
 
   Causality& causality_;
   Names& names_;
   std::unordered_map<RecordKey, Record, RecordKeyHash> records_;
   // A list, not a set: clearing a large hash set costs its whole bucket array every time.
-  std::vector<RecordKey> dirty_;
+  // With the records themselves: nodes of an unordered_map stay put, and only Clear() removes
+  // them (which empties this list too).
+  std::vector<std::pair<RecordKey, Record*>> dirty_;
   std::vector<RecordKey> removed_;  // cleared records, reported dirty once
 };
 

@@ -79,6 +79,7 @@ class NameMap {
     return std::find_if(items_.begin(), items_.end(),
                         [name](const Item& i) { return i.first == name; });
   }
+  void reserve(size_t n) { items_.reserve(n); }
   auto begin() { return items_.begin(); }
   auto end() { return items_.end(); }
   auto begin() const { return items_.begin(); }
@@ -130,10 +131,13 @@ class Rules {
                uint32_t first_idx = 0);
 
   // The sub-ops of a transition (see above) that `author` would run now, with every rule checked.
+  // With `inputs_pending` (a UI asking whether to offer the transition before its inputs are
+  // typed), required inputs may be missing: role, state and a guard that reads no input are
+  // checked, and OK means "offer it" (the sub-ops returned are then empty).
   Result<std::vector<Op>> PlanTransition(uint32_t author, Role role, const Past& past,
                                          RecordKey record, std::string_view name,
                                          const std::vector<std::pair<uint32_t, Value>>& inputs,
-                                         uint64_t hlc);
+                                         uint64_t hlc, bool inputs_pending = false);
 
   // An upgrade of one of the workspace's tools by `author` now (docs/tools.md, "Upgrading a
   // tool"): the UPGRADE op and its migration sub-ops, with every rule checked.
@@ -187,13 +191,18 @@ class Rules {
   Result<tools::Tool> CheckUpgradeOp(Role role, const Past& past, const Op& op) const;
   Result<std::vector<Op>> PlanMigration(uint32_t author, const Past& past, const tools::Tool& tool,
                                         uint64_t hlc);
-  Status CheckDirect(uint32_t author, Role role, const Past& past, const Op& op);
+  // Checks a direct op and, when it passes, journals it with `stamp` (appending what it touched
+  // to `touched`); when it is refused, the journal is left as it was.
+  Status CheckDirect(uint32_t author, Role role, const Past& past, const Op& op, const Stamp& stamp,
+                     std::vector<RecordKey>& touched);
   Status CheckEffectOp(uint32_t author, const Past& past, const Op& op);
   Status CheckValue(const tools::Field& field, const Value& value, const Past& past) const;
   Status CheckRights(uint32_t author, const Past& past, const Op& op, const tools::Field& field,
                      std::string_view key) const;
   int64_t Rights(RecordKey key, uint32_t counter, uint32_t device, const Past& past) const;
   int64_t Level(RecordKey key, uint32_t counter, const Past& past) const;
+  // The type of a record in `past` (its earliest create there), 0 if it has none.
+  uint32_t TypeInPast(RecordKey key, const Past& past) const;
   void Journal(const Op& op, const Stamp& stamp, std::vector<RecordKey>* touched,
                bool sub_op = false);
   void Unjournal(const std::vector<RecordKey>& touched);
@@ -204,9 +213,13 @@ class Rules {
   std::vector<Upgrade> upgrades_;                // in the order they were applied
   std::vector<tools::Tool> current_;             // CurrentTools(), refreshed as upgrades come
   void RefreshCurrent();
-  std::unordered_map<RecordKey, std::vector<JournalEntry>, RecordKeyHash> journal_;
-  // Records that ever held a reference to a record, for children().
-  std::unordered_map<RecordKey, std::vector<RecordKey>, RecordKeyHash> referrers_;
+  // Per record, in one table (each lookup in a table of every record is a cache miss or two):
+  // its ops, and the records that ever held a reference to it, for children().
+  struct RecordJournal {
+    std::vector<JournalEntry> entries;
+    std::vector<RecordKey> referrers;
+  };
+  std::unordered_map<RecordKey, RecordJournal, RecordKeyHash> journal_;
   // Views of records in the past being checked, shared by the evaluations of one Check().
   std::unordered_map<RecordKey, PastRecord, RecordKeyHash> views_;
   const Past* shared_past_ = nullptr;

@@ -1,4 +1,5 @@
 // The receive path: ingest, chain authentication, causal delivery, statuses, rebuild.
+#include <google/protobuf/arena.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -618,12 +619,14 @@ Result<std::vector<Op>> Workspace::Impl::OpenOps(uint32_t dev, uint64_t seq,
   } else if (sealed.codec() != 0) {
     return Corruption("unknown codec " + std::to_string(sealed.codec()), Where(dev, seq));
   }
-  w::OpBatch batch;
-  if (!batch.ParseFromArray(batch_bytes.data(), static_cast<int>(batch_bytes.size()))) {
+  // On an arena: a batch holds thousands of small messages, each otherwise its own allocation.
+  google::protobuf::Arena arena;
+  auto* batch = google::protobuf::Arena::CreateMessage<w::OpBatch>(&arena);
+  if (!batch->ParseFromArray(batch_bytes.data(), static_cast<int>(batch_bytes.size()))) {
     return Corruption("sealed ops do not decode", Where(dev, seq));
   }
   OpContext ctx{names_, *this, dev, limits_.max_value_bytes};
-  auto ops = DecodeOps(batch, b.hlc(), limits_.max_ops_per_delta, ctx);
+  auto ops = DecodeOps(*batch, b.hlc(), limits_.max_ops_per_delta, ctx);
   if (!ops.ok()) return Status(ops.status().code(), ops.status().message(), Where(dev, seq));
   return ops;
 }
@@ -748,12 +751,12 @@ Status Workspace::Impl::RebuildAll(store::WriteBatch& wb) {
 }
 
 void Workspace::Impl::PersistDirty(store::WriteBatch& wb, std::vector<RecordId>* changed) {
-  for (const RecordKey& key : table_.TakeDirty()) {
+  for (const auto& [key, r] : table_.TakeDirty()) {
     if (changed) changed->push_back(IdOf(key));
     Bytes k(devices_[key.dev].begin(), devices_[key.dev].end());
     PutVarint(k, key.n);
-    if (const Record* r = table_.Find(key)) {
-      wb.PutRecord(id_, k, table_.Encode(*r));
+    if (r) {
+      wb.PutRecord(id_, std::move(k), table_.Encode(*r));
     } else {
       wb.DeleteRecord(id_, k);
     }

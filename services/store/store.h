@@ -94,6 +94,8 @@ class WriteBatch {
   void SetDeltaStatus(const WorkspaceId& ws, const Hash32& author, uint64_t seq, int32_t status);
   // Inserts or replaces a materialized record.
   void PutRecord(const WorkspaceId& ws, ByteView key, ByteView state);
+  // The same, taking the bytes over instead of copying them.
+  void PutRecord(const WorkspaceId& ws, Bytes&& key, Bytes&& state);
   void DeleteRecord(const WorkspaceId& ws, ByteView key);
   // Removes all records of ws, before a rebuild rewrites them.
   void ClearRecords(const WorkspaceId& ws);

@@ -121,6 +121,10 @@ void WriteBatch::PutRecord(const WorkspaceId& ws, ByteView key, ByteView state) 
   mutations_.push_back({PutRecordOp{ws, Copy(key), Copy(state)}});
 }
 
+void WriteBatch::PutRecord(const WorkspaceId& ws, Bytes&& key, Bytes&& state) {
+  mutations_.push_back({PutRecordOp{ws, std::move(key), std::move(state)}});
+}
+
 void WriteBatch::DeleteRecord(const WorkspaceId& ws, ByteView key) {
   mutations_.push_back({DeleteRecordOp{ws, Copy(key)}});
 }
