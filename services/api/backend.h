@@ -266,9 +266,10 @@ class AttachmentUpload {
 
 // One change, for GET /api/v1/events (server-sent events). `kind` is "record" (id set),
 // "workspace" (membership or name), "invitation", or "sync" (a connection came or went, or the
-// sync state or its pending count changed: read GET /api/v1/status).
+// sync state or its pending count changed: read GET /api/v1/status). (The stream adds "reset"
+// itself, for events the client missed.)
 struct Event {
-  uint64_t seq = 0;  // increasing per peer process
+  uint64_t seq = 0;  // 1, 2, 3, ... per peer process, without gaps
   std::string kind;
   std::string workspace;  // hex, "" when not about one
   std::string id;         // record id when kind == "record"
@@ -396,7 +397,8 @@ class Backend {
 
   // The seq of the newest event so far (0 before the first): where a new stream starts.
   virtual uint64_t CurrentEventSeq() = 0;
-  // Events with seq > after_seq that are still retained, oldest first; blocks up to timeout_ms
+  // Events with seq > after_seq that are still retained, oldest first (a first seq past
+  // after_seq + 1 tells the stream that older ones were dropped); blocks up to timeout_ms
   // for the first one and returns an empty vector on timeout. The SSE stream loops on it.
   virtual std::vector<Event> WaitEvents(uint64_t after_seq, int timeout_ms) = 0;
 };

@@ -20,9 +20,12 @@
 #include <chrono>
 #include <istream>
 #include <mutex>
+#include <optional>
 #include <ostream>
+#include <string_view>
 
 #include "api/internal.h"
+#include "common/bytes.h"
 #include "crypto/crypto.h"
 
 namespace grove::api {
@@ -92,6 +95,9 @@ std::string SanitizeLine(std::string text) {
   return text;
 }
 
+// An event id's boot: this many random bytes, in lower-case hex.
+constexpr size_t kBootBytes = 8;
+
 std::optional<uint64_t> ParseDecimal(std::string_view text) {
   if (text.empty() || text.size() > 20) return std::nullopt;
   uint64_t n = 0;
@@ -104,6 +110,30 @@ std::optional<uint64_t> ParseDecimal(std::string_view text) {
   return n;
 }
 
+struct EventId {
+  std::string_view boot;
+  uint64_t seq = 0;
+};
+
+// "<boot>-<seq>": 2 * kBootBytes lower-case hex digits, '-', a decimal seq; nullopt otherwise.
+std::optional<EventId> ParseEventId(std::string_view text) {
+  const size_t dash = text.find('-');
+  if (dash != 2 * kBootBytes) return std::nullopt;
+  const std::string_view boot = text.substr(0, dash);
+  for (const char c : boot) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  }
+  std::optional<uint64_t> seq = ParseDecimal(text.substr(dash + 1));
+  if (!seq) return std::nullopt;
+  return EventId{boot, *seq};
+}
+
+std::string NewBoot(Random& random) {
+  uint8_t bytes[kBootBytes];
+  random.Fill(bytes);
+  return HexEncode(ByteView(bytes, kBootBytes));
+}
+
 }  // namespace
 
 class HttpApi::Impl {
@@ -113,6 +143,7 @@ class HttpApi::Impl {
         options_(std::move(options)),
         sessions_(options_.token, options_.clock != nullptr ? *options_.clock : system_clock_,
                   options_.random != nullptr ? *options_.random : system_random_),
+        boot_(NewBoot(options_.random != nullptr ? *options_.random : system_random_)),
         pool_(1, options_.threads + options_.max_streams, 60) {}
 
   Status Listen();
@@ -143,6 +174,10 @@ class HttpApi::Impl {
   void SendText(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
                 const std::string& content_type, const std::string& text);
   void StreamEvents(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
+  // "<boot_>-<seq>".
+  std::string FormatEventId(uint64_t seq) const;
+  // A `reset` event whose id is `seq`: events up to it were missed; the stream goes on after it.
+  void WriteReset(std::ostream& out, uint64_t seq) const;
   void Upload(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
               const internal::Request& routed);
   void Download(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
@@ -153,6 +188,8 @@ class HttpApi::Impl {
   SystemClock system_clock_;
   crypto::SystemRandom system_random_;
   BrowserSessions sessions_;
+  // This process's event ids' prefix, so ids from before a restart are recognised as such.
+  const std::string boot_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> streams_{0};
   uint16_t port_ = 0;
@@ -504,17 +541,26 @@ void HttpApi::Impl::StreamEvents(Poco::Net::HTTPServerRequest& request,
   // Without Last-Event-ID the stream starts at the events that happen from now on: fix "now"
   // once, so nothing between two waits is missed.
   uint64_t after = backend_.CurrentEventSeq();
+  bool missed = false;
   if (request.has("Last-Event-ID")) {
-    std::optional<uint64_t> last = ParseDecimal(request.get("Last-Event-ID"));
+    const std::string header = request.get("Last-Event-ID");  // `last` points into it
+    std::optional<EventId> last = ParseEventId(header);
     if (!last) {
       Send(request, response,
-           internal::ErrorReply(InvalidArgument("Last-Event-ID must be an event id (a decimal "
-                                                "number)",
+           internal::ErrorReply(InvalidArgument("Last-Event-ID must be an event id "
+                                                "(<16 hex digits>-<decimal seq>)",
                                                 "Last-Event-ID")),
            false);
       return;
     }
-    after = *last;
+    // Another process's seq says nothing about this one's (the peer restarted), and a seq of
+    // this process past its newest event was never given out: either way the client cannot be
+    // told what it missed, only that it missed something.
+    if (last->boot == boot_ && last->seq <= after) {
+      after = last->seq;
+    } else {
+      missed = true;
+    }
   }
   // Counted before checking, so two racing streams cannot both take the last place.
   struct StreamSlot {
@@ -540,8 +586,15 @@ void HttpApi::Impl::StreamEvents(Poco::Net::HTTPServerRequest& request,
   // The stream ends only when one side goes; nothing may follow it on this connection.
   response.setKeepAlive(false);
   std::ostream& out = response.send();
-  // Gets the headers and a first chunk out now, so the client knows the stream is open.
+  // Gets the headers and a first chunk out now, so the client knows the stream is open. The
+  // stream's position comes first (a bare id, which sets the client's last event id without an
+  // event), so a client that loses the stream before any event can still resume without loss.
   out << ": grove events\n\n";
+  if (missed) {
+    WriteReset(out, after);
+  } else {
+    out << "id: " << FormatEventId(after) << "\n\n";
+  }
   out.flush();
 
   auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
@@ -562,7 +615,10 @@ void HttpApi::Impl::StreamEvents(Poco::Net::HTTPServerRequest& request,
     if (stopping_) break;
     for (const Event& event : events) {
       if (event.seq <= after) continue;
-      out << "id: " << event.seq << "\nevent: " << SanitizeLine(event.kind)
+      // Seqs have no gaps, so a gap is events the backend no longer keeps (the client resumed
+      // from too far back, or fell that far behind): say so before going on.
+      if (event.seq > after + 1) WriteReset(out, event.seq - 1);
+      out << "id: " << FormatEventId(event.seq) << "\nevent: " << SanitizeLine(event.kind)
           << "\ndata: " << internal::EventJson(event).Dump() << "\n\n";
       after = event.seq;
     }
@@ -575,6 +631,16 @@ void HttpApi::Impl::StreamEvents(Poco::Net::HTTPServerRequest& request,
       last_write = Clock::now();
     }
   }
+}
+
+std::string HttpApi::Impl::FormatEventId(uint64_t seq) const {
+  return boot_ + "-" + std::to_string(seq);
+}
+
+void HttpApi::Impl::WriteReset(std::ostream& out, uint64_t seq) const {
+  const Event reset{.seq = seq, .kind = "reset", .workspace = "", .id = ""};
+  out << "id: " << FormatEventId(seq)
+      << "\nevent: reset\ndata: " << internal::EventJson(reset).Dump() << "\n\n";
 }
 
 namespace {

@@ -58,6 +58,15 @@
 // interface), single use, valid 10 minutes. Signing out needs no CSRF token (it can only end a
 // session).
 //
+// The event stream: each event's SSE id is "<boot>-<seq>", boot being 16 hex digits drawn at
+// random when the HttpApi starts (Options::random) and seq the Backend's event seq. A stream
+// opens with a bare "id: <boot>-<seq>" (its position, so a client that loses it before any event
+// resumes without loss). Last-Event-ID of this boot resumes after that event; one of another boot
+// (the peer restarted), one past the newest event, or one older than the Backend still keeps
+// gets an event of kind "reset" first (its id the stream's position): events were missed and
+// the client must reload what it shows. The same reset comes mid-stream when a client falls so
+// far behind that events it had not read were dropped. Any other shape is 400.
+//
 // Errors are {"error": {"code", "message", "field"?, "rule"?}} with the status from backend.h's
 // mapping plus 401 unauthorized, 403 csrf_required, 429 too_many_requests (sign-in locked),
 // 404/405 for unknown routes and methods, 413 for bodies over
@@ -106,7 +115,8 @@ class HttpApi {
     int keepalive_ms = 15000;
     // The web app's files, served under /app/ without a token; nullptr: none (404).
     std::shared_ptr<const webapp::WebFiles> web_files;
-    // Time and randomness for browser sessions; nullptr: the system's (tests pass fakes).
+    // Time and randomness for browser sessions (randomness also for the event ids' boot);
+    // nullptr: the system's (tests pass fakes).
     Clock* clock = nullptr;
     Random* random = nullptr;
   };

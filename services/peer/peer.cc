@@ -474,6 +474,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     if (audit_due_ || (auditor_ && ticks_ % 40 == 0)) CollectAudit();
     if (++ticks_ % 40 == 0) UpdateGauges();
     if (ticks_ % 4 == 0) MeasureSync();
+    if (ticks_ % 40 == 0) sync_->RetryRefused(clock_.NowMillis());
     if (options_.discover && ticks_ % 80 == 0) {
       for (const sync::KnownAddress& a : sync_->Addresses()) {
         if (sync_->ConnectedTo(a.device)) continue;

@@ -28,6 +28,14 @@ struct SyncNode::Connection {
   // What a relay acknowledged holding, and why it refused a workspace (see ConnectionView).
   std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> acked;
   std::map<WorkspaceId, std::string> refused;
+  // When a refused workspace is offered again (RetryRefused): a refusal may be transient (the
+  // relay had not yet stored the op that made this device a member, or its database was down),
+  // so it is retried with a growing delay; a refusal that stays costs one batch per attempt.
+  struct Retry {
+    int attempts = 0;      // offers refused in a row
+    uint64_t next_ms = 0;  // when to offer again; 0: not scheduled yet
+  };
+  std::map<WorkspaceId, Retry> refusal_retry;
   // What the remote holds, as far as this node knows: its last Have plus what was sent since.
   std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> theirs;
   std::set<WorkspaceId> have_sent;

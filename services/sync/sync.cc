@@ -455,13 +455,14 @@ void SyncNode::OnAck(Connection& c, const w::Ack& ack) {
   auto ws_id = ToHash32(AsBytes(ack.workspace()));
   if (!ws_id) return Fail(c, InvalidArgument("ack: workspace id is not 32 bytes"));
   if (!ack.refused().empty()) {
-    // Stop offering this workspace to the relay until the connection starts over: resending
-    // would only be refused again. The deltas stay here; nothing is lost.
+    // Stop offering this workspace to the relay until RetryRefused offers it again: resending
+    // at once would only be refused again. The deltas stay here; nothing is lost.
     c.refused[*ws_id] = ack.refused();
     c.backlog.erase(*ws_id);
     if (observer_.note) observer_.note(c.id, "relay refused deltas: " + ack.refused());
     return;
   }
+  c.refusal_retry.erase(*ws_id);
   auto& acked = c.acked[*ws_id];
   auto& theirs = c.theirs[*ws_id];
   for (const w::VersionEntry& e : ack.version()) {
@@ -651,6 +652,38 @@ void SyncNode::Push(const WorkspaceId& id) {
     } else {
       SendMissing(c, *ws);
     }
+  }
+}
+
+void SyncNode::RetryRefused(uint64_t now_ms) {
+  constexpr uint64_t kFirstDelayMs = 5'000;
+  constexpr uint64_t kMaxDelayMs = 300'000;
+  std::vector<std::pair<ConnectionId, WorkspaceId>> due;
+  for (auto& [cid, c] : connections_) {
+    for (const auto& [ws_id, reason] : c->refused) {
+      Connection::Retry& retry = c->refusal_retry[ws_id];
+      if (retry.next_ms == 0) {
+        const int doublings = std::min(retry.attempts, 6);
+        retry.next_ms = now_ms + std::min(kFirstDelayMs << doublings, kMaxDelayMs);
+      } else if (now_ms >= retry.next_ms) {
+        due.emplace_back(cid, ws_id);
+      }
+    }
+  }
+  for (const auto& [cid, ws_id] : due) {
+    auto it = connections_.find(cid);
+    replica::Workspace* ws = Find(ws_id);
+    if (it == connections_.end() || !ws) continue;
+    Connection& c = *it->second;
+    Connection::Retry& retry = c.refusal_retry[ws_id];
+    ++retry.attempts;
+    retry.next_ms = 0;
+    c.refused.erase(ws_id);
+    // Offer again from what the relay acknowledged storing: what was sent and refused was not
+    // stored there.
+    std::map<identity::DeviceId, uint64_t>& theirs = c.theirs[ws_id];
+    theirs = c.acked[ws_id];
+    SendMissing(c, *ws);
   }
 }
 

@@ -157,7 +157,7 @@ struct ConnectionView {
   uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
   bool relay = false;  // one of Options::relays
   // From a relay: per workspace, the deltas per author it acknowledged holding, and why it
-  // refused a workspace's deltas (sync of that workspace to it stopped until reconnection).
+  // refused a workspace's deltas (sync of that workspace to it paused until RetryRefused).
   std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> acked;
   std::map<WorkspaceId, std::string> refused;
 };
@@ -226,6 +226,11 @@ class SyncNode {
   void Disconnect(const identity::DeviceId& device, const Status& reason);
   // Continues sends that stopped at a full queue. Call when queues drain (or on a short timer).
   void Pump();
+  // Offers again the workspaces a relay refused, each after a delay that doubles with every
+  // refusal in a row (5 s, 10 s, ... at most 5 min): a refusal may be transient (the relay had
+  // not yet stored the op that made this device a member, its database was down, a quota was
+  // raised). Call on a timer with the current time.
+  void RetryRefused(uint64_t now_ms);
   bool HasBacklog() const;
   // What is known to be missing on either side, per workspace and author, from the version
   // vectors exchanged: a remote's last Have plus what was sent to it since (for a relay: what it

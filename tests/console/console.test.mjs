@@ -18,11 +18,11 @@
 // folder (logs, data) for a look after a failure.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { axeViolations, CHROMIUM, loadBrowserTools, stepper } from '../support/browser.mjs';
 import { cleanup, Device, freePort, logTails, Postgres, Relay, root, waitFor } from './harness.mjs';
 
 // The relay answers GET /audit/entries and /audit/export (false: expect the polite 501 message
@@ -30,20 +30,11 @@ import { cleanup, Device, freePort, logTails, Postgres, Relay, root, waitFor } f
 const AUDIT_SEARCH_WIRED = true;
 
 const SHOTS = process.env.GROVE_CONSOLE_SCREENSHOTS || join(root, 'screenshots');
-const CHROMIUM = process.env.GROVE_CHROMIUM || '/usr/bin/chromium';
 const ADMIN = 'alice';
 const PASSWORD = 'correct horse battery staple';
 const WAIT = 10000;  // ms: the longest any single page element may take to appear
 
-let playwright;
-let AXE;  // axe-core's source, evaluated in the page (DevTools evaluation is not subject to CSP)
-try {
-  playwright = await import('playwright-core');
-  AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-} catch (error) {
-  throw new Error('playwright-core or axe-core is not installed: run `npm ci --prefix ' +
-                  `tests/console\` (scripts/test.sh does) (${error.message})`);
-}
+const { playwright, axe: AXE } = await loadBrowserTools(new URL('./', import.meta.url), 'tests/console');
 
 const pg = new Postgres();
 let relay;
@@ -52,42 +43,27 @@ let context;
 let page;
 const pageErrors = [];
 const state = {};  // what the steps hand to each other
-let failed = false;
 
 // A test that is skipped once an earlier one failed (they build on each other), and that prints
 // the processes' logs and a screenshot when it fails.
-function step(name, body, timeout = 60000) {
-  test(name, { timeout }, async (t) => {
-    if (failed) {
-      t.skip('an earlier step failed');
-      return;
-    }
-    try {
-      await body(t);
-    } catch (error) {
-      failed = true;
-      const shot = join(SHOTS, `failed-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`);
-      await page?.screenshot({ path: shot, fullPage: true }).catch(() => {});
-      const text = await page?.locator('main').innerText().catch(() => '');
-      console.error(`\n#### step failed: ${name}\n#### page: ${page?.url()}, screenshot ${shot}\n` +
-                    `#### text on the page:\n${text}\n` +
-                    `#### script errors: ${pageErrors.length ? pageErrors.join('\n') : 'none'}\n` +
-                    `${logTails()}\n`);
-      throw error;
-    }
-  });
-}
+const step = stepper({
+  timeout: 60000,
+  report: async (name) => {
+    const shot = join(SHOTS, `failed-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`);
+    await page?.screenshot({ path: shot, fullPage: true }).catch(() => {});
+    const text = await page?.locator('main').innerText().catch(() => '');
+    console.error(`\n#### step failed: ${name}\n#### page: ${page?.url()}, screenshot ${shot}\n` +
+                  `#### text on the page:\n${text}\n` +
+                  `#### script errors: ${pageErrors.length ? pageErrors.join('\n') : 'none'}\n` +
+                  `${logTails()}\n`);
+  },
+});
 
 // A screenshot of what is on screen, and axe-core's check of it against WCAG 2.1 A and AA
 // (labels, contrast, roles, names): every violation fails the step.
 async function shoot(name, fullPage = true) {
   await page.screenshot({ path: join(SHOTS, `console-${name}.png`), fullPage });
-  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
-  const result = await page.evaluate(() => window.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }));
-  const problems = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ` +
-    v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', '));
-  assert.deepEqual(problems, [], `accessibility of the ${name} view`);
+  assert.deepEqual(await axeViolations(page, AXE), [], `accessibility of the ${name} view`);
 }
 
 const activeId = () =>

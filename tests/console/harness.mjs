@@ -264,6 +264,16 @@ export class Relay {
   }
 }
 
+// Makes a device's data folder with `grove init`: its { device, card } (from `grove identity`).
+export async function initDevice(data, name) {
+  const made = await run(binary('grove'), ['init', '--data', data, '--name', name]);
+  if (made.code !== 0) throw new Error(`grove init failed: ${made.describe()}`);
+  const shown = await run(binary('grove'), ['identity', '--data', data, '--json']);
+  if (shown.code !== 0) throw new Error(`grove identity failed: ${shown.describe()}`);
+  const { device, card } = JSON.parse(shown.stdout);
+  return { device, card };
+}
+
 // One device: `grove init` makes it; start() runs its grove-peer; cli() runs `grove` against it.
 export class Device {
   constructor(name) {
@@ -272,13 +282,7 @@ export class Device {
   }
 
   async init() {
-    const made = await run(binary('grove'), ['init', '--data', this.data, '--name', this.name]);
-    if (made.code !== 0) throw new Error(`grove init failed: ${made.describe()}`);
-    const shown = await run(binary('grove'), ['identity', '--data', this.data, '--json']);
-    if (shown.code !== 0) throw new Error(`grove identity failed: ${shown.describe()}`);
-    const id = JSON.parse(shown.stdout);
-    this.device = id.device;
-    this.card = id.card;
+    Object.assign(this, await initDevice(this.data, this.name));
     return this;
   }
 

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { binary, Child, freePort, root, run, waitFor } from '../console/harness.mjs';
+import { binary, Child, freePort, initDevice, root } from '../console/harness.mjs';
 
 export { cleanup, logTails, root, run, waitFor } from '../console/harness.mjs';
 
@@ -19,13 +19,7 @@ export class Peer {
   }
 
   async init() {
-    const made = await run(binary('grove'), ['init', '--data', this.data, '--name', this.name]);
-    if (made.code !== 0) throw new Error(`grove init failed: ${made.describe()}`);
-    const shown = await run(binary('grove'), ['identity', '--data', this.data, '--json']);
-    if (shown.code !== 0) throw new Error(`grove identity failed: ${shown.describe()}`);
-    const id = JSON.parse(shown.stdout);
-    this.device = id.device;
-    this.card = id.card;
+    Object.assign(this, await initDevice(this.data, this.name));
     this.syncPort = await freePort();
     this.apiPort = await freePort();
     this.sync = `127.0.0.1:${this.syncPort}`;

@@ -16,28 +16,19 @@
 // $GROVE_WEB_SCREENSHOTS (docs/images to refresh the user guide's pictures), else to the temporary
 // folder. GROVE_CONSOLE_KEEP=1 keeps that folder (logs, data) for a look after a failure.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { axeViolations, CHROMIUM, loadBrowserTools, stepper } from '../support/browser.mjs';
 import { appOrigin, cleanup, logTails, loginLink, Peer, root, waitFor } from './harness.mjs';
 
 const SHOTS = process.env.GROVE_WEB_SCREENSHOTS || join(root, 'screenshots');
-const CHROMIUM = process.env.GROVE_CHROMIUM || '/usr/bin/chromium';
 const WAIT = 15000;  // ms: the longest any single page element may take to appear
 const BUDGET = 300 * 1024;  // bytes, compressed, of the first load
 
-let playwright;
-let AXE;
-try {
-  playwright = await import('playwright-core');
-  AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-} catch (error) {
-  throw new Error('playwright-core or axe-core is not installed: run `npm ci --prefix tests/web` ' +
-                  `(scripts/test.sh does) (${error.message})`);
-}
+const { playwright, axe: AXE } = await loadBrowserTools(new URL('./', import.meta.url), 'tests/web');
 
 const alice = new Peer('alice');
 const bob = new Peer('bob');
@@ -47,29 +38,21 @@ const pages = {};      // name -> page
 const origins = {};    // name -> where its app is
 const errors = [];     // script errors on any page
 const s = {};          // what the steps hand to each other
-let failed = false;
 
-function step(name, body, timeout = 90000) {
-  test(name, { timeout }, async (t) => {
-    if (failed) {
-      t.skip('an earlier step failed');
-      return;
+// Steps build on each other: once one fails the rest are skipped, and every page's screenshot
+// and text, the script errors and the peers' logs are printed.
+const step = stepper({
+  timeout: 90000,
+  report: async (name) => {
+    for (const [who, page] of Object.entries(pages)) {
+      const shot = join(SHOTS, `failed-${who}-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50)}.png`);
+      await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+      const text = await page.locator('body').innerText().catch(() => '');
+      console.error(`\n#### ${who}'s page at ${page.url()} (${shot}):\n${text.slice(0, 3000)}`);
     }
-    try {
-      await body(t);
-    } catch (error) {
-      failed = true;
-      for (const [who, page] of Object.entries(pages)) {
-        const shot = join(SHOTS, `failed-${who}-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50)}.png`);
-        await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
-        const text = await page.locator('body').innerText().catch(() => '');
-        console.error(`\n#### ${who}'s page at ${page.url()} (${shot}):\n${text.slice(0, 3000)}`);
-      }
-      console.error(`#### script errors: ${errors.length ? errors.join('\n') : 'none'}\n${logTails()}`);
-      throw error;
-    }
-  });
-}
+    console.error(`#### script errors: ${errors.length ? errors.join('\n') : 'none'}\n${logTails()}`);
+  },
+});
 
 // Bytes on the wire (headers and compressed bodies) of the responses; the event stream, which
 // never ends, counts for its headers only.
@@ -95,12 +78,7 @@ async function shoot(page, name, { axe = true } = {}) {
   await sleep(150);  // let the last render settle
   await page.screenshot({ path: join(SHOTS, `web-${name}.png`), fullPage: true });
   if (!axe) return;
-  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
-  const result = await page.evaluate(() => window.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }));
-  const problems = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ` +
-    v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', '));
-  assert.deepEqual(problems, [], `accessibility of the ${name} view`);
+  assert.deepEqual(await axeViolations(page, AXE), [], `accessibility of the ${name} view`);
 }
 
 async function text(page, selector, expected, what) {

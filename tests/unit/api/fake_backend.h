@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -96,12 +97,21 @@ class FakeBackend : public api::Backend {
   // Appends an event (seq assigned in order from 1) and wakes the streams.
   uint64_t PushEvent(std::string kind, std::string workspace, std::string id) {
     std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back({.seq = events_.size() + 1,
+    const uint64_t seq = dropped_events_ + events_.size() + 1;
+    events_.push_back({.seq = seq,
                        .kind = std::move(kind),
                        .workspace = std::move(workspace),
                        .id = std::move(id)});
     cv_.notify_all();
-    return events_.size();
+    return seq;
+  }
+  // Forgets all but the newest `keep` events, as the peer does past its backlog.
+  void TrimEvents(size_t keep) {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (events_.size() > keep) {
+      events_.pop_front();
+      ++dropped_events_;
+    }
   }
   // Calls of WaitEvents in progress right now.
   int waiting() {
@@ -358,7 +368,7 @@ class FakeBackend : public api::Backend {
 
   uint64_t CurrentEventSeq() override {
     std::lock_guard<std::mutex> lock(mu_);
-    return events_.size();
+    return dropped_events_ + events_.size();
   }
 
   std::vector<api::Event> WaitEvents(uint64_t after_seq, int timeout_ms) override {
@@ -367,11 +377,13 @@ class FakeBackend : public api::Backend {
     ++waiting_;
     cv_.notify_all();
     cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                 [&] { return events_.size() > after; });
+                 [&] { return dropped_events_ + events_.size() > after; });
     --waiting_;
     cv_.notify_all();
     std::vector<api::Event> out;
-    for (uint64_t seq = after + 1; seq <= events_.size(); ++seq) out.push_back(events_[seq - 1]);
+    for (const api::Event& event : events_) {
+      if (event.seq > after) out.push_back(event);
+    }
     return out;
   }
 
@@ -407,7 +419,8 @@ class FakeBackend : public api::Backend {
   std::vector<api::Invitation> invitations_;
   std::map<std::string, std::map<std::string, api::RecordInfo>> records_;
   uint64_t next_record_ = 0;
-  std::vector<api::Event> events_;
+  std::deque<api::Event> events_;
+  uint64_t dropped_events_ = 0;
   int waiting_ = 0;
 };
 

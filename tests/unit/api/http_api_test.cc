@@ -8,6 +8,7 @@
 #include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <chrono>
 #include <istream>
 #include <memory>
@@ -895,8 +896,8 @@ struct SseEvent {
   std::string id, event, data;
 };
 
-// The next event on `in`, skipping comments; nullopt at the end of the stream.
-std::optional<SseEvent> ReadEvent(std::istream& in, std::vector<std::string>* comments = nullptr) {
+// The next block of fields on `in`, skipping comments; nullopt at the end of the stream.
+std::optional<SseEvent> ReadBlock(std::istream& in, std::vector<std::string>* comments = nullptr) {
   SseEvent event;
   bool any = false;
   std::string line;
@@ -915,6 +916,24 @@ std::optional<SseEvent> ReadEvent(std::istream& in, std::vector<std::string>* co
     if (line.starts_with("data: ")) event.data = line.substr(6);
   }
   return std::nullopt;
+}
+
+// The next event on `in`: a block with data (a bare id sets the position, no event).
+std::optional<SseEvent> ReadEvent(std::istream& in, std::vector<std::string>* comments = nullptr) {
+  for (;;) {
+    std::optional<SseEvent> block = ReadBlock(in, comments);
+    if (!block || !block->data.empty()) return block;
+  }
+}
+
+// "<boot>-<seq>" -> boot; "" when `id` is not of that shape.
+std::string BootOf(const std::string& id) {
+  const size_t dash = id.find('-');
+  if (dash != 16) return "";
+  for (const char c : id.substr(0, dash)) {
+    if (!std::isxdigit(static_cast<unsigned char>(c)) || std::isupper(c)) return "";
+  }
+  return id.substr(0, dash);
 }
 
 class EventStream {
@@ -938,41 +957,125 @@ class EventStream {
   std::istream* in_ = nullptr;
 };
 
+// The stream's opening position, "<boot>-<seq>", read from a stream opened without an id.
+std::string OpeningId(uint16_t port) {
+  EventStream stream(port);
+  std::optional<SseEvent> opening = ReadBlock(stream.in());
+  return opening ? opening->id : "";
+}
+
 TEST_F(HttpApiTest, EventStreamDeliversPushedEvents) {
   EventStream stream(api_->port());
   ASSERT_EQ(stream.status(), 200);
   EXPECT_EQ(stream.content_type(), "text/event-stream");
+  // First the stream's position: a bare id, no event.
+  std::optional<SseEvent> opening = ReadBlock(stream.in());
+  ASSERT_TRUE(opening.has_value());
+  const std::string boot = BootOf(opening->id);
+  ASSERT_FALSE(boot.empty()) << opening->id;
+  EXPECT_EQ(opening->id, boot + "-0");
+  EXPECT_EQ(opening->event, "");
+  EXPECT_EQ(opening->data, "");
   ASSERT_TRUE(backend_.AwaitWaiting(1, 5s));
   backend_.PushEvent("record", "ab12", "mfrggzdfmztwq2lk-1");
   backend_.PushEvent("invitation", "cd34", "");
 
   std::optional<SseEvent> first = ReadEvent(stream.in());
   ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(first->id, "1");
+  EXPECT_EQ(first->id, boot + "-1");
   EXPECT_EQ(first->event, "record");
   EXPECT_EQ(first->data, R"({"kind":"record","workspace":"ab12","id":"mfrggzdfmztwq2lk-1"})");
   std::optional<SseEvent> second = ReadEvent(stream.in());
   ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->id, "2");
+  EXPECT_EQ(second->id, boot + "-2");
   EXPECT_EQ(second->event, "invitation");
 }
 
-TEST_F(HttpApiTest, EventStreamResumesAfterLastEventId) {
+TEST_F(HttpApiTest, EventStreamResumesAfterAnIdOfThisBoot) {
+  const std::string boot = BootOf(OpeningId(api_->port()));
+  ASSERT_FALSE(boot.empty());
   backend_.PushEvent("record", "ws", "r-1");
   backend_.PushEvent("record", "ws", "r-2");
   backend_.PushEvent("sync", "", "");
-  EventStream stream(api_->port(), "1");
+  EventStream stream(api_->port(), boot + "-1");
   ASSERT_EQ(stream.status(), 200);
+  std::optional<SseEvent> opening = ReadBlock(stream.in());
+  ASSERT_TRUE(opening.has_value());
+  EXPECT_EQ(opening->id, boot + "-1");
+  EXPECT_EQ(opening->data, "") << "no reset: nothing was missed";
   std::optional<SseEvent> a = ReadEvent(stream.in());
   std::optional<SseEvent> b = ReadEvent(stream.in());
   ASSERT_TRUE(a && b);
-  EXPECT_EQ(a->id, "2");
+  EXPECT_EQ(a->id, boot + "-2");
   EXPECT_EQ(a->data, R"({"kind":"record","workspace":"ws","id":"r-2"})");
-  EXPECT_EQ(b->id, "3");
+  EXPECT_EQ(b->id, boot + "-3");
   EXPECT_EQ(b->event, "sync");
+}
 
-  EventStream bad(api_->port(), "abc");
-  EXPECT_EQ(bad.status(), 400);
+TEST_F(HttpApiTest, EventStreamResetsForAnIdOfAnotherBoot) {
+  const std::string boot = BootOf(OpeningId(api_->port()));
+  ASSERT_FALSE(boot.empty());
+  backend_.PushEvent("record", "ws", "r-1");
+  backend_.PushEvent("record", "ws", "r-2");
+  // The id a client kept from before the peer restarted: seq 1 of another process means nothing.
+  const std::string other = boot == "0123456789abcdef" ? "fedcba9876543210" : "0123456789abcdef";
+  EventStream stream(api_->port(), other + "-1");
+  ASSERT_EQ(stream.status(), 200);
+  std::optional<SseEvent> reset = ReadEvent(stream.in());
+  ASSERT_TRUE(reset.has_value());
+  EXPECT_EQ(reset->event, "reset");
+  EXPECT_EQ(reset->id, boot + "-2") << "the stream goes on from now";
+  EXPECT_EQ(reset->data, R"({"kind":"reset","workspace":"","id":""})");
+  ASSERT_TRUE(backend_.AwaitWaiting(1, 5s));
+  backend_.PushEvent("sync", "", "");
+  std::optional<SseEvent> next = ReadEvent(stream.in());
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->id, boot + "-3");
+  EXPECT_EQ(next->event, "sync");
+
+  // A seq of this boot that was never given out is no better.
+  EventStream future(api_->port(), boot + "-99");
+  ASSERT_EQ(future.status(), 200);
+  std::optional<SseEvent> future_reset = ReadEvent(future.in());
+  ASSERT_TRUE(future_reset.has_value());
+  EXPECT_EQ(future_reset->event, "reset");
+  EXPECT_EQ(future_reset->id, boot + "-3");
+}
+
+TEST_F(HttpApiTest, EventStreamResetsWhenTheBacklogWasTrimmed) {
+  const std::string boot = BootOf(OpeningId(api_->port()));
+  ASSERT_FALSE(boot.empty());
+  for (int i = 1; i <= 5; ++i) backend_.PushEvent("record", "ws", "r-" + std::to_string(i));
+  backend_.TrimEvents(2);  // 1, 2 and 3 are gone; 4 and 5 are kept
+
+  EventStream stream(api_->port(), boot + "-1");
+  ASSERT_EQ(stream.status(), 200);
+  std::optional<SseEvent> reset = ReadEvent(stream.in());
+  ASSERT_TRUE(reset.has_value());
+  EXPECT_EQ(reset->event, "reset");
+  EXPECT_EQ(reset->id, boot + "-3");
+  std::optional<SseEvent> four = ReadEvent(stream.in());
+  std::optional<SseEvent> five = ReadEvent(stream.in());
+  ASSERT_TRUE(four && five);
+  EXPECT_EQ(four->id, boot + "-4");
+  EXPECT_EQ(five->id, boot + "-5");
+
+  // Resuming right where the backlog starts misses nothing.
+  EventStream recent(api_->port(), boot + "-3");
+  ASSERT_EQ(recent.status(), 200);
+  std::optional<SseEvent> next = ReadEvent(recent.in());
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->event, "record");
+  EXPECT_EQ(next->id, boot + "-4");
+}
+
+TEST_F(HttpApiTest, EventStreamRefusesAMalformedLastEventId) {
+  for (const char* id : {"abc", "7", "0123456789abcdef", "0123456789abcdef-", "0123456789ABCDEF-1",
+                         "0123456789abcde-1", "0123456789abcdef-1x", "0123456789abcdef--1",
+                         "0123456789abcdef-99999999999999999999"}) {
+    EventStream bad(api_->port(), id);
+    EXPECT_EQ(bad.status(), 400) << id;
+  }
 }
 
 TEST_F(HttpApiTest, EventStreamSendsKeepAliveComments) {

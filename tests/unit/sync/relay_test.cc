@@ -230,6 +230,51 @@ TEST_F(RelayTest, AFullQuotaRefusesNewDeltasAndKeepsTheOldOnes) {
   EXPECT_TRUE(wb.Get(*item).has_value());
 }
 
+// A refusal may be transient (a quota raised, the op making the sender a member not yet stored at
+// the relay, its database back): the refused workspace is offered again after a delay that
+// doubles with each refusal in a row, and nothing is sent in between.
+TEST_F(RelayTest, ARefusedWorkspaceIsOfferedAgainWithAGrowingDelay) {
+  Relay relay(clock, net, *this);
+  Node a("alice", 1, clock, net, Via(relay));
+  auto& wa = CreateAt(a);
+  ASSERT_TRUE(wa.Seal().ok());
+  ConnectToRelay(a, relay);
+  replica::Workspace* held = relay.node.node.Find(wa.id());
+  ASSERT_NE(held, nullptr);
+
+  relay.quota_bytes = relay.stored_bytes;  // full
+  auto item = wa.CreateRecord("item", {{"sku", Value("A-1")}});
+  ASSERT_TRUE(item.ok());
+  ASSERT_TRUE(wa.Seal().ok());
+  a.node.Push(wa.id());
+  net.Run();
+  ASSERT_EQ(RelayConnection(a)->refused.count(wa.id()), 1u);
+
+  // Still full at the first retry: refused again. Before a retry is due, nothing is offered.
+  uint64_t now = 1'000'000;
+  a.node.RetryRefused(now);  // schedules the first retry, 5 s on
+  a.node.RetryRefused(now + 4'999);
+  net.Run();
+  EXPECT_EQ(RelayConnection(a)->refused.count(wa.id()), 1u);
+  const uint64_t frames_before = RelayConnection(a)->frames_out;
+  a.node.RetryRefused(now + 5'000);
+  net.Run();
+  EXPECT_GT(RelayConnection(a)->frames_out, frames_before) << "offered again after 5 s";
+  ASSERT_EQ(RelayConnection(a)->refused.count(wa.id()), 1u) << "and refused again";
+
+  // The quota is raised. The next retry is 10 s after it was scheduled, not 5.
+  relay.quota_bytes = SIZE_MAX;
+  now += 5'000;
+  a.node.RetryRefused(now);
+  a.node.RetryRefused(now + 9'999);
+  net.Run();
+  EXPECT_EQ(RelayConnection(a)->refused.count(wa.id()), 1u);
+  a.node.RetryRefused(now + 10'000);
+  net.Run();
+  EXPECT_EQ(RelayConnection(a)->refused.count(wa.id()), 0u);
+  EXPECT_EQ(held->digests().version, wa.digests().version) << "the relay took the delta";
+}
+
 TEST_F(RelayTest, TheRelayBringsTwoMembersTogetherAndNoStranger) {
   Relay relay(clock, net, *this);
   std::vector<sync::PunchRequest> at_a, at_b, at_x;

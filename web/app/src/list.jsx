@@ -58,7 +58,7 @@ export function VirtualRecords({ ws, params, columns, names, onCount, height = 5
   useEffect(() => {
     let timer = null;
     return subscribe((e) => {
-      if (e.kind !== 'resync' && !((e.kind === 'record' || e.kind === 'workspace') && e.workspace === ws)) return;
+      if (e.kind !== 'reset' && !((e.kind === 'record' || e.kind === 'workspace') && e.workspace === ws)) return;
       clearTimeout(timer);
       timer = setTimeout(() => {
         reset();

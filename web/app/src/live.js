@@ -1,8 +1,8 @@
 // Live updates: one stream of server-sent events (GET /api/v1/events) for the whole app, read
 // with fetch rather than EventSource so that the app decides how to reconnect: after a dropped
-// stream it asks again with Last-Event-ID and the peer replays what was missed; when the peer
-// restarted in between (its event ids start again), the app asks without it and every view
-// reloads, since the events in between cannot be replayed.
+// stream it asks again with Last-Event-ID (the peer gives every stream a position at once) and
+// the peer replays what was missed. When it cannot (it restarted in between, or no longer keeps
+// those events), the stream starts with a `reset` event and every view reloads.
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { sessionEnded } from './api.js';
@@ -13,7 +13,6 @@ let controller = null;
 let wake = null;
 export let streamState = 'closed';  // connecting | open | closed
 let lastEventId = '';
-let peerStartedMs = 0;  // when the peer the ids belong to started (from /status uptime)
 
 function emit(event) {
   for (const fn of [...listeners]) fn(event);
@@ -28,18 +27,6 @@ function setStream(state) {
   if (streamState === state) return;
   streamState = state;
   emit({ kind: 'stream', state });
-}
-
-// When the peer process started; 0 when it cannot say.
-async function peerStart() {
-  try {
-    const r = await fetch('/api/v1/status', { credentials: 'same-origin', cache: 'no-store' });
-    if (!r.ok) return 0;
-    const st = await r.json();
-    return Date.now() - st.uptime_ms;
-  } catch {
-    return 0;
-  }
 }
 
 // The peer sends a keep-alive comment after 15 s without events: a stream silent for much longer
@@ -81,17 +68,9 @@ async function readStream(response) {
 
 async function loop() {
   let retryMs = 500;
-  let first = true;
+  let missed = false;  // the peer refused our id: what came since is unknown
   while (running) {
     setStream('connecting');
-    const started = await peerStart();
-    if (!running) return;
-    let restarted = false;
-    if (started && peerStartedMs && Math.abs(started - peerStartedMs) > 3000) {
-      lastEventId = '';
-      restarted = true;
-    }
-    if (started) peerStartedMs = started;
     controller = new AbortController();
     try {
       const headers = { Accept: 'text/event-stream' };
@@ -100,7 +79,7 @@ async function loop() {
         headers, credentials: 'same-origin', cache: 'no-store', signal: controller.signal });
       if (response.status === 400 && lastEventId) {
         lastEventId = '';
-        restarted = true;
+        missed = true;
         continue;
       }
       if (response.status === 401) {
@@ -110,9 +89,8 @@ async function loop() {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       setStream('open');
       retryMs = 500;
-      // A fresh stream (first, or after a restart) missed what happened before it: reload.
-      if (!first && (restarted || !lastEventId)) emit({ kind: 'resync' });
-      first = false;
+      if (missed) emit({ kind: 'reset' });
+      missed = false;
       await readStream(response);
     } catch {
       // dropped or refused: try again below
@@ -132,7 +110,6 @@ export function startEvents() {
   stopEvents();
   running = true;
   lastEventId = '';
-  peerStartedMs = 0;
   loop();
 }
 
@@ -160,7 +137,7 @@ export function useLive(load, deps, affects = () => true) {
     run();
     const off = subscribe((event) => {
       if (event.kind === 'stream' || event.kind === 'sync') return;
-      if (event.kind !== 'resync' && !affects(event)) return;
+      if (event.kind !== 'reset' && !affects(event)) return;
       clearTimeout(timer.current);
       timer.current = setTimeout(run, 120);
     });

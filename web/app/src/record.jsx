@@ -31,7 +31,7 @@ export function memberNames(workspace) {
 const labelCache = new Map();  // `${ws} ${id}` -> label, forgotten when the record changes
 subscribe((e) => {
   if (e.kind === 'record') labelCache.delete(`${e.workspace} ${e.id}`);
-  else if (e.kind === 'resync' || e.kind === 'workspace') labelCache.clear();
+  else if (e.kind === 'reset' || e.kind === 'workspace') labelCache.clear();
 });
 // Labels of the records `ids` refers to, fetched once each.
 export function useLabels(ws, ids) {

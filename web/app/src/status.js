@@ -26,7 +26,7 @@ export function startStatus() {
   refresh();
   timer = setInterval(refresh, 5000);
   unsubscribe = subscribe((event) => {
-    if (event.kind === 'sync' || event.kind === 'workspace' || event.kind === 'resync') refresh();
+    if (event.kind === 'sync' || event.kind === 'workspace' || event.kind === 'reset') refresh();
   });
 }
 
