@@ -59,10 +59,11 @@ std::string MemberList(const std::vector<replica::MemberView>& members) {
   return text;
 }
 
-void PrintInfo(const std::string& path, uint64_t size, const std::vector<WorkspaceInfo>& all,
-               bool json) {
+void PrintInfo(const std::string& path, const store::StoreSpace& space,
+               const std::vector<WorkspaceInfo>& all, bool json) {
   if (json) {
-    std::cout << "{\"store\":" << JsonString(path) << ",\"bytes\":" << size << ",\"workspaces\":[";
+    std::cout << "{\"store\":" << JsonString(path) << ",\"bytes\":" << space.file_bytes
+              << ",\"free_bytes\":" << space.free_bytes << ",\"workspaces\":[";
     for (size_t i = 0; i < all.size(); ++i) {
       const WorkspaceInfo& w = all[i];
       std::cout << (i ? "," : "") << "{\"id\":\"" << HexEncode(w.id)
@@ -82,7 +83,10 @@ void PrintInfo(const std::string& path, uint64_t size, const std::vector<Workspa
     return;
   }
   std::cout << "store " << path << ": " << all.size()
-            << (all.size() == 1 ? " workspace, " : " workspaces, ") << HumanBytes(size) << "\n";
+            << (all.size() == 1 ? " workspace, " : " workspaces, ") << HumanBytes(space.file_bytes)
+            << " (" << HumanBytes(space.free_bytes) << " free"
+            << (space.compactable ? ")" : "; not compactable until an open converts the file)")
+            << "\n";
   if (all.empty()) return;
   Table table("llrrrll");
   table.Row({"workspace", "name", "deltas", "records", "members", "version", "state"});
@@ -121,9 +125,9 @@ int RunStoreInfo(const Args& args) {
                    .records = (*ws)->List("", true).size(),
                    .members = (*ws)->Members()});
   }
-  auto size = device.store->SizeBytes();
-  if (!size.ok()) return ReportError(size.status());
-  PrintInfo(StorePath(dir), *size, all, args.Has("json"));
+  auto space = device.store->Space();
+  if (!space.ok()) return ReportError(space.status());
+  PrintInfo(StorePath(dir), *space, all, args.Has("json"));
   return kExitOk;
 }
 

@@ -20,6 +20,7 @@
 #include "peer/managed_mode.h"
 #include "peer/record_views.h"
 #include "replica/replica.h"
+#include "store/compaction.h"
 #include "tools/tool.h"
 
 namespace grove::peer {
@@ -60,6 +61,12 @@ struct PeerMetrics {
   metrics::Gauge& backlog = Gauge("grove_sync_backlog_connections",
                                   "Connections with deltas waiting for queue space (sync lag)");
   metrics::Gauge& store_bytes = Gauge("grove_store_bytes", "Size of the store on disk");
+  metrics::Gauge& store_free_bytes =
+      Gauge("grove_store_free_bytes", "Bytes of the store on disk that hold no data (compactable)");
+  metrics::Counter& store_compactions =
+      Counter("grove_store_compactions_total", "Store compactions that gave space back");
+  metrics::Counter& store_compacted_bytes =
+      Counter("grove_store_compacted_bytes_total", "Bytes the store gave back to the file system");
   // An auditor device's log (services/auditor); 0 on other devices.
   metrics::Gauge& audit_entries = Gauge("grove_audit_entries", "Entries in the audit log");
   metrics::Gauge& audit_in_flight =
@@ -467,7 +474,8 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   }
 
   // Every 25 ms: continue sends held back by full queues; every 2 s: dial members whose address
-  // peers told us and that we are not connected to.
+  // peers told us and that we are not connected to; every 10 s: give the store's free space back
+  // to the file system when there is enough of it (store/compaction.h).
   void Tick() {
     if (!sync_ || stopped_) return;
     sync_->Pump();
@@ -475,6 +483,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     if (++ticks_ % 40 == 0) UpdateGauges();
     if (ticks_ % 4 == 0) MeasureSync();
     if (ticks_ % 40 == 0) sync_->RetryRefused(clock_.NowMillis());
+    if (ticks_ % 400 == 0) CompactStore();
     if (options_.discover && ticks_ % 80 == 0) {
       for (const sync::KnownAddress& a : sync_->Addresses()) {
         if (sync_->ConnectedTo(a.device)) continue;
@@ -577,6 +586,24 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     }
   }
 
+  // One bounded step (at most 8 MiB): a large backlog of free space is given back over several
+  // ticks, so the loop is never held for long. A failure (disk, another process holding the
+  // store) leaves the space for the next try; the store itself is unharmed.
+  void CompactStore() {
+    auto space = store_->Space();
+    if (!space.ok()) return;  // tried again at the next round
+    const uint64_t budget = store::CompactionBudget(*space);
+    if (budget == 0) return;
+    auto done = store_->Compact(budget);
+    if (!done.ok()) {
+      log_.Warn("store", "compaction failed", {{"error", done.status().ToString()}});
+      return;
+    }
+    if (done->pages_freed == 0) return;
+    metrics_.store_compactions.Inc();
+    metrics_.store_compacted_bytes.Inc(done->bytes_freed());
+  }
+
   void UpdateGauges() {
     if (auditor_) {
       const auditor::State a = auditor_->state();
@@ -593,8 +620,9 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     metrics_.workspaces.Set(static_cast<double>(workspaces.size()));
     metrics_.pending.Set(static_cast<double>(pending));
     metrics_.backlog.Set(sync_->HasBacklog() ? 1 : 0);
-    if (auto size = store_->SizeBytes(); size.ok()) {
-      metrics_.store_bytes.Set(static_cast<double>(*size));
+    if (auto space = store_->Space(); space.ok()) {
+      metrics_.store_bytes.Set(static_cast<double>(space->file_bytes));
+      metrics_.store_free_bytes.Set(static_cast<double>(space->free_bytes));
     }
     // The reactor counts totals; counters move by the difference since the last look.
     net::Network::Stats now = network_->stats();

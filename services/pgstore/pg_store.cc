@@ -474,6 +474,13 @@ Result<bool> PgStore::HasChunk(const WorkspaceId& ws, const Hash32& id) {
 
 Result<uint64_t> PgStore::SizeBytes() { return cache_.SizeBytes(); }
 
+// PostgreSQL's autovacuum looks after the relay's tables; the cache in memory has nothing to give.
+Result<store::CompactResult> PgStore::Compact(uint64_t max_bytes) {
+  return cache_.Compact(max_bytes);
+}
+
+Result<store::StoreSpace> PgStore::Space() { return cache_.Space(); }
+
 Result<Usage> PgStore::WorkspaceUsage(const WorkspaceId& ws) {
   GROVE_RETURN_IF_ERROR(ReloadSuspects());
   Usage usage;

@@ -120,6 +120,8 @@ class PgStore final : public store::Store {
   Result<bool> HasChunk(const store::WorkspaceId& ws, const Hash32& id) override;
   // Bytes held in the cache (as MemoryStore counts them), not the database's size on disk.
   Result<uint64_t> SizeBytes() override;
+  Result<store::CompactResult> Compact(uint64_t max_bytes) override;
+  Result<store::StoreSpace> Space() override;
 
   // Authoritative, read from PostgreSQL (shared by every relay on the database). Zero for a
   // workspace or device with no delta rows.

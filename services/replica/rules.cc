@@ -1159,7 +1159,10 @@ Status Rules::CheckDirect(uint32_t author, Role role, const Past& past, const Op
       given.reserve(op.fields.size());
       std::vector<expr::Value> stored;  // each value as its guard sees it, taken before journaling
       Status checks;
-      for (const auto& [name, value] : op.fields) {
+      for (const auto& field : op.fields) {
+        // Named references, not a structured binding: older clang cannot capture those.
+        const auto& name = field.first;
+        const auto& value = field.second;
         checks = [&]() -> Status {
           GROVE_ASSIGN_OR_RETURN(const tools::Field* f, field_of(name));
           if (f->readonly) {

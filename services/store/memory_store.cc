@@ -284,4 +284,12 @@ Result<uint64_t> MemoryStore::SizeBytes() {
   return total;
 }
 
+// Containers give memory back as rows go: nothing is ever left to compact.
+Result<CompactResult> MemoryStore::Compact(uint64_t /*max_bytes*/) { return CompactResult{}; }
+
+Result<StoreSpace> MemoryStore::Space() {
+  GROVE_ASSIGN_OR_RETURN(uint64_t size, SizeBytes());
+  return StoreSpace{.file_bytes = size, .free_bytes = 0, .compactable = true};
+}
+
 }  // namespace grove::store

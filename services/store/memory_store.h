@@ -34,6 +34,8 @@ class MemoryStore final : public Store {
   Result<std::optional<Bytes>> GetChunk(const WorkspaceId& ws, const Hash32& id) override;
   Result<bool> HasChunk(const WorkspaceId& ws, const Hash32& id) override;
   Result<uint64_t> SizeBytes() override;
+  Result<CompactResult> Compact(uint64_t max_bytes) override;
+  Result<StoreSpace> Space() override;
 
   struct Delta {
     Hash32 hash;

@@ -1,5 +1,6 @@
 #include "store/sqlite_store.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -166,6 +167,12 @@ Status CheckIntegrity(Database& db) {
 }
 
 Status Configure(Database& db, const Options& options) {
+  // Free pages can only be given back to the file system (Compact) in an auto-vacuum database. On
+  // a new file this takes effect with the first table, which the migrations create; so set it
+  // before anything else writes. On an existing file it only records the wish, which
+  // ConvertToIncrementalVacuum's VACUUM then carries out.
+  GROVE_RETURN_IF_ERROR(
+      db.Exec("PRAGMA auto_vacuum = INCREMENTAL", "enabling incremental auto-vacuum"));
   GROVE_ASSIGN_OR_RETURN(std::string mode,
                          db.QueryText("PRAGMA journal_mode = WAL", "enabling WAL"));
   if (mode != "wal") {
@@ -208,6 +215,34 @@ Status Migrate(Database& db) {
   if (version == CurrentSchemaVersion()) return Status::Ok();
   GROVE_RETURN_IF_ERROR(ApplyMigrations(db, version));
   return txn.Commit();
+}
+
+constexpr int64_t kAutoVacuumIncremental = 2;  // PRAGMA auto_vacuum's value for INCREMENTAL
+
+// Files made before compaction existed have auto_vacuum NONE; converting one takes a VACUUM (the
+// only way to add the pointer-map pages). Not a numbered migration: VACUUM cannot run inside the
+// migration transaction, and the schema does not change. Crash-safe: VACUUM is one transaction
+// (in WAL mode its rewrite of the file commits atomically in the log), so a crash or an error
+// leaves the old file whole, still NONE, and the next open tries again. Returns whether the file
+// is now incremental. A VACUUM that cannot run now (another process reading, no disk space for
+// the copy it writes) is not a reason to refuse the store: it stays NONE until the next open,
+// which Space() reports. Damage found on the way is.
+Result<bool> ConvertToIncrementalVacuum(Database& db) {
+  GROVE_ASSIGN_OR_RETURN(int64_t mode, db.QueryInt("PRAGMA auto_vacuum", "reading auto-vacuum"));
+  if (mode == kAutoVacuumIncremental) return true;
+  // Set again here rather than relying on Configure, so that this step stands on its own.
+  GROVE_RETURN_IF_ERROR(
+      db.Exec("PRAGMA auto_vacuum = INCREMENTAL", "enabling incremental auto-vacuum"));
+  if (Status s = db.Exec("VACUUM", "converting to incremental auto-vacuum"); !s.ok()) {
+    if (s.code() == Code::kCorruption) return s;
+    return false;
+  }
+  // The log now holds a copy of the whole file; fold it in and truncate it. A reader still in the
+  // way only delays that to a later checkpoint.
+  GROVE_RETURN_IF_ERROR(
+      db.QueryInt("PRAGMA wal_checkpoint(TRUNCATE)", "checkpointing after conversion").status());
+  GROVE_ASSIGN_OR_RETURN(mode, db.QueryInt("PRAGMA auto_vacuum", "reading auto-vacuum"));
+  return mode == kAutoVacuumIncremental;
 }
 
 Result<std::unique_ptr<SqliteStore::Statements>> PrepareAll(Database& db) {
@@ -399,12 +434,19 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   GROVE_RETURN_IF_ERROR(CheckIntegrity(db));
   GROVE_RETURN_IF_ERROR(Configure(db, options));
   GROVE_RETURN_IF_ERROR(Migrate(db));
+  // Before PrepareAll, so no statement of this connection can be mid-step (VACUUM would fail).
+  GROVE_ASSIGN_OR_RETURN(bool compactable, ConvertToIncrementalVacuum(db));
   GROVE_ASSIGN_OR_RETURN(auto stmts, PrepareAll(db));
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db), std::move(stmts), path));
+  return std::unique_ptr<SqliteStore>(
+      new SqliteStore(std::move(db), std::move(stmts), path, compactable));
 }
 
-SqliteStore::SqliteStore(Database db, std::unique_ptr<Statements> statements, std::string path)
-    : db_(std::move(db)), stmts_(std::move(statements)), path_(std::move(path)) {}
+SqliteStore::SqliteStore(Database db, std::unique_ptr<Statements> statements, std::string path,
+                         bool compactable)
+    : db_(std::move(db)),
+      stmts_(std::move(statements)),
+      path_(std::move(path)),
+      compactable_(compactable) {}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -535,6 +577,41 @@ Result<uint64_t> SqliteStore::SizeBytes() {
   uintmax_t wal = std::filesystem::file_size(path_ + "-wal", ec);
   if (!ec) size += wal;  // no log file is a normal state, e.g. right after a checkpoint
   return static_cast<uint64_t>(size);
+}
+
+Result<SqliteStore::Pages> SqliteStore::ReadPages() {
+  GROVE_ASSIGN_OR_RETURN(int64_t size, db_.QueryInt("PRAGMA page_size", "reading page size"));
+  GROVE_ASSIGN_OR_RETURN(int64_t free,
+                         db_.QueryInt("PRAGMA freelist_count", "reading free page count"));
+  if (size <= 0 || free < 0) return Corruption("page size or free page count out of range");
+  return Pages{.size = static_cast<uint64_t>(size), .free = static_cast<uint64_t>(free)};
+}
+
+Result<CompactResult> SqliteStore::Compact(uint64_t max_bytes) {
+  GROVE_ASSIGN_OR_RETURN(Pages before, ReadPages());
+  CompactResult result{.page_size = before.size, .pages_freed = 0, .free_pages = before.free};
+  const uint64_t pages = std::min(before.free, max_bytes / before.size);
+  // incremental_vacuum(0) would free every page, unbounded: never ask for 0.
+  if (!compactable_ || pages == 0) return result;
+  GROVE_RETURN_IF_ERROR(db_.Exec("PRAGMA incremental_vacuum(" + std::to_string(pages) + ")",
+                                 "returning free pages to the file system"));
+  GROVE_ASSIGN_OR_RETURN(Pages after, ReadPages());
+  result.free_pages = after.free;
+  result.pages_freed = before.free > after.free ? before.free - after.free : 0;
+  if (result.pages_freed == 0) return result;
+  // In WAL mode the main file is cut to its new length only when a checkpoint has copied every
+  // frame back; TRUNCATE also empties the log. Its row says whether a reader got in the way
+  // (busy), which only delays the shrink to a later checkpoint.
+  GROVE_RETURN_IF_ERROR(
+      db_.QueryInt("PRAGMA wal_checkpoint(TRUNCATE)", "checkpointing after compaction").status());
+  return result;
+}
+
+Result<StoreSpace> SqliteStore::Space() {
+  GROVE_ASSIGN_OR_RETURN(uint64_t size, SizeBytes());
+  GROVE_ASSIGN_OR_RETURN(Pages pages, ReadPages());
+  return StoreSpace{
+      .file_bytes = size, .free_bytes = pages.free * pages.size, .compactable = compactable_};
 }
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const Options& options) {

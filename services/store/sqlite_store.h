@@ -5,8 +5,11 @@
 // time). PRAGMA application_id marks the file as a Grove store; PRAGMA user_version holds the
 // schema version, bumped in the same transaction as the migrations that reach it, so a crash
 // mid-migration leaves the previous version intact. Every statement is prepared once, at open.
+// PRAGMA auto_vacuum is INCREMENTAL (new files from the start, older files converted once at
+// open), so that Compact can give the pages of deleted rows back to the file system.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -38,15 +41,25 @@ class SqliteStore final : public Store {
   Result<std::optional<Bytes>> GetChunk(const WorkspaceId& ws, const Hash32& id) override;
   Result<bool> HasChunk(const WorkspaceId& ws, const Hash32& id) override;
   Result<uint64_t> SizeBytes() override;
+  Result<CompactResult> Compact(uint64_t max_bytes) override;
+  Result<StoreSpace> Space() override;
 
   struct Statements;  // every statement the store runs, prepared at open
 
  private:
-  SqliteStore(sqlite::Database db, std::unique_ptr<Statements> statements, std::string path);
+  SqliteStore(sqlite::Database db, std::unique_ptr<Statements> statements, std::string path,
+              bool compactable);
+
+  struct Pages {
+    uint64_t size = 0;  // PRAGMA page_size
+    uint64_t free = 0;  // PRAGMA freelist_count
+  };
+  Result<Pages> ReadPages();
 
   sqlite::Database db_;
   std::unique_ptr<Statements> stmts_;  // after db_: finalized before the connection closes
   std::string path_;
+  bool compactable_;  // auto_vacuum is INCREMENTAL (see ConvertToIncrementalVacuum)
 };
 
 }  // namespace grove::store

@@ -147,6 +147,27 @@ class WriteBatch {
   Status invalid_;  // first argument error; reported by Iterate
 };
 
+// What Store::Compact did. Free pages are pages the store holds that no row uses (left by deletes);
+// Compact gives them back to the file system.
+struct CompactResult {
+  uint64_t page_size = 0;    // 0 for stores without pages (MemoryStore)
+  uint64_t pages_freed = 0;  // returned to the file system by this call
+  uint64_t free_pages = 0;   // still free after it
+
+  uint64_t bytes_freed() const { return pages_freed * page_size; }
+  uint64_t free_bytes() const { return free_pages * page_size; }
+};
+
+// How much room a store takes and how much of it is free (for metrics, `grove store info` and
+// deciding when to compact).
+struct StoreSpace {
+  uint64_t file_bytes = 0;  // as SizeBytes
+  uint64_t free_bytes = 0;  // held but unused: what Compact can give back
+  // Whether Compact can give free space back. SqliteStore: false only when the open-time
+  // conversion to incremental vacuum has not succeeded yet (it is retried at each open).
+  bool compactable = true;
+};
+
 struct Options {
   // false: PRAGMA synchronous=NORMAL in WAL mode. Survives kill -9 of the process; a power loss
   // may lose the last commits (never corrupts). true: FULL, each Write is on disk when it returns.
@@ -192,14 +213,30 @@ class Store {
 
   // For metrics. SqliteStore: database file plus write-ahead log. MemoryStore: sum of blob sizes.
   virtual Result<uint64_t> SizeBytes() = 0;
+
+  // Gives free space back to the file system, at most max_bytes of it (rounded down to whole
+  // pages), so that one call does bounded work: call it again while free space remains.
+  // SqliteStore: an incremental vacuum of up to max_bytes / page_size pages, then, if anything was
+  // freed, a checkpoint that truncates the write-ahead log so the files shrink on disk. The
+  // checkpoint waits up to the busy timeout for readers; a reader it cannot wait out leaves the
+  // log to a later checkpoint, which is not an error. MemoryStore: nothing to do, reports 0.
+  // Errors: IOError, Unavailable (another process holds the write lock past the busy timeout).
+  virtual Result<CompactResult> Compact(uint64_t max_bytes) = 0;
+
+  // Size and free space; see StoreSpace.
+  virtual Result<StoreSpace> Space() = 0;
 };
 
 // Opens (creating if options allow) the SQLite database at path: WAL mode, foreign keys on, a busy
 // timeout, a quick integrity check, then schema migrations up to CurrentSchemaVersion() applied in
-// one transaction. Errors: IOError naming the path when it cannot be opened (missing directory,
-// permissions); NotFound when it does not exist and create_if_missing is false; FailedPrecondition
-// when the file's schema version is newer than this build knows; Corruption when the file is not a
-// Grove store or fails the integrity check. A refused file is left untouched.
+// one transaction, then (once, for files made before compaction existed) a conversion to
+// incremental auto-vacuum, which rewrites the file with VACUUM: it needs free disk space about the
+// size of the store, and when it cannot run (disk full, another process reading) the store opens
+// anyway, unconverted, and tries again at the next open. Errors: IOError naming the path when it
+// cannot be opened (missing directory, permissions); NotFound when it does not exist and
+// create_if_missing is false; FailedPrecondition when the file's schema version is newer than this
+// build knows; Corruption when the file is not a Grove store or fails the integrity check. A
+// refused file is left untouched.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const Options& options);
 
 // Same semantics, in memory: for unit tests and the simulation.

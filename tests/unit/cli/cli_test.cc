@@ -427,6 +427,7 @@ TEST_F(DemoCliTest, StoreInfoShowsWhatTheDemoLeft) {
   const Outcome text = Grove({"store", "info", "--data", Dir("alice")});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_TRUE(text.out.starts_with("store " + StoreOf("alice") + ": 1 workspace, ")) << text.out;
+  EXPECT_NE(text.out.find(" free)\n"), std::string::npos) << text.out;  // compactable space
   EXPECT_NE(text.out.find(Id16() + "  Demo warehouse"), std::string::npos) << text.out;
   // Members come in device id order, which is random here.
   EXPECT_NE(text.out.find("alice (owner)"), std::string::npos) << text.out;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/random.h"
+#include "store/compaction.h"
 
 namespace grove::store {
 namespace {
@@ -628,6 +629,26 @@ TEST_P(StoreTest, SizeBytesGrowsWithStoredData) {
   EXPECT_GE(*after, *before + 256 * 1024);
 }
 
+TEST_P(StoreTest, CompactAndSpaceReportAStoreWithNothingToGiveBack) {
+  WriteBatch b;
+  Fill(b, ws1_, "a");
+  ASSERT_OK(Write(b));
+  auto space = store().Space();
+  ASSERT_OK(space.status());
+  EXPECT_TRUE(space->compactable);
+  EXPECT_EQ(space->file_bytes, *store().SizeBytes());
+  auto compacted = store().Compact(uint64_t{8} << 20);
+  ASSERT_OK(compacted.status());
+  EXPECT_EQ(compacted->pages_freed, 0u);
+  EXPECT_EQ(compacted->bytes_freed(), 0u);
+  if (GetParam() == Impl::kMemory) {
+    EXPECT_EQ(space->free_bytes, 0u);
+    EXPECT_EQ(compacted->page_size, 0u);
+    EXPECT_EQ(compacted->free_bytes(), 0u);
+  }
+  EXPECT_EQ(Meta(store(), ws1_, "m"), "meta a");
+}
+
 // Not a timed assertion (machines vary): prints the time for information.
 TEST_P(StoreTest, BulkWriteOf100kRowsInOneBatch) {
   constexpr int kRows = 100'000;
@@ -796,6 +817,170 @@ TEST_F(SqliteFileTest, SyncFullStoresWork) {
   opened = Open(options);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   EXPECT_EQ(Meta(**opened, Id(0x01), "m"), "meta full");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compaction: free pages go back to the file system.
+
+class CompactTest : public SqliteFileTest {
+ protected:
+  static constexpr uint64_t kMiB = uint64_t{1} << 20;
+
+  // The main file plus its log, as the file system sees them.
+  uint64_t OnDisk() {
+    std::error_code ec;
+    uint64_t size = fs::file_size(path_, ec);
+    uint64_t wal = fs::file_size(path_ + "-wal", ec);
+    return size + (ec ? 0 : wal);
+  }
+
+  // `mib` MiB of deltas and records in ws, written in batches of about 1 MiB.
+  static void WriteMiB(Store& store, const WorkspaceId& ws, int mib) {
+    WriteBatch b;
+    b.PutWorkspace(ws, B("big"));
+    ASSERT_OK(store.Write(b));
+    for (int i = 0; i < mib; ++i) {
+      b.Clear();
+      for (int j = 0; j < 128; ++j) {  // 128 x 4 KiB delta + 128 x 4 KiB record = 1 MiB
+        const uint64_t n = static_cast<uint64_t>(i) * 128 + static_cast<uint64_t>(j);
+        b.PutDelta(DeltaRow{ws, Id(0xa1), n, Id(0x11), Bytes(4096, static_cast<uint8_t>(n)), 0});
+        b.PutRecord(ws, B("r" + std::to_string(n)), Bytes(4096, 0x5a));
+      }
+      ASSERT_OK(store.Write(b));
+    }
+  }
+
+  // Calls Compact with max_bytes until it frees nothing; checks that no call frees more than that.
+  static int CompactFully(Store& store, uint64_t max_bytes) {
+    int calls = 0;
+    for (;;) {
+      auto r = store.Compact(max_bytes);
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (!r.ok() || r->pages_freed == 0) return calls;
+      EXPECT_LE(r->bytes_freed(), max_bytes);
+      EXPECT_GT(r->page_size, 0u);
+      ++calls;
+      if (calls > 1000) {
+        ADD_FAILURE() << "Compact never finishes";
+        return calls;
+      }
+    }
+  }
+};
+
+TEST_F(CompactTest, ANewStoreIsIncrementalAutoVacuumFromTheStart) {
+  ASSERT_OK(Open().status());
+  EXPECT_EQ(RawDb(path_).Query("PRAGMA auto_vacuum"), "2");  // INCREMENTAL
+}
+
+TEST_F(CompactTest, DeletedWorkspaceIsGivenBackInBoundedStepsUntilTheFileIsNearlyFresh) {
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store& store = **opened;
+  WriteBatch keep;
+  Fill(keep, Id(0x01), "kept");
+  ASSERT_OK(store.Write(keep));
+  ASSERT_OK(store.Compact(kMiB).status());
+  const uint64_t fresh = OnDisk();
+
+  WriteMiB(store, Id(0x02), 20);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  RawDb(path_).Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const uint64_t peak = OnDisk();
+  EXPECT_GE(peak, 20 * kMiB);
+
+  WriteBatch drop;
+  drop.DeleteWorkspace(Id(0x02));
+  ASSERT_OK(store.Write(drop));
+  auto space = store.Space();
+  ASSERT_OK(space.status());
+  EXPECT_TRUE(space->compactable);
+  EXPECT_GE(space->free_bytes, 19 * kMiB);
+
+  constexpr uint64_t kStep = 2 * kMiB;
+  const int calls = CompactFully(store, kStep);
+  EXPECT_GE(calls, static_cast<int>(space->free_bytes / kStep));
+  EXPECT_LE(calls, static_cast<int>(space->free_bytes / kStep) + 1);
+
+  auto after = store.Space();
+  ASSERT_OK(after.status());
+  EXPECT_EQ(after->free_bytes, 0u);
+  const uint64_t end = OnDisk();
+  EXPECT_EQ(after->file_bytes, end);
+  EXPECT_LT(end, peak / 10);
+  EXPECT_LE(end, fresh + 64 * 1024) << "fresh " << fresh << ", peak " << peak;
+  EXPECT_EQ(Meta(store, Id(0x01), "m"), "meta kept");
+  EXPECT_EQ(RawDb(path_).Query("PRAGMA integrity_check"), "ok");
+}
+
+TEST_F(CompactTest, AMaxBelowOnePageDoesNothing) {
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  WriteMiB(**opened, Id(0x02), 1);
+  WriteBatch drop;
+  drop.DeleteWorkspace(Id(0x02));
+  ASSERT_OK((*opened)->Write(drop));
+  auto r = (*opened)->Compact(100);
+  ASSERT_OK(r.status());
+  EXPECT_EQ(r->pages_freed, 0u);
+  EXPECT_GT(r->free_pages, 0u);
+}
+
+TEST_F(CompactTest, AStoreMadeWithoutAutoVacuumIsConvertedAtOpenKeepingItsData) {
+  CreateStoreWithData();
+  std::string before;
+  {
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    WriteMiB(**opened, Id(0x02), 4);
+    before = Dump(**opened, {Id(0x01), Id(0x02)}, {"m"});
+  }
+  {
+    // What a store written before compaction existed looks like.
+    RawDb raw(path_);
+    raw.Exec("PRAGMA auto_vacuum = NONE");
+    raw.Exec("VACUUM");
+    ASSERT_EQ(raw.Query("PRAGMA auto_vacuum"), "0");
+  }
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store& store = **opened;
+  EXPECT_EQ(RawDb(path_).Query("PRAGMA auto_vacuum"), "2");  // INCREMENTAL
+  EXPECT_EQ(Dump(store, {Id(0x01), Id(0x02)}, {"m"}), before);
+  EXPECT_EQ(Records(store, Id(0x01)).size(), 2001u);
+  EXPECT_EQ(RawDb(path_).Query("PRAGMA integrity_check"), "ok");
+
+  const uint64_t full = OnDisk();
+  WriteBatch drop;
+  drop.DeleteWorkspace(Id(0x02));
+  ASSERT_OK(store.Write(drop));
+  auto space = store.Space();
+  ASSERT_OK(space.status());
+  EXPECT_TRUE(space->compactable);
+  EXPECT_GE(space->free_bytes, 3 * kMiB);
+  EXPECT_GE(CompactFully(store, 8 * kMiB), 1);
+  EXPECT_LT(OnDisk(), full - 3 * kMiB);
+  EXPECT_EQ(Meta(store, Id(0x01), "m"), "meta kept");
+}
+
+TEST(CompactionBudgetTest, CompactsOnlyWhenFreeSpaceIsAShareAndWorthACall) {
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  // Under 1 MiB free: never, even if it is all of the file.
+  EXPECT_EQ(CompactionBudget({.file_bytes = 2 * kMiB, .free_bytes = kMiB}), 0u);
+  // Over 1 MiB but not over 25% of the file.
+  EXPECT_EQ(CompactionBudget({.file_bytes = 100 * kMiB, .free_bytes = 25 * kMiB}), 0u);
+  // Over both: all of it when it is under the per-call bound...
+  EXPECT_EQ(CompactionBudget({.file_bytes = 8 * kMiB, .free_bytes = 3 * kMiB}), 3 * kMiB);
+  // ...and the bound when it is over.
+  EXPECT_EQ(CompactionBudget({.file_bytes = 100 * kMiB, .free_bytes = 60 * kMiB}), 8 * kMiB);
+  // A store that cannot compact is not asked to.
+  EXPECT_EQ(
+      CompactionBudget({.file_bytes = 100 * kMiB, .free_bytes = 60 * kMiB, .compactable = false}),
+      0u);
+  // The policy's knobs are honoured.
+  const CompactionPolicy small{.min_free_bytes = 0, .min_free_percent = 0, .max_bytes_per_call = 7};
+  EXPECT_EQ(CompactionBudget({.file_bytes = 100, .free_bytes = 50}, small), 7u);
+  EXPECT_EQ(CompactionBudget({.file_bytes = 100, .free_bytes = 0}, small), 0u);
 }
 
 // ---------------------------------------------------------------------------------------------
