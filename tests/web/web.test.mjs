@@ -404,37 +404,41 @@ describe('the peer web app', { concurrency: false }, () => {
     await shoot(a, 'cases');
   });
 
+  // 10,000 records; fewer (GROVE_WEB_LIST_RECORDS) in the sanitizer build, whose peer makes them
+  // some ten times slower: the point, a bounded DOM that follows the scroll, holds at any size.
   step('(f) 10,000 records: a bounded DOM, and the last one shown promptly', async () => {
     const a = pages.alice;
     const big = await alice.call('POST', '/workspaces', { name: 'Catalogue', tools: ['inventory'] });
-    const N = 10000;
+    const N = Number(process.env.GROVE_WEB_LIST_RECORDS || 10000);
+    const sku = (i) => `SKU-${String(i).padStart(5, '0')}`;
     let next = 0;
     const worker = async () => {
       while (next < N) {
         const i = next++;
-        await alice.call('POST', `/workspaces/${big.id}/records`, { type: 'item', fields: { sku: `SKU-${String(i).padStart(5, '0')}`, name: `Catalogue item ${i}` } });
+        await alice.call('POST', `/workspaces/${big.id}/records`, { type: 'item', fields: { sku: sku(i), name: `Catalogue item ${i}` } });
       }
     };
     const t0 = Date.now();
     await Promise.all(Array.from({ length: 8 }, worker));
     console.log(`made ${N} items in ${Date.now() - t0} ms`);
     await navigate(a, `#/w/${big.id}/list/item?sort=sku`);
-    await text(a, 'main h1', '10000');
-    await text(a, '.vtable tbody', 'SKU-00000');
+    await text(a, 'main h1', String(N));
+    await text(a, '.vtable tbody', sku(0));
     const rows = await a.locator('.vtable tbody tr').count();
     assert.ok(rows < 80, `the DOM holds ${rows} rows`);
-    await shoot(a, 'list');
+    if (N === 10000) await shoot(a, 'list');
     const started = Date.now();
     await a.locator('.vscroll').evaluate((el) => { el.scrollTop = el.scrollHeight; });
-    await text(a, '.vtable tbody', 'SKU-09999', 'the last record after scrolling to the end');
+    await text(a, '.vtable tbody', sku(N - 1), 'the last record after scrolling to the end');
     const took = Date.now() - started;
     console.log(`the last row showed ${took} ms after scrolling to the end`);
     assert.ok(took < 3000, `the last row took ${took} ms`);
     assert.ok(await a.locator('.vtable tbody tr').count() < 80);
-    await a.fill('#list-search', 'item 4242');
+    const probe = Math.floor(N * 0.4242);
+    await a.fill('#list-search', `item ${probe}`);
     await a.keyboard.press('Enter');
     await text(a, 'main h1', '(1)');
-    await text(a, '.vtable tbody', 'SKU-04242');
+    await text(a, '.vtable tbody', sku(probe));
   }, 300000);
 
   step('no script errors on any page', async () => {
