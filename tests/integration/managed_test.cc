@@ -123,7 +123,8 @@ TEST_F(ManagedIntegration, EnrolledDevicesMeetAndARevokedOneLosesAccess) {
   const std::string after = owner.api().CreateRecord(ws, "note", JsonOf({{"text", "after"}}));
   std::this_thread::sleep_for(3s);
   EXPECT_EQ(member.api().GetRecord(ws, after), nullptr);
-  EXPECT_TRUE(member.LogContains("revoked by the organisation")) << member.LogTail();
+  EXPECT_TRUE(PollUntil([&] { return member.LogContains("revoked by the organisation"); }))
+      << member.LogTail();
 
   // The owner keeps the revocation across a restart and still refuses the device.
   ASSERT_EQ(owner.Stop(), 0);
