@@ -213,6 +213,16 @@ class Applier final : public WriteBatch::Handler {
 
   Status DeleteChunk(const WorkspaceId&, const Hash32&) override { return Status::Ok(); }
 
+  Status PutCheckpoint(const WorkspaceId&, const Hash32&, ByteView) override {
+    return FailedPrecondition("a relay stores no checkpoints");
+  }
+
+  Status DeleteCheckpoint(const WorkspaceId&, const Hash32&) override { return Status::Ok(); }
+
+  Status DeleteDeltasUpTo(const WorkspaceId&, const Hash32&, uint64_t) override {
+    return FailedPrecondition("a relay keeps full history: it prunes no deltas");
+  }
+
   // The end of the transaction: usage counters, then the notifications (sent at COMMIT). Rows are
   // updated in key order (std::map), so two relays updating the same devices cannot deadlock on
   // them.
@@ -470,6 +480,15 @@ Result<std::optional<Bytes>> PgStore::GetChunk(const WorkspaceId& ws, const Hash
 
 Result<bool> PgStore::HasChunk(const WorkspaceId& ws, const Hash32& id) {
   return cache_.HasChunk(ws, id);
+}
+
+// Write refuses every batch with PutCheckpoint, so there is nothing to look up.
+Result<std::optional<Bytes>> PgStore::GetCheckpoint(const WorkspaceId&, const Hash32&) {
+  return std::optional<Bytes>();
+}
+
+Result<std::vector<std::pair<Hash32, uint64_t>>> PgStore::ListCheckpoints(const WorkspaceId&) {
+  return std::vector<std::pair<Hash32, uint64_t>>();
 }
 
 Result<uint64_t> PgStore::SizeBytes() { return cache_.SizeBytes(); }

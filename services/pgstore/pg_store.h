@@ -13,6 +13,11 @@
 // and nothing of it is applied; ClearPending and DeleteChunk are no-ops. LoadPending returns
 // nothing, GetChunk nullopt, HasChunk false.
 //
+// Nor checkpoints, and it never prunes: a relay keeps full history, every delta it accepted (like
+// the audit node). A batch with PutCheckpoint or DeleteDeltasUpTo fails with FailedPrecondition
+// and nothing of it is applied; DeleteCheckpoint is a no-op. GetCheckpoint returns nullopt,
+// ListCheckpoints nothing.
+//
 // Sharing a database: every delta row gets an id (bigserial) when inserted. Writers take a
 // per-workspace advisory lock before inserting deltas, so within a workspace a reader that sees id
 // N also sees every smaller id: DeltasAfter(ws, LastDeltaId(ws)) never skips a row. A transaction
@@ -118,6 +123,10 @@ class PgStore final : public store::Store {
   Result<std::optional<Bytes>> GetMeta(const store::WorkspaceId& ws, std::string_view key) override;
   Result<std::optional<Bytes>> GetChunk(const store::WorkspaceId& ws, const Hash32& id) override;
   Result<bool> HasChunk(const store::WorkspaceId& ws, const Hash32& id) override;
+  Result<std::optional<Bytes>> GetCheckpoint(const store::WorkspaceId& ws,
+                                             const Hash32& id) override;
+  Result<std::vector<std::pair<Hash32, uint64_t>>> ListCheckpoints(
+      const store::WorkspaceId& ws) override;
   // Bytes held in the cache (as MemoryStore counts them), not the database's size on disk.
   Result<uint64_t> SizeBytes() override;
   Result<store::CompactResult> Compact(uint64_t max_bytes) override;

@@ -76,6 +76,27 @@ Result<PlainOp> ParsePlainOp(const w::PlainOp& op, Causality& devices) {
       GROVE_ASSIGN_OR_RETURN(out.boxes, ParseBoxes(op.share_key().sealed(), devices));
       return out;
     }
+    case w::PlainOp::kClaimCheckpoint: {
+      out.kind = PlainOp::Kind::kClaim;
+      const w::CheckpointClaim& c = op.claim_checkpoint();
+      auto id = ToHash32(AsBytes(c.checkpoint()));
+      if (!id) return InvalidArgument("checkpoint claim: id must be 32 bytes");
+      out.checkpoint = *id;
+      if (c.version_size() == 0) return InvalidArgument("checkpoint claim: empty version");
+      const std::string* prev = nullptr;
+      for (const w::VersionEntry& e : c.version()) {
+        auto device = ToHash32(AsBytes(e.device()));
+        if (!device || e.seq() == 0) {
+          return InvalidArgument("checkpoint claim: malformed version entry");
+        }
+        if (prev && *prev >= e.device()) {
+          return InvalidArgument("checkpoint claim: version not sorted by device");
+        }
+        prev = &e.device();
+        out.version.emplace_back(devices.DeviceIndex(*device), e.seq());
+      }
+      return out;
+    }
     case w::PlainOp::OP_NOT_SET:
       break;
   }
@@ -103,9 +124,10 @@ void Membership::Evaluate(std::vector<PlainEntry> entries,
   for (const PlainEntry& e : entries) {
     const uint32_t author = e.stamp.dev;
     const uint64_t seq = e.stamp.seq;
-    if (excluded(author, seq)) continue;
+    if (!e.pinned && excluded(author, seq)) continue;
     const PlainOp& op = *e.op;
-    const Role role = RoleFor(author, seq);
+    // A pinned op counted at the checkpoint: it keeps counting.
+    const Role role = e.pinned ? Role::kOwner : RoleFor(author, seq);
     auto refuse = [&] { refused_.emplace(author, seq); };
     switch (op.kind) {
       case PlainOp::Kind::kGenesis: {
@@ -146,6 +168,9 @@ void Membership::Evaluate(std::vector<PlainEntry> entries,
         for (const auto& [dev, box] : op.boxes) it->second.recipients.insert(dev);
         break;
       }
+      case PlainOp::Kind::kClaim:
+        if (role == Role::kNone) refuse();
+        break;
     }
   }
 }

@@ -25,13 +25,16 @@ using KeyId = std::array<uint8_t, 16>;
 
 // One plain op, checked for form and with its card (if any) verified.
 struct PlainOp {
-  enum class Kind { kGenesis, kSetMember, kRemoveMember, kRotateKey, kShareKey } kind;
+  enum class Kind { kGenesis, kSetMember, kRemoveMember, kRotateKey, kShareKey, kClaim } kind;
   uint32_t target = 0;  // SetMember, RemoveMember, Genesis: local device index
   std::optional<identity::CardInfo> card;
   Role role = Role::kNone;
   uint64_t cutoff = 0;
   KeyId key{};
   std::vector<std::pair<uint32_t, Bytes>> boxes;  // (recipient, sealed key)
+  // Claim: a checkpoint's id and version (by device index, seq), sorted by device id.
+  Hash32 checkpoint{};
+  std::vector<std::pair<uint32_t, uint64_t>> version;
 };
 
 // Checks one wire op; InvalidArgument naming the problem. Interns devices it names.
@@ -40,6 +43,9 @@ Result<PlainOp> ParsePlainOp(const wire::v1::PlainOp& op, Causality& devices);
 struct PlainEntry {
   Stamp stamp;  // (delta hlc, author, seq, op index)
   const PlainOp* op = nullptr;
+  // From the checkpoint in force: settled there, so it counts whatever comes later (decision
+  // 0011); only ops that counted at the checkpoint are pinned.
+  bool pinned = false;
 };
 
 struct Grant {
@@ -60,7 +66,8 @@ struct KeyInfo {
 
 class Membership {
  public:
-  // Re-evaluates from scratch. `excluded(dev, seq)` names deltas whose ops must not count.
+  // Re-evaluates from scratch. `excluded(dev, seq)` names deltas whose ops must not count;
+  // pinned entries always count.
   // `less` is the canonical stamp order.
   void Evaluate(std::vector<PlainEntry> entries,
                 const std::function<bool(uint32_t, uint64_t)>& excluded,

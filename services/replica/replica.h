@@ -108,7 +108,8 @@ struct ApplyReport {
 // decrypted and with names resolved.
 struct AuditedOp {
   // create, set, add, append, transition, archive, grant, upgrade (record ops, their effects
-  // included in order), workspace.create, member.set, member.remove, key.rotate (membership).
+  // included in order), workspace.create, member.set, member.remove, key.rotate (membership),
+  // checkpoint.claim (detail: the checkpoint id in hex).
   std::string op;
   std::optional<RecordId> record;  // record ops
   std::string type;                // create: the record type
@@ -133,6 +134,20 @@ struct AuditedDelta {
   std::vector<AuditedOp> ops;  // for an invalid delta: its ops when they can be read
 };
 
+// A checkpoint: the state of a workspace at a version vector (docs/decisions/0011).
+struct CheckpointInfo {
+  Hash32 id{};            // SHA-256 of its canonical bytes
+  VersionVector version;  // V: the deltas it holds the effect of
+  uint64_t bytes = 0;
+  bool trusted = false;  // an owner's claim, or the quorum's, names it
+};
+
+// What Workspace::Prune did.
+struct PruneReport {
+  uint64_t deltas = 0;                // deleted
+  std::vector<DeviceId> waiting_for;  // active members that have not acknowledged the checkpoint
+};
+
 struct Limits {
   size_t max_delta_bytes = 16 << 20;
   size_t max_ops_per_delta = 200'000;
@@ -152,6 +167,14 @@ class Workspace {
                                                    std::vector<tools::Tool> tools,
                                                    store::Store& store, Clock& clock,
                                                    Random& random, Limits limits = {});
+  // Starts a replica from a checkpoint (a new member or device, decision 0011): the state at its
+  // version V without the deltas in V; the deltas after V follow by Apply. Its base counts as
+  // untrusted (Barrier()->trusted) until claims making it trusted arrive with those deltas.
+  // Corruption for bytes that are not a checkpoint; nothing is stored then.
+  static Result<std::unique_ptr<Workspace>> JoinFromCheckpoint(const identity::Identity& me,
+                                                               ByteView checkpoint,
+                                                               store::Store& store, Clock& clock,
+                                                               Random& random, Limits limits = {});
   // Starts a replica of an existing workspace from its genesis delta (as carried by an
   // invitation). Corruption if the bytes are not a valid genesis delta.
   static Result<std::unique_ptr<Workspace>> Join(const identity::Identity& me, ByteView genesis,
@@ -243,6 +266,47 @@ class Workspace {
   Result<std::vector<Bytes>> DeltasFor(const VersionVector& theirs, size_t max_bytes = 4 << 20);
   // The genesis delta, for invitations.
   Result<Bytes> Genesis() const;
+
+  // --- History (docs/decisions/0011-checkpoints-settle-history.md).
+  // The checkpoint of this replica's state at its current version, after sealing pending
+  // actions: canonical bytes, equal on every replica at the same version. Kept in the store so
+  // that this replica can serve it. FailedPrecondition while a delta held awaits its content key
+  // or a trusted checkpoint is not held yet (the state would not be final).
+  Result<Bytes> MakeCheckpoint();
+  // Makes a checkpoint and claims it: a signed op naming its id and version. An owner's claim
+  // makes it trusted at once; members' claims of the same checkpoint count toward the quorum
+  // (2). Once trusted, it settles everything under it for every replica alike: later deltas
+  // are judged on top of it. PermissionDenied for a device that is not a member.
+  Result<CheckpointInfo> ClaimCheckpoint();
+  // Claims, too, the newest checkpoint another member claimed that is not trusted yet, when
+  // this replica computes the same bytes at its version (members' claims of one checkpoint make
+  // it trusted at the quorum). Returns it; nullopt when there is none to attest, when this
+  // replica's records changed since that version, or when it computes other bytes (then it
+  // says nothing, and notes a problem).
+  Result<std::optional<CheckpointInfo>> AttestClaims();
+  // The checkpoint this replica's state is built on, if any.
+  std::optional<CheckpointInfo> Barrier() const;
+  // A checkpoint held here, by id (to serve it to another replica); nullopt when not held.
+  // Corruption when the stored bytes do not match the id.
+  Result<std::optional<Bytes>> CheckpointBytes(const Hash32& id);
+  // The trusted checkpoint this replica needs and does not hold yet, if any (until it has it,
+  // digests() count the state as not final, as for a missing content key).
+  std::optional<Hash32> MissingCheckpoint() const;
+  // Deletes the deltas under the trusted checkpoint in force (decision 0011), once every member
+  // active within `wait_ms` has acknowledged it (holds a delta of its own made after seeing
+  // all of it); members silent for longer do not hold pruning back: they catch up from the
+  // checkpoint. Nothing when no trusted checkpoint is in force or a member is waited for (named
+  // in the report). The state does not change; this replica can no longer send the deltas under
+  // the checkpoint (DeltasFor answers FailedPrecondition to a replica that needs them, which
+  // then needs the checkpoint). Older checkpoints are deleted too.
+  Result<PruneReport> Prune(uint64_t wait_ms);
+  // Takes a checkpoint's bytes from another replica. Kept; the state is rebuilt on it when it
+  // is the trusted checkpoint this replica lacks, or when this replica is behind it (a new
+  // member, or one back after the history under it was pruned elsewhere): then the deltas it
+  // held under it are dropped, its own later work is kept and judged again on top of it, and
+  // the checkpoint counts as untrusted until the claims naming it arrive (Barrier()).
+  // Corruption for bytes that are not a checkpoint of this workspace; nothing changes then.
+  Status AddCheckpoint(ByteView checkpoint);
 
   // --- Reading.
   std::optional<RecordView> Get(const RecordId& record) const;

@@ -1,7 +1,9 @@
 #include "replica/rules.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
+#include <tuple>
 
 #include "replica/sealed_bid.h"
 
@@ -1710,6 +1712,413 @@ std::vector<TransitionCheck> Rules::Transitions(uint32_t author, Role role, Reco
     out.push_back(TransitionCheck{t.name, verdict});
   }
   return out;
+}
+
+// --- Summaries (decision 0011) -----------------------------------------------------------------
+
+namespace {
+
+// 1: a table of device ids and one of names (both sorted), then the kept upgrades and the kept
+// entries per record, everything naming devices and names by their position in those tables.
+constexpr uint8_t kSummaryFormat = 1;
+// In an entry's first byte, with its OpKind in the low bits.
+constexpr uint8_t kSummarySubOp = 0x10;
+constexpr uint8_t kSummaryKindMask = 0x0f;
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+void PutText(Bytes& out, std::string_view s) {
+  PutVarint(out, s.size());
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+bool GetText(ByteView in, size_t& pos, std::string& s) {
+  auto n = GetVarint(in, pos);
+  if (!n || *n > in.size() - pos) return false;
+  s.assign(reinterpret_cast<const char*>(in.data() + pos), *n);
+  pos += *n;
+  return true;
+}
+
+bool HasName(OpKind kind) { return kind != OpKind::kArchive && kind != OpKind::kUpgrade; }
+bool HasValue(OpKind kind) { return kind == OpKind::kSet || kind == OpKind::kAppend; }
+bool HasAmount(OpKind kind) { return kind == OpKind::kAdd || kind == OpKind::kGrant; }
+// Whether an entry makes its author an editor of the record (as Evaluation::At counts them).
+bool IsEdit(const JournalEntry& e) {
+  return e.kind != OpKind::kTransition && e.kind != OpKind::kGrant && !e.sub_op;
+}
+
+}  // namespace
+
+Bytes Rules::Summarize(const std::vector<uint64_t>& base) const {
+  const RecordTable& table = host_.table();
+  const Names& names = host_.names();
+  auto under = [&](const Stamp& s) { return s.dev < base.size() && s.seq <= base[s.dev]; };
+  auto less = [&](const Stamp& a, const Stamp& b) { return table.Less(a, b); };
+
+  struct Kept {
+    RecordKey key;
+    std::vector<JournalEntry> entries;
+  };
+  std::vector<Kept> records;
+  for (const auto& [key, journal] : journal_) {
+    std::map<uint32_t, const JournalEntry*> creates, sets;       // by type, by field
+    std::map<std::pair<uint32_t, uint32_t>, JournalEntry> adds;  // by (counter, author)
+    std::map<std::tuple<uint32_t, uint32_t, uint32_t>, JournalEntry> grants;  // (counter, from, to)
+    std::vector<const JournalEntry*> appends;
+    const JournalEntry* transition = nullptr;
+    const JournalEntry* archive = nullptr;
+    std::map<uint32_t, Stamp> editors;  // device -> its earliest edit
+    // Sums wrap as the table's counters do; amounts are bounded, so they never do in practice.
+    auto fold = [&](JournalEntry& sum, const JournalEntry& e, bool fresh) {
+      if (fresh) return;
+      sum.amount =
+          static_cast<int64_t>(static_cast<uint64_t>(sum.amount) + static_cast<uint64_t>(e.amount));
+      if (less(sum.stamp, e.stamp)) sum.stamp = e.stamp;
+      sum.sub_op = sum.sub_op && e.sub_op;  // an edit if any of them was one
+    };
+    for (const JournalEntry& e : journal.entries) {
+      if (!under(e.stamp)) continue;
+      if (IsEdit(e)) {
+        auto [it, fresh] = editors.try_emplace(e.stamp.dev, e.stamp);
+        if (!fresh && less(e.stamp, it->second)) it->second = e.stamp;
+      }
+      switch (e.kind) {
+        case OpKind::kCreate: {
+          const JournalEntry*& c = creates[e.name];
+          if (!c || less(e.stamp, c->stamp)) c = &e;
+          break;
+        }
+        case OpKind::kSet: {
+          const JournalEntry*& w = sets[e.name];
+          if (!w || less(w->stamp, e.stamp)) w = &e;
+          break;
+        }
+        case OpKind::kAdd: {
+          auto [it, fresh] = adds.try_emplace({e.name, e.stamp.dev}, e);
+          fold(it->second, e, fresh);
+          break;
+        }
+        case OpKind::kGrant: {
+          auto [it, fresh] = grants.try_emplace({e.name, e.stamp.dev, e.to}, e);
+          fold(it->second, e, fresh);
+          break;
+        }
+        case OpKind::kAppend:  // in full: expressions read every entry, its author and time
+          appends.push_back(&e);
+          break;
+        case OpKind::kTransition:
+          if (!transition || less(transition->stamp, e.stamp)) transition = &e;
+          break;
+        case OpKind::kArchive:
+          if (!archive || less(e.stamp, archive->stamp)) archive = &e;
+          break;
+        case OpKind::kUpgrade:  // journaled by Note() only; read as an edit and nothing else
+          break;
+      }
+    }
+    Kept k{key, {}};
+    for (const auto& [name, e] : creates) k.entries.push_back(*e);
+    for (const auto& [name, e] : sets) k.entries.push_back(*e);
+    for (const auto& [id, e] : adds) k.entries.push_back(e);
+    for (const auto& [id, e] : grants) k.entries.push_back(e);
+    for (const JournalEntry* e : appends) k.entries.push_back(*e);
+    if (transition) k.entries.push_back(*transition);
+    if (archive) {
+      k.entries.push_back(*archive);
+      k.entries.back().name = 0;  // read by nothing; not stored
+    }
+    for (const auto& [dev, first] : editors) {
+      bool counted = std::any_of(k.entries.begin(), k.entries.end(), [dev = dev](const auto& e) {
+        return e.stamp.dev == dev && IsEdit(e);
+      });
+      if (!counted) k.entries.push_back(JournalEntry{first, OpKind::kUpgrade, 0, {}, 0, 0});
+    }
+    if (!k.entries.empty()) records.push_back(std::move(k));
+  }
+
+  // Of the upgrades, those that TypeOf() and CurrentTool() can still choose in a past holding
+  // every one under `base`.
+  auto newer = [&](const Upgrade* a, const Upgrade* b) {
+    return a->tool->version > b->tool->version ||
+           (a->tool->version == b->tool->version && less(b->stamp, a->stamp));
+  };
+  std::map<std::string, const Upgrade*> newest_of_tool;
+  std::map<uint32_t, const Upgrade*> newest_of_type;
+  for (const Upgrade& u : upgrades_) {
+    if (!under(u.stamp)) continue;
+    const Upgrade*& t = newest_of_tool[u.tool->name];
+    if (!t || newer(&u, t)) t = &u;
+    for (const auto& [type, ref] : u.types) {
+      const Upgrade*& n = newest_of_type[type];
+      if (!n || newer(&u, n)) n = &u;
+    }
+  }
+  std::vector<const Upgrade*> upgrades;
+  for (const auto& [name, u] : newest_of_tool) upgrades.push_back(u);
+  for (const auto& [type, u] : newest_of_type) upgrades.push_back(u);
+  std::sort(upgrades.begin(), upgrades.end());
+  upgrades.erase(std::unique(upgrades.begin(), upgrades.end()), upgrades.end());
+
+  // The tables: every device and name the kept entries and upgrades use, in id / text order.
+  std::vector<uint32_t> devices;
+  std::vector<uint32_t> used_names;
+  for (const Kept& k : records) {
+    devices.push_back(k.key.dev);
+    for (const JournalEntry& e : k.entries) {
+      devices.push_back(e.stamp.dev);
+      if (e.kind == OpKind::kGrant) devices.push_back(e.to);
+      if (HasName(e.kind)) used_names.push_back(e.name);
+    }
+  }
+  for (const Upgrade* u : upgrades) devices.push_back(u->stamp.dev);
+  std::sort(devices.begin(), devices.end());
+  devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
+  std::sort(devices.begin(), devices.end(), [this](uint32_t a, uint32_t b) {
+    return std::memcmp(host_.DeviceAt(a).data(), host_.DeviceAt(b).data(), 32) < 0;
+  });
+  std::sort(used_names.begin(), used_names.end());
+  used_names.erase(std::unique(used_names.begin(), used_names.end()), used_names.end());
+  std::sort(used_names.begin(), used_names.end(),
+            [&names](uint32_t a, uint32_t b) { return names.Name(a) < names.Name(b); });
+  std::unordered_map<uint32_t, uint64_t> device_at, name_at;
+  for (size_t i = 0; i < devices.size(); ++i) device_at[devices[i]] = i;
+  for (size_t i = 0; i < used_names.size(); ++i) name_at[used_names[i]] = i;
+
+  auto put_stamp = [&](const Stamp& s, Bytes& out) {
+    PutVarint(out, s.hlc);
+    PutVarint(out, device_at.at(s.dev));
+    PutVarint(out, s.seq);
+    PutVarint(out, s.idx);
+  };
+  Bytes out;
+  out.push_back(kSummaryFormat);
+  PutVarint(out, devices.size());
+  for (uint32_t d : devices) {
+    const DeviceId& id = host_.DeviceAt(d);
+    out.insert(out.end(), id.begin(), id.end());
+  }
+  PutVarint(out, used_names.size());
+  for (uint32_t n : used_names) PutText(out, names.Name(n));
+
+  // Items of a list are written in the order of their bytes, which are canonical.
+  auto put_sorted = [&out](std::vector<Bytes>& items) {
+    std::sort(items.begin(), items.end());
+    PutVarint(out, items.size());
+    for (const Bytes& b : items) out.insert(out.end(), b.begin(), b.end());
+  };
+  std::vector<Bytes> items;
+  for (const Upgrade* u : upgrades) {
+    Bytes b;
+    put_stamp(u->stamp, b);
+    const Bytes tool = tools::Canonical(*u->tool);
+    PutVarint(b, tool.size());
+    b.insert(b.end(), tool.begin(), tool.end());
+    items.push_back(std::move(b));
+  }
+  put_sorted(items);
+
+  std::sort(records.begin(), records.end(), [&](const Kept& a, const Kept& b) {
+    const uint64_t da = device_at.at(a.key.dev), db = device_at.at(b.key.dev);
+    return da != db ? da < db : a.key.n < b.key.n;
+  });
+  PutVarint(out, records.size());
+  for (const Kept& k : records) {
+    PutVarint(out, device_at.at(k.key.dev));
+    PutVarint(out, k.key.n);
+    items.clear();
+    for (const JournalEntry& e : k.entries) {
+      Bytes b;
+      b.push_back(
+          static_cast<uint8_t>(static_cast<uint8_t>(e.kind) | (e.sub_op ? kSummarySubOp : 0)));
+      put_stamp(e.stamp, b);
+      if (HasName(e.kind)) PutVarint(b, name_at.at(e.name));
+      if (HasValue(e.kind)) EncodeValue(e.value, b);
+      if (HasAmount(e.kind)) PutVarint(b, ZigZag(e.amount));
+      if (e.kind == OpKind::kGrant) PutVarint(b, device_at.at(e.to));
+      items.push_back(std::move(b));
+    }
+    put_sorted(items);
+  }
+  return out;
+}
+
+Status Rules::LoadSummary(ByteView in) {
+  Clear();
+  auto bad = [this](const std::string& what) {
+    Clear();
+    return Corruption("rules summary: " + what);
+  };
+  // Read whole first, naming devices and names by table position; interned only once it is
+  // known to be well formed.
+  size_t pos = 0;
+  auto count = [&](uint64_t& n, size_t min_bytes) {
+    auto v = GetVarint(in, pos);
+    if (!v || *v > (in.size() - pos) / min_bytes) return false;
+    n = *v;
+    return true;
+  };
+  if (in.empty() || in[0] != kSummaryFormat) return bad("unknown format");
+  pos = 1;
+  uint64_t n_devices = 0, n_names = 0, n = 0;
+  if (!count(n_devices, 32)) return bad("device table");
+  std::vector<DeviceId> devices(n_devices);
+  for (size_t i = 0; i < devices.size(); ++i) {
+    std::memcpy(devices[i].data(), in.data() + pos, 32);
+    pos += 32;
+    if (i > 0 && !(devices[i - 1] < devices[i])) return bad("device table out of order");
+  }
+  if (!count(n_names, 1)) return bad("name table");
+  std::vector<std::string> texts(n_names);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (!GetText(in, pos, texts[i])) return bad("name table");
+    if (i > 0 && !(texts[i - 1] < texts[i])) return bad("name table out of order");
+  }
+  auto get_stamp = [&](Stamp& s) {
+    auto hlc = GetVarint(in, pos);
+    auto dev = hlc ? GetVarint(in, pos) : std::nullopt;
+    auto seq = dev ? GetVarint(in, pos) : std::nullopt;
+    auto idx = seq ? GetVarint(in, pos) : std::nullopt;
+    if (!idx || *idx > UINT32_MAX || *dev >= n_devices) return false;
+    s = Stamp{*hlc, static_cast<uint32_t>(*dev), *seq, static_cast<uint32_t>(*idx)};
+    return true;
+  };
+  // Entries are written in the order of their bytes: anything else is not a summary.
+  size_t previous = 0, previous_end = 0;
+  auto in_order = [&](size_t start) {
+    const bool ok =
+        previous_end == 0 ||
+        !std::lexicographical_compare(in.begin() + static_cast<std::ptrdiff_t>(start),
+                                      in.begin() + static_cast<std::ptrdiff_t>(pos),
+                                      in.begin() + static_cast<std::ptrdiff_t>(previous),
+                                      in.begin() + static_cast<std::ptrdiff_t>(previous_end));
+    previous = start;
+    previous_end = pos;
+    return ok;
+  };
+
+  struct ReadUpgrade {
+    Stamp stamp;
+    tools::Tool tool;
+  };
+  std::vector<ReadUpgrade> read_upgrades;
+  if (!count(n, 5)) return bad("upgrades");
+  for (uint64_t i = 0; i < n; ++i) {
+    const size_t start = pos;
+    Stamp stamp;
+    std::string bytes;
+    if (!get_stamp(stamp) || !GetText(in, pos, bytes)) return bad("upgrade");
+    if (!in_order(start)) return bad("upgrades out of order");
+    auto tool = tools::ParseCanonical(AsBytes(bytes));
+    if (!tool.ok()) return bad("upgrade: " + tool.status().message());
+    const bool ours = std::any_of(tools_.begin(), tools_.end(),
+                                  [&](const tools::Tool& t) { return t.name == tool->name; });
+    if (!ours) return bad("upgrade of tool " + tool->name + ", which this workspace lacks");
+    read_upgrades.push_back(ReadUpgrade{stamp, std::move(tool).value()});
+  }
+
+  struct ReadRecord {
+    uint32_t dev = 0;
+    uint64_t n = 0;
+    std::vector<JournalEntry> entries;
+  };
+  std::vector<ReadRecord> read_records;
+  if (!count(n, 3)) return bad("records");
+  for (uint64_t i = 0; i < n; ++i) {
+    ReadRecord r;
+    auto dev = GetVarint(in, pos);
+    auto key_n = dev ? GetVarint(in, pos) : std::nullopt;
+    if (!key_n || *dev >= n_devices) return bad("record key");
+    r.dev = static_cast<uint32_t>(*dev);
+    r.n = *key_n;
+    if (!read_records.empty()) {
+      const ReadRecord& last = read_records.back();
+      if (last.dev > r.dev || (last.dev == r.dev && last.n >= r.n)) {
+        return bad("records out of order");
+      }
+    }
+    uint64_t n_entries = 0;
+    if (!count(n_entries, 5)) return bad("entries");
+    previous_end = 0;
+    for (uint64_t k = 0; k < n_entries; ++k) {
+      const size_t start = pos;
+      if (pos >= in.size()) return bad("entry");
+      const uint8_t head = in[pos++];
+      const uint8_t kind = head & kSummaryKindMask;
+      if ((head & ~(kSummaryKindMask | kSummarySubOp)) != 0 ||
+          kind < static_cast<uint8_t>(OpKind::kCreate) ||
+          kind > static_cast<uint8_t>(OpKind::kUpgrade)) {
+        return bad("entry kind");
+      }
+      JournalEntry e;
+      e.kind = static_cast<OpKind>(kind);
+      e.sub_op = (head & kSummarySubOp) != 0;
+      if (!get_stamp(e.stamp)) return bad("entry stamp");
+      if (HasName(e.kind)) {
+        auto name = GetVarint(in, pos);
+        if (!name || *name >= n_names) return bad("entry name");
+        e.name = static_cast<uint32_t>(*name);
+      }
+      if (HasValue(e.kind)) {
+        auto value = DecodeValue(in, pos);
+        if (!value) return bad("entry value");
+        e.value = std::move(*value);
+      }
+      if (HasAmount(e.kind)) {
+        auto amount = GetVarint(in, pos);
+        if (!amount) return bad("entry amount");
+        e.amount = UnZigZag(*amount);
+      }
+      if (e.kind == OpKind::kGrant) {
+        auto to = GetVarint(in, pos);
+        if (!to || *to >= n_devices) return bad("grant target");
+        e.to = static_cast<uint32_t>(*to);
+      }
+      if (!in_order(start)) return bad("entries out of order");
+      r.entries.push_back(std::move(e));
+    }
+    read_records.push_back(std::move(r));
+  }
+  if (pos != in.size()) return bad("trailing bytes");
+
+  // Well formed: intern and take it.
+  Names& names = host_.names();
+  std::vector<uint32_t> dev_of(devices.size()), name_of(texts.size());
+  for (size_t i = 0; i < devices.size(); ++i) dev_of[i] = host_.InternDevice(devices[i]);
+  for (size_t i = 0; i < texts.size(); ++i) name_of[i] = names.Intern(texts[i]);
+  for (ReadUpgrade& r : read_upgrades) {
+    Upgrade u;
+    u.stamp = r.stamp;
+    u.stamp.dev = dev_of[r.stamp.dev];
+    u.tool = std::make_unique<tools::Tool>(std::move(r.tool));
+    for (const tools::Type& type : u.tool->types) {
+      u.types[names.Intern(type.name)] = TypeRef{u.tool.get(), &type};
+    }
+    upgrades_.push_back(std::move(u));
+  }
+  RefreshCurrent();
+  std::vector<std::pair<RecordKey, RecordKey>> references;  // (target, referrer)
+  for (ReadRecord& r : read_records) {
+    const RecordKey key{dev_of[r.dev], r.n};
+    for (JournalEntry& e : r.entries) {
+      e.stamp.dev = dev_of[e.stamp.dev];
+      if (HasName(e.kind)) e.name = name_of[e.name];
+      if (e.kind == OpKind::kGrant) e.to = dev_of[e.to];
+      if (const auto* ref = std::get_if<RecordId>(&e.value.v)) {
+        if (auto target = host_.KeyOfId(*ref)) references.emplace_back(*target, key);
+      }
+    }
+    journal_[key].entries = std::move(r.entries);
+  }
+  // As Journal() notes them: every kept value that refers to a record.
+  for (const auto& [target, referrer] : references) {
+    std::vector<RecordKey>& list = journal_[target].referrers;
+    if (list.empty() || !(list.back() == referrer)) list.push_back(referrer);
+  }
+  return Status::Ok();
 }
 
 }  // namespace grove::replica

@@ -35,16 +35,22 @@
 
 namespace grove::replica {
 
-// Which ops an evaluation may see: those of deltas in `vv`, and every op of the delta being
-// checked that is already journaled (the earlier ones). `vv == nullptr` sees every applied op
-// (a local action: everything applied here is in the causal past of the delta it will be sealed
-// in).
+// Which ops an evaluation may see: those of deltas in `vv`, those under `base`, and every op of
+// the delta being checked that is already journaled (the earlier ones). `vv == nullptr` sees
+// every applied op (a local action: everything applied here is in the causal past of the delta
+// it will be sealed in). `base` is the version vector of a trusted checkpoint (decision 0011):
+// a delta outside it is judged in past(d) ∪ base, the same on a peer that holds the history and
+// on one that started from the checkpoint and holds only the rules' Summarize()d journal, which
+// answers only for pasts that contain all of `base`. `base == nullptr`: no checkpoint. Both are
+// by device index, and an op is under one when its seq is at most the entry of its device.
 struct Past {
   const std::vector<uint64_t>* vv = nullptr;
   uint32_t author = 0;
   uint64_t seq = 0;
+  const std::vector<uint64_t>* base = nullptr;
   bool Contains(const Stamp& s) const {
     if (!vv || (s.dev == author && s.seq == seq)) return true;
+    if (base && s.dev < base->size() && s.seq <= (*base)[s.dev]) return true;
     return s.dev < vv->size() && s.seq <= (*vv)[s.dev];
   }
 };
@@ -114,6 +120,8 @@ class RuleHost {
   virtual RecordId IdOfKey(RecordKey key) const = 0;
   // Whether `device` was a member (any role) in `past`: its last membership grant there.
   virtual bool WasMember(const DeviceId& device, const Past& past) const = 0;
+  // The workspace-local index of `device`, interning it if new (a summary names devices by id).
+  virtual uint32_t InternDevice(const DeviceId& device) = 0;
 };
 
 class Rules {
@@ -161,6 +169,37 @@ class Rules {
   std::map<std::string, Value> Computed(RecordKey key);
   int64_t RightsOf(RecordKey key, uint32_t counter, uint32_t device) const;
   std::vector<TransitionCheck> Transitions(uint32_t author, Role role, RecordKey key);
+
+  // Canonical bytes of the journal restricted to the ops of a checkpoint's version vector `base`
+  // (by device index; an op is in it when stamp.seq <= base[stamp.dev]), collapsed to what a
+  // judgement whose past contains all of `base` reads. Per record, of the ops under `base`:
+  //   - per type, the earliest create (by the stamp order): the earliest overall gives the
+  //     record's type and creation, and a reference check asks whether any create of its target
+  //     type is in the past;
+  //   - per field, the winning set (the greatest stamp): every other set under `base` loses to it
+  //     in any such past;
+  //   - per counter and author device, one add of the sum of that device's adds, with the
+  //     greatest of their stamps (levels and every device's rights stay the same, and so does
+  //     the set of counters a record has);
+  //   - per counter, granting device and receiving device, one grant of the sum;
+  //   - every list entry, with its stamp (lists are data: entries, authors and times are read);
+  //   - the last transition (the state), and one archive (the flag);
+  //   - per device that edited the record (an op that is neither a transition, a grant nor a
+  //     transition's or upgrade's sub-op), a kept entry of it that counts as an edit, or else an
+  //     edit marker (an entry of kind kUpgrade, which only the editors read), so `editors` is
+  //     unchanged (as a set: its order is the journal's, already local to each peer).
+  // Kept entries keep their real stamps, so they order against later ops as before. The records
+  // that refer to each record (for children()) are not stored: LoadSummary() derives them from
+  // the kept entries, which include every register winner that can hold such a reference. Of
+  // the upgrades under `base`, per tool the newest and per type the newest that defines it (a
+  // concurrent upgrade may define a type the newest lacks), with their canonical tool bytes.
+  // Equal sets of journaled ops give equal bytes on every peer, whatever order they were
+  // journaled in (devices and names are spelled out, not interned indices).
+  Bytes Summarize(const std::vector<uint64_t>& base) const;
+  // Replaces the journal and the upgrades by a Summarize()d one (a peer starting from a
+  // checkpoint). Corruption when the bytes are malformed; the rules are then left cleared (and
+  // nothing is interned: the bytes are read whole before anything is taken from them).
+  Status LoadSummary(ByteView summary);
 
   // Whether any verdict so far depended on membership through a `member` field; the workspace
   // then re-judges when a membership grant changes under judged deltas.

@@ -151,6 +151,27 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
   }
   if (!found) return NotFound("workspace " + HexEncode(id) + " is not in this store");
 
+  // The checkpoint this replica is built on, if any: its feeds may start after it.
+  GROVE_ASSIGN_OR_RETURN(auto base_id, store_.GetMeta(id, "base"));
+  if (base_id) {
+    auto cp_id = ToHash32(*base_id);
+    if (!cp_id) return Corruption("stored base checkpoint id is malformed");
+    GROVE_ASSIGN_OR_RETURN(auto bytes, LoadCheckpoint(*cp_id));
+    if (!bytes) return Corruption("the checkpoint this replica is built on is not in the store");
+    w::Checkpoint cp;
+    w::Delta delta;
+    w::DeltaBody body;
+    if (!cp.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())) ||
+        !delta.ParseFromString(cp.genesis()) || !body.ParseFromString(delta.body()) ||
+        body.plain_size() == 0 || !body.plain(0).has_genesis()) {
+      return Corruption("stored base checkpoint does not decode");
+    }
+    name_ = body.plain(0).genesis().name();
+    GROVE_RETURN_IF_ERROR(InitTools(body.plain(0).genesis()));
+    store::WriteBatch unused;  // nothing is held yet, so nothing is dropped
+    GROVE_RETURN_IF_ERROR(UseBase(*cp_id, std::move(*bytes), &unused));
+  }
+
   // Feeds, in (author, seq) order: rebuild the metadata without re-verifying our own store.
   Status inner;
   GROVE_RETURN_IF_ERROR(store_.ForEachDelta(id, [&](const store::DeltaRow& row) {
@@ -164,6 +185,10 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
     }
     uint32_t dev = DeviceIndex(row.author);
     Feed& feed = feeds_[dev];
+    if (row.seq == 1 && feed.base > 0 && feed.deltas.empty()) {
+      feed = Feed{};  // the whole feed is held: the checkpoint is a barrier only
+      current_vv_[dev] = 0;
+    }
     if (row.seq != feed.head() + 1) {
       inner = Corruption("stored feed has a gap", Where(dev, row.seq));
       return false;
@@ -176,7 +201,7 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
     DeltaMeta m;
     m.hash = row.hash;
     m.hlc = body.hlc();
-    m.vv = row.seq > 1 ? feed.deltas.back().vv : std::vector<uint64_t>{};
+    m.vv = row.seq > 1 ? feed.head_vv() : std::vector<uint64_t>{};
     for (const w::VersionEntry& e : body.context()) {
       uint32_t d = DeviceIndex(*ToHash32(AsBytes(e.device())));
       if (m.vv.size() <= d) m.vv.resize(d + 1, 0);
@@ -264,8 +289,8 @@ Status Workspace::Impl::Load(const WorkspaceId& id) {
   store::WriteBatch wb;
   RecomputeStatuses(wb);
   for (uint32_t d = 0; d < feeds_.size() && !rebuild_needed_; ++d) {
-    for (uint64_t s = 1; s <= feeds_[d].head(); ++s) {
-      if (feeds_[d].deltas[s - 1].status != StatusOf(d, s)) rebuild_needed_ = true;
+    for (uint64_t s = feeds_[d].base + 1; s <= feeds_[d].head(); ++s) {
+      if (feeds_[d].at(s).status != StatusOf(d, s)) rebuild_needed_ = true;
     }
   }
   // The rules judge ops in their causal past, from a journal kept in memory: replay to fill it.
@@ -382,18 +407,18 @@ Result<Bytes> Workspace::Impl::BuildDelta(std::vector<w::PlainOp> plain, const s
   if (!genesis) body.set_workspace(id_.data(), id_.size());
   body.set_author(me_.device().data(), 32);
   body.set_seq(seq);
-  if (seq > 1) body.set_prev(feed.deltas.back().hash.data(), 32);
-  uint64_t max_dep_hlc = seq > 1 ? feed.deltas.back().hlc : 0;
+  if (seq > 1) body.set_prev(feed.head_hash().data(), 32);
+  uint64_t max_dep_hlc = seq > 1 ? feed.head_hlc() : 0;
   // Context as changes since this device's previous delta, exactly as receivers rebuild it (also
   // when that delta came back from elsewhere, e.g. after a restore).
-  const std::vector<uint64_t>* prev_vv = seq > 1 ? &feed.deltas.back().vv : nullptr;
+  const std::vector<uint64_t>* prev_vv = seq > 1 ? &feed.head_vv() : nullptr;
   for (uint32_t d = 0; d < current_vv_.size(); ++d) {
     uint64_t before = prev_vv && d < prev_vv->size() ? (*prev_vv)[d] : 0;
     if (d == me_dev_ || current_vv_[d] <= before) continue;
     w::VersionEntry* e = body.add_context();
     e->set_device(devices_[d].data(), 32);
     e->set_seq(current_vv_[d]);
-    max_dep_hlc = std::max(max_dep_hlc, feeds_[d].deltas[current_vv_[d] - 1].hlc);
+    max_dep_hlc = std::max(max_dep_hlc, HlcOf(d, current_vv_[d]));
   }
   // A dependency may carry a timestamp past our clock's drift bound; stay after it regardless.
   uint64_t hlc = std::max(hlc_.Now(), max_dep_hlc + 1);
@@ -497,7 +522,7 @@ VersionVector Workspace::Impl::Version() const {
   VersionVector out;
   for (uint32_t d = 0; d < feeds_.size(); ++d) {
     if (feeds_[d].head() == 0) continue;
-    out.push_back(VersionEntry{devices_[d], feeds_[d].head(), feeds_[d].deltas.back().hash});
+    out.push_back(VersionEntry{devices_[d], feeds_[d].head(), feeds_[d].head_hash()});
   }
   std::sort(out.begin(), out.end(),
             [](const VersionEntry& a, const VersionEntry& b) { return a.device < b.device; });
@@ -517,8 +542,14 @@ Result<std::vector<Bytes>> Workspace::Impl::DeltasFor(const VersionVector& their
   std::vector<Want> wants;
   for (uint32_t d = 0; d < feeds_.size(); ++d) {
     uint64_t from = have.count(devices_[d]) ? have[devices_[d]] : 0;
+    if (from < feeds_[d].base) {
+      return FailedPrecondition(
+          "the deltas before this replica's checkpoint are not held here; "
+          "the other replica needs the checkpoint",
+          Where(d, from + 1));
+    }
     for (uint64_t s = from + 1; s <= feeds_[d].head(); ++s) {
-      wants.push_back(Want{feeds_[d].deltas[s - 1].hlc, d, s});
+      wants.push_back(Want{feeds_[d].at(s).hlc, d, s});
     }
   }
   // HLC order is a causal order: dependencies go first.
@@ -613,6 +644,8 @@ Digests Workspace::Impl::ComputeDigests() const {
   for (const Feed& feed : feeds_) {
     for (const DeltaMeta& m : feed.deltas) d.unreadable += m.status == DeltaStatus::kAwaitingKey;
   }
+  // A trusted checkpoint not held yet: the state is not final, as with a missing key.
+  d.unreadable += awaiting_base_.has_value();
 
   std::vector<std::pair<RecordId, const Record*>> records;
   records.reserve(table_.all().size());
@@ -896,10 +929,9 @@ Result<std::vector<Bytes>> Workspace::DeltasFor(const VersionVector& theirs, siz
 Result<Bytes> Workspace::Genesis() const {
   const auto& feeds = impl_->feeds_;
   for (uint32_t d = 0; d < feeds.size(); ++d) {
-    if (feeds[d].head() > 0 && feeds[d].deltas[0].hash == impl_->id_) {
-      return impl_->RawDelta(d, 1);
-    }
+    if (feeds[d].Holds(1) && feeds[d].at(1).hash == impl_->id_) return impl_->RawDelta(d, 1);
   }
+  if (impl_->base_) return impl_->base_->genesis;
   return NotFound("genesis delta not held");
 }
 
@@ -969,8 +1001,8 @@ std::string Workspace::DebugString() const {
   const Impl& im = *impl_;
   std::vector<std::string> lines;
   for (uint32_t d = 0; d < im.feeds_.size(); ++d) {
-    for (uint64_t s = 1; s <= im.feeds_[d].head(); ++s) {
-      const DeltaMeta& m = im.feeds_[d].deltas[s - 1];
+    for (uint64_t s = im.feeds_[d].base + 1; s <= im.feeds_[d].head(); ++s) {
+      const DeltaMeta& m = im.feeds_[d].at(s);
       lines.push_back("delta " + DeviceText(im.devices_[d]).substr(0, 8) + "/" + std::to_string(s) +
                       " status=" + std::to_string(static_cast<int>(m.status)) +
                       " plain=" + std::to_string(m.plain.size()) +

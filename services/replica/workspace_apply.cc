@@ -41,7 +41,9 @@ void Workspace::Impl::Reject(Status s, ApplyReport& report) {
 const std::vector<uint64_t>* Workspace::Impl::VvOf(uint32_t dev, uint64_t seq) const {
   if (dev == me_dev_ && seq == feeds_[dev].head() + 1) return &current_vv_;
   if (dev >= feeds_.size() || seq == 0 || seq > feeds_[dev].head()) return nullptr;
-  return &feeds_[dev].deltas[seq - 1].vv;
+  const Feed& feed = feeds_[dev];
+  if (seq <= feed.base) return seq == feed.base ? &feed.base_vv : nullptr;
+  return &feed.at(seq).vv;
 }
 
 bool Workspace::Impl::Precedes(const Stamp& a, const Stamp& b) const {
@@ -206,8 +208,15 @@ void Workspace::Impl::Ingest(const Bytes& raw, ApplyReport& report, store::Write
 
   Feed& feed = feeds_[in.author];
   const Hash32* held = nullptr;
-  if (in.seq <= feed.head()) {
-    held = &feed.deltas[in.seq - 1].hash;
+  if (in.seq <= feed.base) {
+    // Under the checkpoint this replica started from: only its last delta's hash is known.
+    if (in.seq < feed.base || in.hash == feed.base_hash) {
+      ++report.duplicates;
+      return;
+    }
+    held = &feed.base_hash;
+  } else if (in.seq <= feed.head()) {
+    held = &feed.at(in.seq).hash;
   } else if (auto it = incoming_.find({in.author, in.seq}); it != incoming_.end()) {
     held = &it->second.hash;
   }
@@ -267,7 +276,7 @@ void Workspace::Impl::RecordFork(uint32_t dev, uint64_t seq, const Bytes& raw, c
 void Workspace::Impl::Authenticate(uint32_t dev, ApplyReport& report) {
   Feed& feed = feeds_[dev];
   std::vector<Incoming*> run;
-  Hash32 expect = feed.head() ? feed.deltas.back().hash : Hash32{};
+  Hash32 expect = feed.head() ? feed.head_hash() : Hash32{};
   for (uint64_t s = feed.head() + 1;; ++s) {
     auto it = incoming_.find({dev, s});
     if (it == incoming_.end()) break;
@@ -358,15 +367,15 @@ Status Workspace::Impl::Deliver(Incoming& in, store::WriteBatch& wb, ApplyReport
   const bool genesis = seq == 1 && in.hash == id_;
 
   // Causal context and timestamps, checked against what this delta depends on.
-  std::vector<uint64_t> vv = seq > 1 ? feed.deltas.back().vv : std::vector<uint64_t>{};
-  uint64_t max_dep_hlc = seq > 1 ? feed.deltas.back().hlc : 0;
+  std::vector<uint64_t> vv = seq > 1 ? feed.head_vv() : std::vector<uint64_t>{};
+  uint64_t max_dep_hlc = seq > 1 ? feed.head_hlc() : 0;
   vv.resize(devices_.size(), 0);
   for (const w::VersionEntry& e : b.context()) {
     uint32_t d = *FindDevice(*ToHash32(AsBytes(e.device())));
     if (d == dev) return Corruption("causal context names the author itself", where);
     if (vv[d] >= e.seq()) return Corruption("causal context goes backwards", where);
     vv[d] = e.seq();
-    max_dep_hlc = std::max(max_dep_hlc, feeds_[d].deltas[e.seq() - 1].hlc);
+    max_dep_hlc = std::max(max_dep_hlc, HlcOf(d, e.seq()));
   }
   vv[dev] = seq - 1;
   if (b.hlc() <= max_dep_hlc) {
@@ -478,9 +487,11 @@ void Workspace::Impl::OpenBoxes(const PlainOp& op) {
 
 std::vector<PlainEntry> Workspace::Impl::PlainEntries() const {
   std::vector<PlainEntry> out;
+  if (base_) out = base_->plain;
   for (uint32_t d = 0; d < feeds_.size(); ++d) {
-    for (uint64_t s = 1; s <= feeds_[d].head(); ++s) {
-      const DeltaMeta& m = feeds_[d].deltas[s - 1];
+    for (uint64_t s = feeds_[d].base + 1; s <= feeds_[d].head(); ++s) {
+      if (InBase(d, s)) continue;
+      const DeltaMeta& m = feeds_[d].at(s);
       for (uint32_t i = 0; i < m.plain.size(); ++i) {
         out.push_back(PlainEntry{Stamp{m.hlc, d, s, i}, m.plain[i].get()});
       }
@@ -491,7 +502,8 @@ std::vector<PlainEntry> Workspace::Impl::PlainEntries() const {
 
 DeltaStatus Workspace::Impl::StatusOf(uint32_t dev, uint64_t seq) const {
   const Feed& feed = feeds_[dev];
-  const DeltaMeta& m = feed.deltas[seq - 1];
+  const DeltaMeta& m = feed.at(seq);
+  if (InBase(dev, seq)) return m.status;  // settled by the checkpoint
   if (!m.malformed.empty() || (feed.forked_at && seq >= feed.forked_at) ||
       excluded_.count({dev, seq})) {
     return DeltaStatus::kInvalid;
@@ -503,6 +515,16 @@ DeltaStatus Workspace::Impl::StatusOf(uint32_t dev, uint64_t seq) const {
 }
 
 void Workspace::Impl::RecomputeStatuses(store::WriteBatch& wb) {
+  // A newly trusted checkpoint changes the pinned ops; evaluate again on it (a barrier only moves
+  // to a checkpoint with more deltas under it, so this ends; bounded all the same).
+  for (int round = 0; round < 4; ++round) {
+    EvaluateStatuses();
+    if (!UpdateBarrier()) break;
+    wb.PutMeta(id_, "base", base_->id);
+  }
+}
+
+void Workspace::Impl::EvaluateStatuses() {
   statuses_dirty_ = true;
   auto entries = PlainEntries();
   auto less = [this](const Stamp& a, const Stamp& b) { return table_.Less(a, b); };
@@ -510,9 +532,9 @@ void Workspace::Impl::RecomputeStatuses(store::WriteBatch& wb) {
   // excluded set only grows, so this ends, and every peer walks the same steps.
   excluded_.clear();
   for (uint32_t d = 0; d < feeds_.size(); ++d) {
-    for (uint64_t s = 1; s <= feeds_[d].head(); ++s) {
-      if (!feeds_[d].deltas[s - 1].malformed.empty() ||
-          (feeds_[d].forked_at && s >= feeds_[d].forked_at)) {
+    for (uint64_t s = feeds_[d].base + 1; s <= feeds_[d].head(); ++s) {
+      if (InBase(d, s)) continue;
+      if (!feeds_[d].at(s).malformed.empty() || (feeds_[d].forked_at && s >= feeds_[d].forked_at)) {
         excluded_.emplace(d, s);
       }
     }
@@ -524,18 +546,22 @@ void Workspace::Impl::RecomputeStatuses(store::WriteBatch& wb) {
     size_t before = excluded_.size();
     for (const auto& r : membership_.refused()) excluded_.insert(r);
     for (const PlainEntry& e : entries) {
+      if (e.pinned) continue;
       Role role = membership_.RoleFor(e.stamp.dev, e.stamp.seq);
       bool owner_op =
           e.op->kind == PlainOp::Kind::kSetMember || e.op->kind == PlainOp::Kind::kRemoveMember;
       bool allowed = e.op->kind == PlainOp::Kind::kGenesis ||
-                     (owner_op ? role == Role::kOwner : CanWrite(role));
+                     (e.op->kind == PlainOp::Kind::kClaim ? role != Role::kNone
+                      : owner_op                          ? role == Role::kOwner
+                                                          : CanWrite(role));
       if (!allowed) excluded_.emplace(e.stamp.dev, e.stamp.seq);
     }
     if (excluded_.size() == before) break;
   }
   for (uint32_t d = 0; d < feeds_.size(); ++d) {
-    for (uint64_t s = 1; s <= feeds_[d].head(); ++s) {
-      DeltaMeta& m = feeds_[d].deltas[s - 1];
+    for (uint64_t s = feeds_[d].base + 1; s <= feeds_[d].head(); ++s) {
+      DeltaMeta& m = feeds_[d].at(s);
+      if (InBase(d, s)) continue;
       if (m.status == DeltaStatus::kApplied && StatusOf(d, s) != DeltaStatus::kApplied) {
         rebuild_needed_ = true;  // un-applying is only possible by recomputing
       }
@@ -558,16 +584,15 @@ void Workspace::Impl::RecomputeStatuses(store::WriteBatch& wb) {
   // than it has now is judged again.
   if (rules_ && rules_->active() && !rebuild_needed_) {
     for (uint32_t d = 0; d < feeds_.size() && !rebuild_needed_; ++d) {
-      for (uint64_t s = 1; s <= feeds_[d].head(); ++s) {
-        const DeltaMeta& m = feeds_[d].deltas[s - 1];
-        if (m.judged && m.judged_role != membership_.RoleFor(d, s)) {
+      for (uint64_t s = feeds_[d].base + 1; s <= feeds_[d].head(); ++s) {
+        const DeltaMeta& m = feeds_[d].at(s);
+        if (m.judged && !InBase(d, s) && m.judged_role != membership_.RoleFor(d, s)) {
           rebuild_needed_ = true;
           break;
         }
       }
     }
   }
-  (void)wb;
 }
 
 std::vector<Workspace::Impl::GrantKey> Workspace::Impl::GrantKeys() const {
@@ -632,13 +657,13 @@ Result<std::vector<Op>> Workspace::Impl::OpenOps(uint32_t dev, uint64_t seq,
 }
 
 void Workspace::Impl::ApplyDeltaOps(uint32_t dev, uint64_t seq, const std::vector<Op>& ops) {
-  DeltaMeta& m = feeds_[dev].deltas[seq - 1];
+  DeltaMeta& m = feeds_[dev].at(seq);
   if (rules_ && rules_->active()) {
     // Judged in the delta's causal past, so every peer reaches the same verdict.
     m.judged = true;
     m.judged_role = membership_.RoleFor(dev, seq);
     max_judged_hlc_ = std::max(max_judged_hlc_, m.hlc);
-    Status verdict = rules_->Check(dev, m.judged_role, Past{&m.vv, dev, seq}, ops);
+    Status verdict = rules_->Check(dev, m.judged_role, Past{&m.vv, dev, seq, BarrierVv()}, ops);
     if (!verdict.ok()) {
       m.refused = verdict.message();
       m.status = DeltaStatus::kInvalid;
@@ -664,11 +689,11 @@ std::vector<std::pair<uint32_t, uint64_t>> Workspace::Impl::CausalOrder() const 
   // puts every delta after its causal past.
   std::vector<std::pair<uint32_t, uint64_t>> order;
   for (uint32_t d = 0; d < feeds_.size(); ++d) {
-    for (uint64_t s = 1; s <= feeds_[d].head(); ++s) order.emplace_back(d, s);
+    for (uint64_t s = feeds_[d].base + 1; s <= feeds_[d].head(); ++s) order.emplace_back(d, s);
   }
   std::sort(order.begin(), order.end(), [this](const auto& a, const auto& b) {
-    uint64_t ha = feeds_[a.first].deltas[a.second - 1].hlc;
-    uint64_t hb = feeds_[b.first].deltas[b.second - 1].hlc;
+    uint64_t ha = feeds_[a.first].at(a.second).hlc;
+    uint64_t hb = feeds_[b.first].at(b.second).hlc;
     if (ha != hb) return ha < hb;
     return a < b;
   });
@@ -681,7 +706,7 @@ void Workspace::Impl::ApplyReadyDeltas(store::WriteBatch& wb) {
   if (!statuses_dirty_) return;
   statuses_dirty_ = false;
   for (auto [d, s] : CausalOrder()) {
-    DeltaMeta& m = feeds_[d].deltas[s - 1];
+    DeltaMeta& m = feeds_[d].at(s);
     DeltaStatus now = StatusOf(d, s);
     // A rule's verdict changes only with membership, which rebuilds everything.
     if (m.status == now || m.status == DeltaStatus::kApplied || !m.refused.empty()) continue;
@@ -712,8 +737,10 @@ Status Workspace::Impl::RebuildAll(store::WriteBatch& wb) {
   if (rules_) rules_->Clear();
   max_judged_hlc_ = 0;
   rebuild_needed_ = false;
+  if (base_) GROVE_RETURN_IF_ERROR(LoadBaseState());
   for (auto [d, s] : CausalOrder()) {
-    DeltaMeta& m = feeds_[d].deltas[s - 1];
+    if (InBase(d, s)) continue;  // the checkpoint holds their effect
+    DeltaMeta& m = feeds_[d].at(s);
     m.refused.clear();
     m.judged = false;
     DeltaStatus now = StatusOf(d, s);

@@ -35,7 +35,7 @@ std::string_view OpName(OpKind kind) {
 // Why a delta was stored as evidence instead of applied, as StatusOf and the rules decided it.
 std::string InvalidReason(const Workspace::Impl& im, uint32_t dev, uint64_t seq) {
   const Feed& feed = im.feeds_[dev];
-  const DeltaMeta& m = feed.deltas[seq - 1];
+  const DeltaMeta& m = feed.at(seq);
   if (!m.malformed.empty()) return m.malformed;
   if (feed.forked_at && seq >= feed.forked_at) return "its author forked its feed";
   if (!m.refused.empty()) return "refused by the tools' rules: " + m.refused;
@@ -64,9 +64,10 @@ Result<std::vector<AuditedDelta>> Workspace::DecidedAfter(const std::map<DeviceI
   std::vector<Due> due;
   for (uint32_t d = 0; d < im.feeds_.size(); ++d) {
     auto it = done.find(im.devices_[d]);
-    const uint64_t from = it == done.end() ? 1 : it->second + 1;
+    // A replica started from a checkpoint holds nothing before it to audit.
+    const uint64_t from = std::max(it == done.end() ? 1 : it->second + 1, im.feeds_[d].base + 1);
     for (uint64_t s = from; s <= im.feeds_[d].head(); ++s) {
-      const DeltaMeta& m = im.feeds_[d].deltas[s - 1];
+      const DeltaMeta& m = im.feeds_[d].at(s);
       if (m.status == DeltaStatus::kAwaitingKey) break;
       due.push_back(Due{m.hlc, d, s});
     }
@@ -80,7 +81,7 @@ Result<std::vector<AuditedDelta>> Workspace::DecidedAfter(const std::map<DeviceI
   size_t ops = 0;
   for (const Due& d : due) {
     if (!out.empty() && ops >= max_ops) break;
-    const DeltaMeta& m = im.feeds_[d.dev].deltas[d.seq - 1];
+    const DeltaMeta& m = im.feeds_[d.dev].at(d.seq);
     AuditedDelta a;
     a.author = im.devices_[d.dev];
     a.seq = d.seq;
@@ -110,6 +111,10 @@ Result<std::vector<AuditedDelta>> Workspace::DecidedAfter(const std::map<DeviceI
           break;
         case PlainOp::Kind::kShareKey:
           continue;  // key boxes for members: no business content
+        case PlainOp::Kind::kClaim:
+          op.op = "checkpoint.claim";
+          op.detail = HexEncode(p->checkpoint);
+          break;
       }
       a.ops.push_back(std::move(op));
     }

@@ -44,10 +44,25 @@ struct DeltaMeta {
   uint64_t received_ms = 0;  // Unix ms when this process took it in; 0 if loaded from the store
 };
 
+// One author's feed. A replica that started from a checkpoint (or pruned) holds only the deltas
+// after `base`; the checkpoint gave what the next delta needs of delta `base`: its hash (the
+// link), its timestamp and its causal context.
 struct Feed {
-  std::vector<DeltaMeta> deltas;  // deltas[i] has seq i + 1
+  uint64_t base = 0;
+  Hash32 base_hash{};
+  uint64_t base_hlc = 0;
+  std::vector<uint64_t> base_vv;
+  std::vector<DeltaMeta> deltas;  // deltas[i] has seq base + i + 1
   uint64_t forked_at = 0;         // first seq of a fork, 0 if none
-  uint64_t head() const { return deltas.size(); }
+  uint64_t head() const { return base + deltas.size(); }
+  bool Holds(uint64_t seq) const { return seq > base && seq <= head(); }
+  DeltaMeta& at(uint64_t seq) { return deltas[seq - base - 1]; }
+  const DeltaMeta& at(uint64_t seq) const { return deltas[seq - base - 1]; }
+  const Hash32& head_hash() const { return deltas.empty() ? base_hash : deltas.back().hash; }
+  uint64_t head_hlc() const { return deltas.empty() ? base_hlc : deltas.back().hlc; }
+  const std::vector<uint64_t>& head_vv() const {
+    return deltas.empty() ? base_vv : deltas.back().vv;
+  }
 };
 
 // A received delta that passed the checks needing nothing else, waiting for its turn.
@@ -88,6 +103,7 @@ class Workspace::Impl final : public Causality, public RuleHost {
   std::optional<RecordKey> KeyOfId(const RecordId& id) const override { return KeyOf(id); }
   RecordId IdOfKey(RecordKey key) const override { return IdOf(key); }
   bool WasMember(const DeviceId& device, const Past& past) const override;
+  uint32_t InternDevice(const DeviceId& device) override { return DeviceIndex(device); }
   // Every membership grant as (member, by.hlc, by.dev, by.seq, by.idx, role), sorted.
   using GrantKey = std::tuple<uint32_t, uint64_t, uint32_t, uint64_t, uint32_t, int>;
   std::vector<GrantKey> GrantKeys() const;
@@ -173,6 +189,7 @@ class Workspace::Impl final : public Causality, public RuleHost {
   void Reject(Status s, ApplyReport& report);
   // Statuses
   void RecomputeStatuses(store::WriteBatch& wb);
+  void EvaluateStatuses();
   DeltaStatus StatusOf(uint32_t dev, uint64_t seq) const;
   void ApplyReadyDeltas(store::WriteBatch& wb);
   Result<Bytes> RawDelta(uint32_t dev, uint64_t seq);
@@ -202,6 +219,58 @@ class Workspace::Impl final : public Causality, public RuleHost {
   };
   std::vector<Admission> admissions_;
   void NoteAdmissions(uint32_t dev, uint64_t seq, const DeltaMeta& meta);
+  void NoteAdmission(uint32_t dev, uint64_t seq, const PlainOp& op);
+
+  // --- History (checkpoint.cc; docs/decisions/0011-checkpoints-settle-history.md)
+  // The checkpoint this replica's state is built on: its state at V, then the deltas outside V.
+  // Deltas in V that this replica holds keep the status they had; their ops are not applied
+  // again (the checkpoint holds their effect), and later ops are judged in past(d) ∪ V.
+  struct Base {
+    Hash32 id{};
+    Bytes bytes;
+    std::vector<uint64_t> vv;  // V, by device index
+    Bytes genesis;
+    std::vector<std::unique_ptr<PlainOp>> ops;  // the plain ops that counted in V
+    std::vector<PlainEntry> plain;              // the same, pinned, with their stamps
+    std::vector<wire::v1::CheckpointPlain> wire_plain;
+    bool trusted = false;
+  };
+  std::optional<Base> base_;
+  std::optional<Hash32> awaiting_base_;  // trusted, but this replica lacks its bytes
+  const std::vector<uint64_t>* BarrierVv() const { return base_ ? &base_->vv : nullptr; }
+  bool InBase(uint32_t dev, uint64_t seq) const {
+    return base_ && dev < base_->vv.size() && seq <= base_->vv[dev];
+  }
+  // The timestamp of a delta, also of a feed's base delta; 0 when neither is held.
+  uint64_t HlcOf(uint32_t dev, uint64_t seq) const;
+  // The checkpoint at version `at` (by device index; null: the current version), after sealing
+  // pending actions. FailedPrecondition unless the state here is the state at `at`: every
+  // delta outside it changes no records (claims, key shares), and none awaits its key.
+  // Without `seal`, pending actions make it FailedPrecondition instead.
+  Result<Bytes> BuildCheckpoint(const std::vector<uint64_t>* at, bool seal);
+  // Parses checkpoint bytes and makes them the base: the state is rebuilt on them by the next
+  // RebuildAll. With `wb` (a replica adopting a checkpoint it is behind), feeds that end before
+  // V start at V: the deltas they held are all in V, and are dropped (from the store via `wb`).
+  Status UseBase(const Hash32& id, Bytes bytes, store::WriteBatch* wb);
+  // Loads the base's records and journal summary into the (cleared) table and rules.
+  Status LoadBaseState();
+  // Chooses the newest trusted checkpoint among the claims counted so far; switches the base to
+  // it when its bytes are held here. Returns true when the base changed.
+  bool UpdateBarrier();
+  struct ClaimTally {
+    std::vector<uint64_t> version;  // by device index
+    uint64_t weight = 0;
+    bool owner = false;
+    std::set<uint32_t> members;
+  };
+  // Every checkpoint claimed in ops that count, with who claimed it.
+  std::map<Hash32, ClaimTally> Claims() const;
+  Status InitFromCheckpoint(ByteView checkpoint);
+  // Checkpoints in the store, compressed there; LoadCheckpoint checks the bytes against the id.
+  void PutCheckpoint(store::WriteBatch& wb, const Hash32& id, ByteView bytes);
+  Result<std::optional<Bytes>> LoadCheckpoint(const Hash32& id);
+  // Sum of the seqs under a version vector: how much history a checkpoint settles.
+  static uint64_t Weight(const std::vector<uint64_t>& vv);
 };
 
 }  // namespace grove::replica

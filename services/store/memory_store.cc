@@ -1,5 +1,6 @@
 #include "store/memory_store.h"
 
+#include <algorithm>
 #include <functional>
 #include <iterator>
 #include <optional>
@@ -130,10 +131,57 @@ class Applier final : public WriteBatch::Handler {
     return DeleteEntry(&Workspace::chunks, ws, id);
   }
 
+  // Undo runs newest first, so when a checkpoint mutation is undone the list is as that mutation
+  // left it: an insert is still the last element, and a removed one goes back where it was.
+  Status PutCheckpoint(const WorkspaceId& ws, const Hash32& id, ByteView bytes) override {
+    Workspace* w = Find(ws);
+    if (w == nullptr) return internal::WorkspaceMissing();
+    if (FindCheckpoint(*w, id) != w->checkpoints.end()) return Status::Ok();  // same id, same bytes
+    w->checkpoints.emplace_back(id, Copy(bytes));
+    undo_.push_back([this, ws] { all_.at(ws).checkpoints.pop_back(); });
+    return Status::Ok();
+  }
+
+  Status DeleteCheckpoint(const WorkspaceId& ws, const Hash32& id) override {
+    Workspace* w = Find(ws);
+    if (w == nullptr) return Status::Ok();
+    auto it = FindCheckpoint(*w, id);
+    if (it == w->checkpoints.end()) return Status::Ok();
+    const auto index = it - w->checkpoints.begin();
+    undo_.push_back([this, ws, index, old = std::move(*it)] {
+      auto& list = all_.at(ws).checkpoints;
+      list.insert(list.begin() + index, old);
+    });
+    w->checkpoints.erase(it);
+    return Status::Ok();
+  }
+
+  Status DeleteDeltasUpTo(const WorkspaceId& ws, const Hash32& author,
+                          uint64_t up_to_seq) override {
+    Workspace* w = Find(ws);
+    if (w == nullptr) return Status::Ok();
+    auto begin = w->deltas.lower_bound({author, 0});
+    auto end = w->deltas.upper_bound({author, up_to_seq});
+    if (begin == end) return Status::Ok();
+    std::map<std::pair<Hash32, uint64_t>, MemoryStore::Delta> removed(
+        std::make_move_iterator(begin), std::make_move_iterator(end));
+    w->deltas.erase(begin, end);
+    undo_.push_back([this, ws, removed = std::move(removed)] {
+      all_.at(ws).deltas.insert(removed.begin(), removed.end());
+    });
+    return Status::Ok();
+  }
+
  private:
   Workspace* Find(const WorkspaceId& ws) {
     auto it = all_.find(ws);
     return it == all_.end() ? nullptr : &it->second;
+  }
+
+  static std::vector<std::pair<Hash32, Bytes>>::iterator FindCheckpoint(Workspace& w,
+                                                                        const Hash32& id) {
+    return std::find_if(w.checkpoints.begin(), w.checkpoints.end(),
+                        [&](const auto& entry) { return entry.first == id; });
   }
 
   // Logs the current value of map[key] (or its absence) so Undo can put it back.
@@ -270,6 +318,24 @@ Result<bool> MemoryStore::HasChunk(const WorkspaceId& ws, const Hash32& id) {
   return w != nullptr && w->chunks.contains(id);
 }
 
+Result<std::optional<Bytes>> MemoryStore::GetCheckpoint(const WorkspaceId& ws, const Hash32& id) {
+  const Workspace* w = Find(ws);
+  if (w == nullptr) return std::optional<Bytes>();
+  for (const auto& [stored, bytes] : w->checkpoints) {
+    if (stored == id) return std::optional<Bytes>(bytes);
+  }
+  return std::optional<Bytes>();
+}
+
+Result<std::vector<std::pair<Hash32, uint64_t>>> MemoryStore::ListCheckpoints(
+    const WorkspaceId& ws) {
+  std::vector<std::pair<Hash32, uint64_t>> out;
+  const Workspace* w = Find(ws);
+  if (w == nullptr) return out;
+  for (const auto& [id, bytes] : w->checkpoints) out.emplace_back(id, bytes.size());
+  return out;
+}
+
 Result<uint64_t> MemoryStore::SizeBytes() {
   uint64_t total = 0;
   for (const auto& [id, w] : workspaces_) {
@@ -280,6 +346,7 @@ Result<uint64_t> MemoryStore::SizeBytes() {
     for (const EvidenceRow& e : w.evidence) total += e.bytes.size();
     for (const auto& [key, value] : w.meta) total += key.size() + value.size();
     for (const auto& [chunk, data] : w.chunks) total += chunk.size() + data.size();
+    for (const auto& [cp, bytes] : w.checkpoints) total += cp.size() + bytes.size();
   }
   return total;
 }

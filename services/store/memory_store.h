@@ -33,6 +33,8 @@ class MemoryStore final : public Store {
   Result<std::optional<Bytes>> GetMeta(const WorkspaceId& ws, std::string_view key) override;
   Result<std::optional<Bytes>> GetChunk(const WorkspaceId& ws, const Hash32& id) override;
   Result<bool> HasChunk(const WorkspaceId& ws, const Hash32& id) override;
+  Result<std::optional<Bytes>> GetCheckpoint(const WorkspaceId& ws, const Hash32& id) override;
+  Result<std::vector<std::pair<Hash32, uint64_t>>> ListCheckpoints(const WorkspaceId& ws) override;
   Result<uint64_t> SizeBytes() override;
   Result<CompactResult> Compact(uint64_t max_bytes) override;
   Result<StoreSpace> Space() override;
@@ -52,6 +54,7 @@ class MemoryStore final : public Store {
     std::vector<EvidenceRow> evidence;
     std::map<std::string, Bytes, std::less<>> meta;
     std::map<Hash32, Bytes> chunks;
+    std::vector<std::pair<Hash32, Bytes>> checkpoints;  // insertion order; a workspace has few
   };
 
  private:

@@ -43,6 +43,11 @@ struct SqliteStore::Statements {
   Statement delete_chunk;
   Statement get_chunk;
   Statement has_chunk;
+  Statement put_checkpoint;
+  Statement delete_checkpoint;
+  Statement get_checkpoint;
+  Statement checkpoints_of;
+  Statement delete_deltas_up_to;
 };
 
 namespace {
@@ -117,6 +122,19 @@ constexpr StatementSpec kStatementSpecs[] = {
      "SELECT data FROM chunks WHERE workspace = ?1 AND id = ?2"},
     {&SqliteStore::Statements::has_chunk, "looking up chunk",
      "SELECT 1 FROM chunks WHERE workspace = ?1 AND id = ?2"},
+    // DO NOTHING: the id is the hash of the bytes, and a stored checkpoint keeps its place (n).
+    {&SqliteStore::Statements::put_checkpoint, "storing checkpoint",
+     "INSERT INTO checkpoints (workspace, id, bytes) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"},
+    {&SqliteStore::Statements::delete_checkpoint, "deleting checkpoint",
+     "DELETE FROM checkpoints WHERE workspace = ?1 AND id = ?2"},
+    {&SqliteStore::Statements::get_checkpoint, "reading checkpoint",
+     "SELECT bytes FROM checkpoints WHERE workspace = ?1 AND id = ?2"},
+    // length() of a blob column is read from the row header: the bytes themselves are not loaded.
+    {&SqliteStore::Statements::checkpoints_of, "listing checkpoints",
+     "SELECT id, length(bytes) FROM checkpoints WHERE workspace = ?1 ORDER BY n"},
+    // One range delete on the primary key (workspace, author, seq), however long the feed.
+    {&SqliteStore::Statements::delete_deltas_up_to, "pruning deltas",
+     "DELETE FROM deltas WHERE workspace = ?1 AND author = ?2 AND seq <= ?3"},
 };
 
 std::string NewerVersionMessage(int64_t version) {
@@ -403,6 +421,25 @@ class Applier final : public WriteBatch::Handler {
     return s.BindBlob(1, ws).BindBlob(2, id).Run();
   }
 
+  Status PutCheckpoint(const WorkspaceId& ws, const Hash32& id, ByteView bytes) override {
+    Statement& s = st_.put_checkpoint;
+    ScopedReset reset(s);
+    return RowStatus(s.BindBlob(1, ws).BindBlob(2, id).BindBlob(3, bytes).Run());
+  }
+
+  Status DeleteCheckpoint(const WorkspaceId& ws, const Hash32& id) override {
+    Statement& s = st_.delete_checkpoint;
+    ScopedReset reset(s);
+    return s.BindBlob(1, ws).BindBlob(2, id).Run();
+  }
+
+  Status DeleteDeltasUpTo(const WorkspaceId& ws, const Hash32& author,
+                          uint64_t up_to_seq) override {
+    Statement& s = st_.delete_deltas_up_to;
+    ScopedReset reset(s);
+    return s.BindBlob(1, ws).BindBlob(2, author).BindInt64(3, Signed(up_to_seq)).Run();
+  }
+
  private:
   // WriteBatch has already refused values above INT64_MAX, so this cast is exact.
   static int64_t Signed(uint64_t v) { return static_cast<int64_t>(v); }
@@ -566,6 +603,30 @@ Result<bool> SqliteStore::HasChunk(const WorkspaceId& ws, const Hash32& id) {
   ScopedReset reset(s);
   s.BindBlob(1, ws).BindBlob(2, id);
   return s.Step();
+}
+
+Result<std::optional<Bytes>> SqliteStore::GetCheckpoint(const WorkspaceId& ws, const Hash32& id) {
+  Statement& s = stmts_->get_checkpoint;
+  ScopedReset reset(s);
+  s.BindBlob(1, ws).BindBlob(2, id);
+  GROVE_ASSIGN_OR_RETURN(bool found, s.Step());
+  if (!found) return std::optional<Bytes>();
+  return std::optional<Bytes>(CopyBlob(s, 0));
+}
+
+Result<std::vector<std::pair<Hash32, uint64_t>>> SqliteStore::ListCheckpoints(
+    const WorkspaceId& ws) {
+  Statement& s = stmts_->checkpoints_of;
+  ScopedReset reset(s);
+  s.BindBlob(1, ws);
+  std::vector<std::pair<Hash32, uint64_t>> out;
+  for (;;) {
+    GROVE_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return out;
+    auto& [id, size] = out.emplace_back();
+    GROVE_RETURN_IF_ERROR(ReadHash(s, 0, id));
+    GROVE_RETURN_IF_ERROR(ReadUnsigned(s, 1, size));
+  }
 }
 
 // The files' sizes rather than page_count * page_size: that counts pages still only in the log

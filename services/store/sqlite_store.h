@@ -40,6 +40,8 @@ class SqliteStore final : public Store {
   Result<std::optional<Bytes>> GetMeta(const WorkspaceId& ws, std::string_view key) override;
   Result<std::optional<Bytes>> GetChunk(const WorkspaceId& ws, const Hash32& id) override;
   Result<bool> HasChunk(const WorkspaceId& ws, const Hash32& id) override;
+  Result<std::optional<Bytes>> GetCheckpoint(const WorkspaceId& ws, const Hash32& id) override;
+  Result<std::vector<std::pair<Hash32, uint64_t>>> ListCheckpoints(const WorkspaceId& ws) override;
   Result<uint64_t> SizeBytes() override;
   Result<CompactResult> Compact(uint64_t max_bytes) override;
   Result<StoreSpace> Space() override;

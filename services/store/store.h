@@ -3,8 +3,8 @@
 // The replica keeps workspaces in memory and persists through this interface only; it never
 // issues SQL. Everything it writes for one applied batch of deltas goes into one WriteBatch, and
 // Store::Write applies that batch atomically (one SQLite transaction): all of it or none of it.
-// The store does not understand delta bodies, record states or pending operations; they are
-// opaque blobs.
+// The store does not understand delta bodies, record states, pending operations or checkpoints;
+// they are opaque blobs.
 //
 // Rows belong to a workspace. Every Put* for a workspace that is not stored (neither before the
 // batch nor earlier in it) fails with FailedPrecondition, and DeleteWorkspace removes every row of
@@ -112,6 +112,16 @@ class WriteBatch {
   void PutChunk(const WorkspaceId& ws, const Hash32& id, ByteView data);
   // Removes a chunk (an upload that was abandoned).
   void DeleteChunk(const WorkspaceId& ws, const Hash32& id);
+  // Inserts a checkpoint of a workspace (opaque canonical bytes; `id` is their SHA-256, computed
+  // by the caller: the store does not hash). An id already stored is a no-op (the stored bytes
+  // and their place in ListCheckpoints are kept).
+  void PutCheckpoint(const WorkspaceId& ws, const Hash32& id, ByteView bytes);
+  // Removes a checkpoint (superseded by a newer one).
+  void DeleteCheckpoint(const WorkspaceId& ws, const Hash32& id);
+  // Prunes history: removes the deltas of `author` in ws with seq <= up_to_seq; the deltas above
+  // it stay. The store keeps no trace of what it pruned: a pruned delta put again is stored again
+  // (the replica decides what it accepts).
+  void DeleteDeltasUpTo(const WorkspaceId& ws, const Hash32& author, uint64_t up_to_seq);
 
   void Clear();
   size_t size() const;
@@ -135,6 +145,10 @@ class WriteBatch {
     virtual Status PutMeta(const WorkspaceId& ws, std::string_view key, ByteView value) = 0;
     virtual Status PutChunk(const WorkspaceId& ws, const Hash32& id, ByteView data) = 0;
     virtual Status DeleteChunk(const WorkspaceId& ws, const Hash32& id) = 0;
+    virtual Status PutCheckpoint(const WorkspaceId& ws, const Hash32& id, ByteView bytes) = 0;
+    virtual Status DeleteCheckpoint(const WorkspaceId& ws, const Hash32& id) = 0;
+    virtual Status DeleteDeltasUpTo(const WorkspaceId& ws, const Hash32& author,
+                                    uint64_t up_to_seq) = 0;
   };
 
   // Calls handler for each mutation in order. Returns the batch's own argument error without
@@ -210,6 +224,13 @@ class Store {
   virtual Result<std::optional<Bytes>> GetChunk(const WorkspaceId& ws, const Hash32& id) = 0;
   // Whether the chunk is held, without reading it.
   virtual Result<bool> HasChunk(const WorkspaceId& ws, const Hash32& id) = 0;
+
+  // A checkpoint's bytes, or nullopt when this store does not hold it.
+  virtual Result<std::optional<Bytes>> GetCheckpoint(const WorkspaceId& ws, const Hash32& id) = 0;
+  // Every checkpoint held for ws as (id, size in bytes), oldest first (insertion order), without
+  // reading their bytes.
+  virtual Result<std::vector<std::pair<Hash32, uint64_t>>> ListCheckpoints(
+      const WorkspaceId& ws) = 0;
 
   // For metrics. SqliteStore: database file plus write-ahead log. MemoryStore: sum of blob sizes.
   virtual Result<uint64_t> SizeBytes() = 0;

@@ -65,6 +65,20 @@ struct DeleteChunkOp {
   WorkspaceId ws;
   Hash32 id;
 };
+struct PutCheckpointOp {
+  WorkspaceId ws;
+  Hash32 id;
+  Bytes bytes;
+};
+struct DeleteCheckpointOp {
+  WorkspaceId ws;
+  Hash32 id;
+};
+struct DeleteDeltasUpToOp {
+  WorkspaceId ws;
+  Hash32 author;
+  uint64_t up_to_seq;
+};
 
 constexpr uint64_t kMaxStorable = std::numeric_limits<int64_t>::max();
 
@@ -75,7 +89,8 @@ Bytes Copy(ByteView v) { return Bytes(v.begin(), v.end()); }
 struct WriteBatch::Mutation {
   std::variant<PutWorkspaceOp, DeleteWorkspaceOp, PutDeltaOp, SetDeltaStatusOp, PutRecordOp,
                DeleteRecordOp, ClearRecordsOp, PutPendingOp, ClearPendingOp, PutEvidenceOp,
-               PutMetaOp, PutChunkOp, DeleteChunkOp>
+               PutMetaOp, PutChunkOp, DeleteChunkOp, PutCheckpointOp, DeleteCheckpointOp,
+               DeleteDeltasUpToOp>
       op;
 };
 
@@ -160,6 +175,19 @@ void WriteBatch::DeleteChunk(const WorkspaceId& ws, const Hash32& id) {
   mutations_.push_back({DeleteChunkOp{ws, id}});
 }
 
+void WriteBatch::PutCheckpoint(const WorkspaceId& ws, const Hash32& id, ByteView bytes) {
+  mutations_.push_back({PutCheckpointOp{ws, id, Copy(bytes)}});
+}
+
+void WriteBatch::DeleteCheckpoint(const WorkspaceId& ws, const Hash32& id) {
+  mutations_.push_back({DeleteCheckpointOp{ws, id}});
+}
+
+void WriteBatch::DeleteDeltasUpTo(const WorkspaceId& ws, const Hash32& author, uint64_t up_to_seq) {
+  if (invalid_.ok()) invalid_ = CheckStorable("seq", up_to_seq, mutations_.size());
+  mutations_.push_back({DeleteDeltasUpToOp{ws, author, up_to_seq}});
+}
+
 void WriteBatch::Clear() {
   mutations_.clear();
   invalid_ = Status::Ok();
@@ -214,6 +242,15 @@ class Dispatcher {
   }
   Status operator()(const DeleteChunkOp& m) {
     return Named("DeleteChunk", m.ws, h_.DeleteChunk(m.ws, m.id));
+  }
+  Status operator()(const PutCheckpointOp& m) {
+    return Named("PutCheckpoint", m.ws, h_.PutCheckpoint(m.ws, m.id, m.bytes));
+  }
+  Status operator()(const DeleteCheckpointOp& m) {
+    return Named("DeleteCheckpoint", m.ws, h_.DeleteCheckpoint(m.ws, m.id));
+  }
+  Status operator()(const DeleteDeltasUpToOp& m) {
+    return Named("DeleteDeltasUpTo", m.ws, h_.DeleteDeltasUpTo(m.ws, m.author, m.up_to_seq));
   }
 
  private:

@@ -204,6 +204,7 @@ TEST_F(PgStoreTest, WritesAndReadsMatchMemoryStoreAndSurviveReopen) {
   batches[2].PutRecord(b, B("t"), B("3"));
   batches[2].ClearPending(b, UINT64_MAX);  // nothing pending on a relay: a no-op
   batches[2].DeleteChunk(b, Id(5));
+  batches[2].DeleteCheckpoint(b, Id(6));  // no checkpoints on a relay: a no-op
 
   batches[3].PutDelta(Delta(a, 1, 1, "genesis"));  // same hash: a no-op
   batches[3].PutWorkspace(gone, B("back"));        // recreated empty
@@ -222,6 +223,8 @@ TEST_F(PgStoreTest, WritesAndReadsMatchMemoryStoreAndSurviveReopen) {
   EXPECT_FALSE(pg->GetDelta(a, Id(1), 3).value().has_value());
   EXPECT_FALSE(pg->HasChunk(a, Id(5)).value());
   EXPECT_FALSE(pg->GetChunk(a, Id(5)).value().has_value());
+  EXPECT_FALSE(pg->GetCheckpoint(b, Id(6)).value().has_value());
+  EXPECT_TRUE(pg->ListCheckpoints(b).value().empty());
 
   // A second store on the same database loads the same rows.
   auto again = OpenStore();
@@ -323,6 +326,18 @@ TEST_F(PgStoreTest, FailedBatchesLeaveCacheAndDatabaseUnchanged) {
     wb.DeleteRecord(ws, B("k"));
     wb.PutChunk(ws, Id(3), B("chunk"));
     refused(wb, Code::kFailedPrecondition, "a relay stores no attachment chunks");
+  }
+  {
+    WriteBatch wb;
+    wb.PutRecord(ws, B("k"), B("changed"));
+    wb.PutCheckpoint(ws, Id(4), B("checkpoint"));
+    refused(wb, Code::kFailedPrecondition, "a relay stores no checkpoints");
+  }
+  {
+    WriteBatch wb;
+    wb.PutDelta(Delta(ws, 1, 2, "new"));
+    wb.DeleteDeltasUpTo(ws, Id(1), 1);
+    refused(wb, Code::kFailedPrecondition, "a relay keeps full history");
   }
   {
     WriteBatch wb;

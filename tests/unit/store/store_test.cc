@@ -140,6 +140,22 @@ std::string Meta(Store& store, const WorkspaceId& ws, std::string_view key) {
   return ToString(**got);
 }
 
+using CheckpointList = std::vector<std::pair<Hash32, uint64_t>>;
+
+CheckpointList Checkpoints(Store& store, const WorkspaceId& ws) {
+  auto listed = store.ListCheckpoints(ws);
+  EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+  return listed.ok() ? *listed : CheckpointList();
+}
+
+// "<missing>" when the checkpoint is not held.
+std::string CheckpointBytes(Store& store, const WorkspaceId& ws, const Hash32& id) {
+  auto got = store.GetCheckpoint(ws, id);
+  EXPECT_TRUE(got.ok()) << got.status().ToString();
+  if (!got.ok() || !got->has_value()) return "<missing>";
+  return ToString(**got);
+}
+
 std::vector<std::pair<WorkspaceId, std::string>> Workspaces(Store& store) {
   auto listed = store.ListWorkspaces();
   EXPECT_TRUE(listed.ok()) << listed.status().ToString();
@@ -185,6 +201,10 @@ std::string DumpRows(Store& store, const WorkspaceId& ws,
   }
   for (const std::string& key : meta_keys)
     out << "meta " << key << "=" << Meta(store, ws, key) << "\n";
+  for (const auto& [id, size] : Checkpoints(store, ws)) {
+    out << "checkpoint " << HexEncode(id).substr(0, 8) << " " << size << " "
+        << CheckpointBytes(store, ws, id) << "\n";
+  }
   return out.str();
 }
 
@@ -206,6 +226,7 @@ void Fill(WriteBatch& b, const WorkspaceId& ws, std::string_view tag) {
   b.PutPending(ws, 1, B("op " + t));
   b.PutEvidence(Fork(ws, 4, "reason " + t));
   b.PutMeta(ws, "m", B("meta " + t));
+  b.PutCheckpoint(ws, Id(0xcf), B("checkpoint " + t));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,6 +516,173 @@ TEST_P(StoreTest, AFailedBatchStoresNoChunk) {
   EXPECT_FALSE(*store().HasChunk(ws1_, Id(0xc1)));
 }
 
+TEST_P(StoreTest, CheckpointsListInInsertionOrderPerWorkspaceAndGoWithIt) {
+  const Hash32 c1 = Id(0xd1), c2 = Id(0xd2), c3 = Id(0xd3), c4 = Id(0xd4);
+  WriteBatch b;
+  b.PutWorkspace(ws1_, B("w"));
+  b.PutWorkspace(ws2_, B("w"));
+  // Ids out of byte order, so that id order and insertion order differ.
+  b.PutCheckpoint(ws1_, c3, B("third id, first in"));
+  b.PutCheckpoint(ws2_, c2, B("other workspace"));
+  b.PutCheckpoint(ws1_, c1, B(""));
+  b.PutCheckpoint(ws1_, c2, B("second"));
+  b.PutCheckpoint(ws1_, c3, B("other bytes"));  // same id: already stored, kept as and where it was
+  ASSERT_OK(Write(b));
+  Reopen();
+  EXPECT_EQ(Checkpoints(store(), ws1_), (CheckpointList{{c3, 18}, {c1, 0}, {c2, 6}}));
+  EXPECT_EQ(Checkpoints(store(), ws2_), (CheckpointList{{c2, 15}}));
+  EXPECT_EQ(CheckpointBytes(store(), ws1_, c3), "third id, first in");
+  EXPECT_EQ(CheckpointBytes(store(), ws1_, c1), "") << "empty bytes, present";
+  EXPECT_EQ(CheckpointBytes(store(), ws2_, c2), "other workspace");
+  EXPECT_EQ(CheckpointBytes(store(), ws2_, c1), "<missing>")
+      << "checkpoints belong to one workspace";
+  EXPECT_EQ(CheckpointBytes(store(), Id(0x99), c1), "<missing>") << "unknown workspace: no error";
+  EXPECT_TRUE(Checkpoints(store(), Id(0x99)).empty());
+
+  // A superseded checkpoint goes; one put again after its delete is the newest.
+  WriteBatch supersede;
+  supersede.DeleteCheckpoint(ws1_, c3);
+  supersede.DeleteCheckpoint(ws1_, c4);      // not stored: a no-op
+  supersede.DeleteCheckpoint(Id(0x99), c1);  // unknown workspace: a no-op
+  supersede.PutCheckpoint(ws1_, c3, B("back"));
+  ASSERT_OK(Write(supersede));
+  Reopen();
+  EXPECT_EQ(Checkpoints(store(), ws1_), (CheckpointList{{c1, 0}, {c2, 6}, {c3, 4}}));
+  EXPECT_EQ(CheckpointBytes(store(), ws1_, c3), "back");
+
+  // Deleting the newest and then adding one: the new one is still after all the others (SQLite
+  // reuses the freed rowid, which must not matter).
+  WriteBatch newest;
+  newest.DeleteCheckpoint(ws1_, c3);
+  ASSERT_OK(Write(newest));
+  WriteBatch after;
+  after.PutCheckpoint(ws1_, c4, B("four"));
+  after.PutCheckpoint(ws2_, c1, B("one"));
+  ASSERT_OK(Write(after));
+  Reopen();
+  EXPECT_EQ(Checkpoints(store(), ws1_), (CheckpointList{{c1, 0}, {c2, 6}, {c4, 4}}));
+  EXPECT_EQ(Checkpoints(store(), ws2_), (CheckpointList{{c2, 15}, {c1, 3}}));
+
+  WriteBatch orphan;
+  orphan.PutCheckpoint(Id(0x77), c1, B("x"));
+  Status s = Write(orphan);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+
+  WriteBatch drop;
+  drop.DeleteWorkspace(ws1_);
+  drop.PutWorkspace(ws1_, B("fresh"));
+  ASSERT_OK(Write(drop));
+  Reopen();
+  EXPECT_TRUE(Checkpoints(store(), ws1_).empty()) << "deleting a workspace deletes its checkpoints";
+  EXPECT_EQ(CheckpointBytes(store(), ws1_, c4), "<missing>");
+  EXPECT_EQ(Checkpoints(store(), ws2_).size(), 2u);
+}
+
+TEST_P(StoreTest, SizeBytesCountsCheckpoints) {
+  WriteBatch b;
+  b.PutWorkspace(ws1_, B("w"));
+  ASSERT_OK(Write(b));
+  auto before = store().SizeBytes();
+  ASSERT_OK(before.status());
+  WriteBatch put;
+  put.PutCheckpoint(ws1_, Id(0xd1), Bytes(256 * 1024, 0x5a));
+  ASSERT_OK(Write(put));
+  auto after = store().SizeBytes();
+  ASSERT_OK(after.status());
+  EXPECT_GE(*after, *before + 256 * 1024);
+  EXPECT_EQ(Checkpoints(store(), ws1_), (CheckpointList{{Id(0xd1), 256 * 1024}}));
+}
+
+TEST_P(StoreTest, DeleteDeltasUpToPrunesOneFeedUpToTheSeq) {
+  const Hash32 a = Id(0xa1), other = Id(0xa2);
+  WriteBatch b;
+  b.PutWorkspace(ws1_, B("w"));
+  b.PutWorkspace(ws2_, B("w"));
+  for (uint64_t seq = 0; seq <= 12; ++seq) {
+    b.PutDelta(Delta(ws1_, 0xa1, seq, static_cast<uint8_t>(seq), "a" + std::to_string(seq)));
+    b.PutDelta(Delta(ws1_, 0xa2, seq, static_cast<uint8_t>(seq), "o" + std::to_string(seq)));
+    b.PutDelta(Delta(ws2_, 0xa1, seq, static_cast<uint8_t>(seq), "w" + std::to_string(seq)));
+  }
+  // An author whose id sorts right after a's, so a range that overshot the feed would show.
+  Hash32 neighbour = a;
+  neighbour[31] = 0xa2;
+  b.PutDelta(DeltaRow{ws1_, neighbour, 1, Id(0x01), B("neighbour"), 0});
+  ASSERT_OK(Write(b));
+
+  const auto seqs = [&](const WorkspaceId& ws, const Hash32& author) {
+    std::vector<uint64_t> out;
+    for (const DeltaRow& d : Deltas(store(), ws)) {
+      if (d.author == author) out.push_back(d.seq);
+    }
+    return out;
+  };
+  using Seqs = std::vector<uint64_t>;
+  const Seqs all = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+
+  WriteBatch prune;
+  prune.DeleteDeltasUpTo(ws1_, a, 9);           // numerically, not as text: 10, 11 and 12 stay
+  prune.DeleteDeltasUpTo(ws1_, Id(0xee), 100);  // no such author: a no-op
+  prune.DeleteDeltasUpTo(Id(0x99), a, 100);     // unknown workspace: a no-op
+  ASSERT_OK(Write(prune));
+  Reopen();
+  EXPECT_EQ(seqs(ws1_, a), (Seqs{10, 11, 12}));
+  EXPECT_EQ(seqs(ws1_, other), all) << "another author's feed";
+  EXPECT_EQ(seqs(ws2_, a), all) << "the same author in another workspace";
+  EXPECT_EQ(Deltas(store(), ws1_).size(), 3u + all.size() + 1u) << "the neighbour feed stays";
+  EXPECT_FALSE(store().GetDelta(ws1_, a, 9)->has_value());
+  ASSERT_TRUE(store().GetDelta(ws1_, a, 10)->has_value());
+  EXPECT_EQ(ToString(store().GetDelta(ws1_, a, 10)->value().bytes), "a10");
+
+  WriteBatch again;
+  again.DeleteDeltasUpTo(ws1_, a, 9);  // nothing left under it: a no-op
+  again.DeleteDeltasUpTo(ws1_, other, 0);
+  ASSERT_OK(Write(again));
+  EXPECT_EQ(seqs(ws1_, a), (Seqs{10, 11, 12}));
+  EXPECT_EQ(seqs(ws1_, other), (Seqs{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+
+  // A pruned delta is no longer there to set a status on; put again, it is stored again.
+  WriteBatch status;
+  status.SetDeltaStatus(ws1_, a, 3, 7);
+  EXPECT_EQ(Write(status).code(), Code::kNotFound);
+  WriteBatch restore;
+  restore.PutDelta(Delta(ws1_, 0xa1, 3, 0x33, "back"));
+  ASSERT_OK(Write(restore));
+  EXPECT_EQ(seqs(ws1_, a), (Seqs{3, 10, 11, 12}));
+
+  WriteBatch whole;
+  whole.DeleteDeltasUpTo(ws1_, a, uint64_t{1} << 62);
+  ASSERT_OK(Write(whole));
+  Reopen();
+  EXPECT_TRUE(seqs(ws1_, a).empty());
+  EXPECT_EQ(seqs(ws2_, a), all);
+}
+
+// Not a timed assertion (machines vary): prints the time for information.
+TEST_P(StoreTest, PruningA100kDeltaFeed) {
+  constexpr uint64_t kDeltas = 100'000;
+  WriteBatch b;
+  b.PutWorkspace(ws1_, B("w"));
+  for (uint64_t seq = 1; seq <= kDeltas; ++seq) {
+    b.PutDelta(DeltaRow{ws1_, Id(0xa1), seq, Id(static_cast<uint8_t>(seq)), B("delta body"), 0});
+  }
+  b.PutDelta(Delta(ws1_, 0xa2, 1, 0x21, "other feed"));
+  ASSERT_OK(Write(b));
+  WriteBatch prune;
+  prune.DeleteDeltasUpTo(ws1_, Id(0xa1), kDeltas - 10);
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_OK(Write(prune));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
+                .count();
+  std::cout << "[   info   ] " << (GetParam() == Impl::kMemory ? "memory" : "sqlite")
+            << ": pruning " << kDeltas - 10 << " deltas of a feed took " << ms << " ms\n";
+  const std::vector<DeltaRow> left = Deltas(store(), ws1_);
+  ASSERT_EQ(left.size(), 11u);
+  EXPECT_EQ(left.front().seq, kDeltas - 9);
+  EXPECT_EQ(left[9].seq, kDeltas);
+  EXPECT_EQ(left[10].author, Id(0xa2));
+}
+
 TEST_P(StoreTest, DeleteWorkspaceRemovesAllItsRowsAndOnlyThose) {
   WriteBatch b;
   Fill(b, ws1_, "one");
@@ -519,11 +707,15 @@ TEST_P(StoreTest, DeleteWorkspaceRemovesAllItsRowsAndOnlyThose) {
   EXPECT_TRUE(Pending(store(), ws1_).empty());
   EXPECT_TRUE(Evidence(store(), ws1_).empty());
   EXPECT_EQ(Meta(store(), ws1_, "m"), "<missing>");
+  EXPECT_TRUE(Checkpoints(store(), ws1_).empty());
+  EXPECT_EQ(CheckpointBytes(store(), ws1_, Id(0xcf)), "<missing>");
 }
 
 TEST_P(StoreTest, ConflictingDeltaFailsTheWholeBatchWithCorruption) {
   WriteBatch setup;
   Fill(setup, ws1_, "before");
+  setup.PutDelta(Delta(ws1_, 0xa2, 1, 0x21, "pruned, then restored"));
+  setup.PutDelta(Delta(ws1_, 0xa2, 2, 0x22, "pruned, then restored"));
   ASSERT_OK(Write(setup));
   const std::vector<WorkspaceId> all = {ws1_, ws2_};
   const std::string before = Dump(store(), all, {"m", "n"});
@@ -543,6 +735,10 @@ TEST_P(StoreTest, ConflictingDeltaFailsTheWholeBatchWithCorruption) {
   b.SetDeltaStatus(ws1_, Id(0xa1), 1, 99);
   b.PutDelta(Delta(ws1_, 0xa1, 2, 0x22, "new seq"));
   b.ClearRecords(ws1_);
+  b.PutCheckpoint(ws1_, Id(0xd1), B("added"));
+  b.DeleteCheckpoint(ws1_, Id(0xcf));
+  b.PutCheckpoint(ws1_, Id(0xcf), B("put back, now last"));
+  b.DeleteDeltasUpTo(ws1_, Id(0xa2), 2);
   b.PutDelta(Delta(ws1_, 0xa1, 1, 0x99, "fork of seq 1"));  // stored seq 1 has hash 0x11
   b.PutRecord(ws1_, B("after"), B("x"));
   Status s = Write(b);
@@ -562,12 +758,14 @@ TEST_P(StoreTest, ConflictingDeltaFailsTheWholeBatchWithCorruption) {
 
 TEST_P(StoreTest, RowsNeedTheirWorkspaceToBeStored) {
   const WorkspaceId unknown = Id(0x66);
-  std::vector<WriteBatch> batches(5);
+  std::vector<WriteBatch> batches(7);
   batches[0].PutDelta(Delta(unknown, 0xa1, 1, 0x11, "d"));
   batches[1].PutRecord(unknown, B("k"), B("v"));
   batches[2].PutPending(unknown, 1, B("op"));
   batches[3].PutEvidence(Fork(unknown, 1, "r"));
   batches[4].PutMeta(unknown, "m", B("v"));
+  batches[5].PutCheckpoint(unknown, Id(0xcf), B("checkpoint"));
+  batches[6].PutChunk(unknown, Id(0xc1), B("chunk"));
   for (size_t i = 0; i < batches.size(); ++i) {
     Status s = Write(batches[i]);
     EXPECT_EQ(s.code(), Code::kFailedPrecondition) << i << ": " << s.ToString();
@@ -590,13 +788,15 @@ TEST_P(StoreTest, RowsNeedTheirWorkspaceToBeStored) {
 
 TEST_P(StoreTest, ValuesAboveInt64MaxFailTheBatch) {
   const uint64_t too_big = uint64_t{1} << 63;
-  std::vector<WriteBatch> batches(3);
+  std::vector<WriteBatch> batches(5);
   for (WriteBatch& b : batches) b.PutWorkspace(ws1_, B("w"));
   batches[0].PutDelta(Delta(ws1_, 0xa1, too_big, 0x11, "d"));
   batches[1].PutPending(ws1_, too_big, B("op"));
   EvidenceRow late = Fork(ws1_, 1, "r");
   late.received_ms = too_big;
   batches[2].PutEvidence(late);
+  batches[3].DeleteDeltasUpTo(ws1_, Id(0xa1), too_big);
+  batches[4].SetDeltaStatus(ws1_, Id(0xa1), too_big, 1);
   for (size_t i = 0; i < batches.size(); ++i) {
     Status s = Write(batches[i]);
     EXPECT_EQ(s.code(), Code::kInvalidArgument) << i << ": " << s.ToString();
@@ -715,6 +915,7 @@ TEST_F(SqliteFileTest, AVersionOneStoreMigratesToChunksKeepingItsData) {
   {
     // What a store written by the release before attachments looks like.
     RawDb raw(path_);
+    raw.Exec("DROP TABLE checkpoints");
     raw.Exec("DROP TABLE chunks");
     raw.Exec("PRAGMA user_version = 1");
   }
@@ -726,6 +927,57 @@ TEST_F(SqliteFileTest, AVersionOneStoreMigratesToChunksKeepingItsData) {
   b.PutChunk(Id(0x01), Id(0xc1), B("sealed"));
   ASSERT_OK((*reopened)->Write(b));
   EXPECT_TRUE(*(*reopened)->HasChunk(Id(0x01), Id(0xc1)));
+}
+
+TEST_F(SqliteFileTest, AVersionTwoStoreMigratesToCheckpointsKeepingItsData) {
+  CreateStoreWithData();
+  std::string schema_of_a_new_store;
+  {
+    // What a store written by the release before checkpoints looks like, with a chunk and deltas
+    // of two feeds in it.
+    auto opened = Open();
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    WriteBatch b;
+    b.PutChunk(Id(0x01), Id(0xc1), B("sealed"));
+    for (uint64_t seq = 2; seq <= 5; ++seq) {
+      b.PutDelta(Delta(Id(0x01), 0xa1, seq, static_cast<uint8_t>(seq), "d"));
+    }
+    b.PutDelta(Delta(Id(0x01), 0xa2, 1, 0x21, "other feed"));
+    ASSERT_OK((*opened)->Write(b));
+    opened->reset();
+    RawDb raw(path_);
+    schema_of_a_new_store = raw.Query("SELECT group_concat(sql, ';') FROM sqlite_master");
+    raw.Exec("DROP TABLE checkpoints");
+    raw.Exec("PRAGMA user_version = 2");
+  }
+  auto reopened = Open();
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  Store& store = **reopened;
+  {
+    RawDb raw(path_);
+    EXPECT_EQ(raw.Query("PRAGMA user_version"), std::to_string(CurrentSchemaVersion()));
+    EXPECT_EQ(raw.Query("SELECT group_concat(sql, ';') FROM sqlite_master"), schema_of_a_new_store);
+    EXPECT_EQ(raw.Query("PRAGMA integrity_check"), "ok");
+  }
+  EXPECT_EQ(Meta(store, Id(0x01), "m"), "meta kept");
+  EXPECT_EQ(Records(store, Id(0x01)).size(), 2001u);
+  EXPECT_EQ(Deltas(store, Id(0x01)).size(), 6u);
+  EXPECT_TRUE(*store.HasChunk(Id(0x01), Id(0xc1)));
+  EXPECT_TRUE(Checkpoints(store, Id(0x01)).empty());
+
+  WriteBatch b;
+  b.PutCheckpoint(Id(0x01), Id(0xd1), B("checkpoint"));
+  b.DeleteDeltasUpTo(Id(0x01), Id(0xa1), 4);
+  ASSERT_OK(store.Write(b));
+  EXPECT_EQ(Checkpoints(store, Id(0x01)), (CheckpointList{{Id(0xd1), 10}}));
+  EXPECT_EQ(Deltas(store, Id(0x01)).size(), 2u);
+  WriteBatch orphan;
+  orphan.PutCheckpoint(Id(0x77), Id(0xd1), B("x"));
+  EXPECT_EQ(store.Write(orphan).code(), Code::kFailedPrecondition) << "the foreign key holds";
+  WriteBatch drop;
+  drop.DeleteWorkspace(Id(0x01));
+  ASSERT_OK(store.Write(drop));
+  EXPECT_EQ(RawDb(path_).Query("SELECT count(*) FROM checkpoints"), "0") << "and cascades";
 }
 
 TEST_F(SqliteFileTest, NewerSchemaVersionIsRefusedNamingBothVersions) {
@@ -910,6 +1162,56 @@ TEST_F(CompactTest, DeletedWorkspaceIsGivenBackInBoundedStepsUntilTheFileIsNearl
   EXPECT_LT(end, peak / 10);
   EXPECT_LE(end, fresh + 64 * 1024) << "fresh " << fresh << ", peak " << peak;
   EXPECT_EQ(Meta(store, Id(0x01), "m"), "meta kept");
+  EXPECT_EQ(RawDb(path_).Query("PRAGMA integrity_check"), "ok");
+}
+
+TEST_F(CompactTest, PrunedDeltasAreGivenBackAndTheFileShrinks) {
+  auto opened = Open();
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store& store = **opened;
+  const WorkspaceId ws = Id(0x02);
+  const Hash32 author = Id(0xa1);
+  constexpr uint64_t kDeltas = 20 * 256;  // 20 MiB of 4 KiB deltas
+  WriteBatch b;
+  b.PutWorkspace(ws, B("pruned"));
+  ASSERT_OK(store.Write(b));
+  b.Clear();
+  for (uint64_t seq = 1; seq <= kDeltas; ++seq) {
+    b.PutDelta(DeltaRow{ws, author, seq, Id(0x11), Bytes(4096, static_cast<uint8_t>(seq)), 0});
+    if (seq % 256 == 0) {
+      ASSERT_OK(store.Write(b));
+      b.Clear();
+    }
+  }
+  RawDb(path_).Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const uint64_t peak = OnDisk();
+  EXPECT_GE(peak, 20 * kMiB);
+
+  // A checkpoint replaces the history under it; the newest 10% of the feed stays.
+  WriteBatch prune;
+  prune.PutCheckpoint(ws, Id(0xd1), Bytes(64 * 1024, 0x42));
+  prune.DeleteDeltasUpTo(ws, author, kDeltas - kDeltas / 10);
+  ASSERT_OK(store.Write(prune));
+  auto space = store.Space();
+  ASSERT_OK(space.status());
+  EXPECT_TRUE(space->compactable);
+  EXPECT_GE(space->free_bytes, 17 * kMiB);
+
+  EXPECT_GE(CompactFully(store, 4 * kMiB), 5);
+  auto after = store.Space();
+  ASSERT_OK(after.status());
+  EXPECT_EQ(after->free_bytes, 0u);
+  const uint64_t end = OnDisk();
+  EXPECT_EQ(after->file_bytes, end);
+  EXPECT_EQ(*store.SizeBytes(), end);
+  EXPECT_LT(end, peak / 5) << "peak " << peak;
+  EXPECT_GE(end, kDeltas / 10 * 4096) << "the kept deltas are still there";
+
+  const std::vector<DeltaRow> left = Deltas(store, ws);
+  ASSERT_EQ(left.size(), kDeltas / 10);
+  EXPECT_EQ(left.front().seq, kDeltas - kDeltas / 10 + 1);
+  EXPECT_EQ(left.back().bytes, Bytes(4096, static_cast<uint8_t>(kDeltas)));
+  EXPECT_EQ(Checkpoints(store, ws), (CheckpointList{{Id(0xd1), 64 * 1024}}));
   EXPECT_EQ(RawDb(path_).Query("PRAGMA integrity_check"), "ok");
 }
 
