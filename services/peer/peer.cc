@@ -299,14 +299,18 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     no.max_frame_bytes = options_.max_frame_bytes;
     // With a relay, outbound connections to it leave from the listen port (see Dial).
     no.reuse_port = relay_.has_value();
-    GROVE_ASSIGN_OR_RETURN(network_, net::Network::Start(*identity_, no, *this));
-    loop_.Call([this] {
+    // Started on the loop, so that network_ is set before the loop runs the first connection
+    // event the network thread posts (an early inbound connection used to find it null).
+    return loop_.Call([this, &no]() -> grove::Status {
+      auto network = net::Network::Start(*identity_, no, *this);
+      if (!network.ok()) return network.status();
+      network_ = std::move(network).value();
       listening_ = network_->listening();
       for (const net::Endpoint& ep : options_.connect) AddTarget(ep, std::nullopt);
       if (relay_) AddTarget(relay_->endpoint, relay_->card.sign_key, /*relay=*/true);
       Tick();
+      return grove::Status::Ok();
     });
-    return grove::Status::Ok();
   }
 
   void Stop() {
