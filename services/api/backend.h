@@ -248,6 +248,7 @@ struct AttachmentStatus {
   AttachmentInfo info = {};
   bool manifest = false;
   uint64_t chunks_held = 0;
+  uint64_t bytes_held = 0;  // plaintext bytes of the chunks held (of info.size)
   // "complete" (every chunk held), "fetching" (asked of connected members) or "unavailable"
   // (missing, and no connected member left to ask).
   std::string state = {};
@@ -262,6 +263,19 @@ class AttachmentUpload {
   virtual grove::Status Write(std::string_view data) = 0;
   // Stores the manifest; the attachment is complete and durable when this returns OK.
   virtual Result<AttachmentInfo> Finish() = 0;
+};
+
+// One download in progress, read from one HTTP worker thread: the attachment's manifest (held
+// here) and its chunks, in order, as they arrive. It holds at most one chunk at a time.
+class AttachmentDownload {
+ public:
+  virtual ~AttachmentDownload() = default;
+  virtual const AttachmentInfo& info() const = 0;
+  // The plaintext of chunk `index` (< info().chunks), checked against its id and the manifest;
+  // nullopt when it has not arrived within wait_ms (it is still being fetched, or no member is
+  // connected now: one may reconnect). Corruption when the stored chunk does not verify;
+  // FailedPrecondition when the workspace is gone; Unavailable when the peer stopped.
+  virtual Result<std::optional<std::string>> ReadChunk(uint64_t index, int wait_ms) = 0;
 };
 
 // One change, for GET /api/v1/events (server-sent events). `kind` is "record" (id set),
@@ -380,18 +394,16 @@ class Backend {
     (void)ws, (void)id;
     return grove::Status(Code::kUnavailable, "attachments are not supported here");
   }
-  // Makes every chunk of attachment `id` held here, fetching what is missing from connected
-  // members; waits up to timeout_ms. Unavailable, saying how much is missing, when no connected
-  // member has the rest (or time ran out); Corruption when the stored file does not verify.
-  virtual Result<AttachmentInfo> FetchAttachment(const std::string& ws, const std::string& id,
-                                                 int timeout_ms) {
+  // Opens attachment `id` for reading, fetching what is missing from connected members: its
+  // manifest first (waiting up to timeout_ms), then every data chunk not held here, asked for
+  // in file order; returns once the first chunk is held (or the file is empty), so the caller
+  // can stream while the rest arrives. Unavailable, saying how much is held, when no connected
+  // member has the manifest or the first chunk (or time ran out); Corruption when the stored
+  // manifest does not verify. What was asked for goes on arriving after the download ends.
+  virtual Result<std::unique_ptr<AttachmentDownload>> OpenAttachment(const std::string& ws,
+                                                                     const std::string& id,
+                                                                     int timeout_ms) {
     (void)ws, (void)id, (void)timeout_ms;
-    return grove::Status(Code::kUnavailable, "attachments are not supported here");
-  }
-  // The plaintext of chunk `index` of a held attachment, checked against its manifest.
-  virtual Result<std::string> ReadAttachmentChunk(const std::string& ws, const std::string& id,
-                                                  uint64_t index) {
-    (void)ws, (void)id, (void)index;
     return grove::Status(Code::kUnavailable, "attachments are not supported here");
   }
 

@@ -709,6 +709,7 @@ Json AttachmentStatusJson(const AttachmentStatus& status) {
   Json json = AttachmentJson(status.info);
   json.Set("manifest", status.manifest);
   json.Set("chunks_held", status.chunks_held);
+  json.Set("bytes_held", status.bytes_held);
   json.Set("state", status.state);
   return json;
 }

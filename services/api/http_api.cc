@@ -720,32 +720,48 @@ void HttpApi::Impl::Upload(Poco::Net::HTTPServerRequest& request,
   Send(request, response, Reply{201, internal::AttachmentJson(*info)}, true);
 }
 
-// Fetches what is missing first, so a failure can still be an error status; then streams the
-// plaintext chunk by chunk. A chunk that fails after the headers went out can only be signalled
-// by closing the connection short of Content-Length, which is why downloads never keep alive.
+// Streams while fetching: the backend holds (or fetches) the manifest and the first chunk before
+// the headers go out, so "nobody has this file" is still an error status; later chunks are
+// waited for as they arrive, each for up to kChunkWaitMs, which only a stalled fetch reaches
+// (in slices, so that stopping the API is not held up). A chunk that fails after the headers
+// went out can only be signalled by closing the connection short of Content-Length, which is
+// why downloads never keep alive. Nothing is lost by that: every chunk fetched so far stays
+// stored, and the next GET fetches only what is still missing.
 void HttpApi::Impl::Download(Poco::Net::HTTPServerRequest& request,
                              Poco::Net::HTTPServerResponse& response,
                              const internal::Request& routed) {
   constexpr int kFetchTimeoutMs = 60'000;
+  constexpr int kChunkWaitMs = 60'000;
+  constexpr int kWaitSliceMs = 500;
   const std::string& ws = routed.params.at(0);
   const std::string& id = routed.params.at(1);
-  Result<AttachmentInfo> info = backend_.FetchAttachment(ws, id, kFetchTimeoutMs);
-  if (!info.ok()) {
-    Send(request, response, internal::ErrorReply(info.status()), false);
+  Result<std::unique_ptr<AttachmentDownload>> opened =
+      backend_.OpenAttachment(ws, id, kFetchTimeoutMs);
+  if (!opened.ok()) {
+    Send(request, response, internal::ErrorReply(opened.status()), false);
     return;
   }
+  std::unique_ptr<AttachmentDownload> download = std::move(opened).value();
+  const AttachmentInfo& info = download->info();
   if (!DrainBody(request)) return;
   response.setKeepAlive(false);
   response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_OK);
   response.set("Cache-Control", "no-store");
-  response.setContentType(info->media_type.empty() ? "application/octet-stream" : info->media_type);
-  response.set("Content-Disposition",
-               "attachment; filename=\"" + QuotedFileName(info->name) + "\"");
-  response.setContentLength64(static_cast<Poco::Int64>(info->size));
+  response.setContentType(info.media_type.empty() ? "application/octet-stream" : info.media_type);
+  response.set("Content-Disposition", "attachment; filename=\"" + QuotedFileName(info.name) + "\"");
+  response.setContentLength64(static_cast<Poco::Int64>(info.size));
   std::ostream& out = response.send();
-  for (uint64_t i = 0; i < info->chunks && !stopping_ && out.good(); ++i) {
-    Result<std::string> chunk = backend_.ReadAttachmentChunk(ws, id, i);
-    if (!chunk.ok()) return;  // the connection closes short of Content-Length
+  for (uint64_t i = 0; i < info.chunks && !stopping_ && out.good(); ++i) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kChunkWaitMs);
+    std::optional<std::string> chunk;
+    while (!chunk) {
+      // Each return closes the connection short of Content-Length.
+      if (stopping_ || std::chrono::steady_clock::now() >= deadline) return;
+      Result<std::optional<std::string>> read = download->ReadChunk(i, kWaitSliceMs);
+      if (!read.ok()) return;
+      chunk = std::move(read).value();
+    }
     out.write(chunk->data(), static_cast<std::streamsize>(chunk->size()));
   }
   out.flush();

@@ -32,9 +32,10 @@
 //   GET    /api/v1/workspaces/{ws}/digest            {version, state, deltas}
 //   POST   /api/v1/workspaces/{ws}/attachments?name=&type=   raw file -> 201 {id, size, chunks,
 //          name, media_type}; 413 over the peer's attachment limit (streamed, not buffered)
-//   GET    /api/v1/workspaces/{ws}/attachments/{id}  the file, fetched from members on demand;
-//          503 when no connected member has what is missing
-//   GET    .../attachments/{id}/status               {..., manifest, chunks_held, state}
+//   GET    /api/v1/workspaces/{ws}/attachments/{id}  the file, fetched from members on demand
+//          and streamed while the rest arrives; 503 when no connected member has the start
+//   GET    .../attachments/{id}/status               {..., manifest, chunks_held, bytes_held,
+//          state}
 //   GET    /api/v1/events                            text/event-stream (server-sent events)
 //
 // schemas/openapi.yaml is the full contract (shapes, values, errors); a test keeps it in step

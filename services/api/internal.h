@@ -82,8 +82,9 @@ Result<RecordQuery> ParseRecordQuery(const std::vector<std::pair<std::string, st
 
 // The JSON shapes of the backend's values, also used for events.
 Json EventJson(const Event& event);
-Json AttachmentJson(const AttachmentInfo& info);            // {id, size, chunks, name, media_type}
-Json AttachmentStatusJson(const AttachmentStatus& status);  // + {manifest, chunks_held, state}
+Json AttachmentJson(const AttachmentInfo& info);  // {id, size, chunks, name, media_type}
+Json AttachmentStatusJson(
+    const AttachmentStatus& status);  // + {manifest, chunks_held, bytes_held, state}
 
 // --- Browser sessions (session_routes.cc) -------------------------------------------------------
 

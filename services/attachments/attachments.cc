@@ -152,6 +152,32 @@ Result<Bytes> OpenChunk(const WorkspaceId& ws, const KeyLookup& keys, const Chun
   return plain;
 }
 
+Result<Bytes> SealManifest(const WorkspaceId& ws, const crypto::SymmetricKey& key,
+                           const Manifest& m) {
+  if (Status s = CheckManifest(m); !s.ok()) return InvalidArgument(s.message());
+  w::AttachmentManifest pb;
+  pb.set_format(kManifestFormat);
+  pb.set_size(m.size);
+  pb.set_sha256(m.sha256.data(), m.sha256.size());
+  pb.set_chunk_size(m.chunk_size);
+  for (const ChunkRef& c : m.chunks) {
+    w::AttachmentChunk* pc = pb.add_chunks();
+    pc->set_id(c.id.data(), c.id.size());
+    pc->set_size(c.size);
+  }
+  pb.set_name(m.name);
+  pb.set_media_type(m.media_type);
+  pb.set_key_id(m.key_id.data(), m.key_id.size());
+  // Protobuf's serialization of one message by one build is deterministic for these field
+  // kinds (no maps, no unknown fields), which is what makes equal files give equal manifests.
+  const std::string plain = pb.SerializeAsString();
+  if (plain.size() > kMaxChunkSize) {
+    return InvalidArgument("the file has too many chunks (" + std::to_string(m.chunks.size()) +
+                           ") for one manifest");
+  }
+  return SealChunk(ws, m.key_id, key, ChunkKind::kManifest, AsBytes(plain));
+}
+
 Result<Manifest> OpenManifest(const WorkspaceId& ws, const KeyLookup& keys, const ChunkId& id,
                               ByteView sealed) {
   GROVE_ASSIGN_OR_RETURN(Bytes plain, OpenChunk(ws, keys, id, sealed, ChunkKind::kManifest));
@@ -257,29 +283,10 @@ Result<Attachment> Writer::Finish(std::string name, std::string media_type) {
   m.name = std::move(name);
   m.media_type = std::move(media_type);
   m.key_id = key_id_;
-  w::AttachmentManifest pb;
-  pb.set_format(kManifestFormat);
-  pb.set_size(m.size);
-  pb.set_sha256(m.sha256.data(), m.sha256.size());
-  pb.set_chunk_size(m.chunk_size);
-  for (const ChunkRef& c : m.chunks) {
-    w::AttachmentChunk* pc = pb.add_chunks();
-    pc->set_id(c.id.data(), c.id.size());
-    pc->set_size(c.size);
-  }
-  pb.set_name(m.name);
-  pb.set_media_type(m.media_type);
-  pb.set_key_id(m.key_id.data(), m.key_id.size());
-  // Protobuf's serialization of one message by one build is deterministic for these field
-  // kinds (no maps, no unknown fields), which is what makes equal files give equal manifests.
-  const std::string plain = pb.SerializeAsString();
-  if (plain.size() > kMaxChunkSize) {
-    return failed_ = InvalidArgument("the file has too many chunks for one manifest");
-  }
-  GROVE_ASSIGN_OR_RETURN(Bytes sealed,
-                         SealChunk(ws_, key_id_, key_, ChunkKind::kManifest, AsBytes(plain)));
-  out.id = IdOf(sealed);
-  Status s = sink_(out.id, sealed, ChunkKind::kManifest);
+  auto sealed = SealManifest(ws_, key_, m);
+  if (!sealed.ok()) return failed_ = sealed.status();
+  out.id = IdOf(*sealed);
+  Status s = sink_(out.id, *sealed, ChunkKind::kManifest);
   if (!s.ok()) return failed_ = s;
   return out;
 }

@@ -54,18 +54,32 @@ constexpr size_t kDefaultChunkSize = 1 << 20;
 // header, or a manifest (about 40 bytes per chunk: 4 MiB is a file of ~100,000 chunks).
 constexpr size_t kMaxChunkBytes = 4 << 20;
 constexpr size_t kMaxChunkSize = kMaxChunkBytes - 64;
-constexpr uint64_t kDefaultMaxFileBytes = 64ull << 20;
 constexpr size_t kMaxNameBytes = 255;
 constexpr size_t kHeaderBytes = 2 + 16 + crypto::kNonceSize;
+// A manifest's bytes per chunk it lists, at chunk sizes below 2 MiB (id 2 + 32, size 1 + 3,
+// entry tag and length 2), and a bound on the rest of it (hash, sizes, the longest name and
+// media type, key id, field tags).
+constexpr size_t kManifestBytesPerChunk = 40;
+constexpr size_t kManifestFixedBytes = 1024;
+// The largest file one manifest can list at the default chunk size: 100 GiB (102,400 chunks,
+// a manifest of about 4 MB). Peers cap their limit (attachments.max_bytes) here.
+constexpr uint64_t kMaxFileBytes = 100ull << 30;
+static_assert((kMaxFileBytes / kDefaultChunkSize) * kManifestBytesPerChunk + kManifestFixedBytes <=
+                  kMaxChunkSize,
+              "a file of kMaxFileBytes must fit one manifest chunk");
+// What a peer stores by default: well past 2 GB, well within kMaxFileBytes.
+constexpr uint64_t kDefaultMaxFileBytes = 16ull << 30;
 
 enum class ChunkKind : uint8_t { kData = 1, kManifest = 2 };
 
 struct ChunkRef {
   ChunkId id{};
-  uint32_t size = 0;  // plaintext bytes
+  uint32_t size = 0;  // plaintext bytes of this chunk (at most kMaxChunkSize)
   bool operator==(const ChunkRef&) const = default;
 };
 
+// Sizes of whole files are 64-bit everywhere (here, in the wire format and the API); only a
+// single chunk's size is 32-bit.
 struct Manifest {
   uint64_t size = 0;
   Hash32 sha256{};  // of the whole plaintext
@@ -74,6 +88,7 @@ struct Manifest {
   std::string name;
   std::string media_type;
   KeyId key_id{};
+  bool operator==(const Manifest&) const = default;
 };
 
 // Finds a content key this device holds by id; nullptr when it does not hold it.
@@ -100,6 +115,14 @@ Result<KeyId> KeyOf(ByteView sealed);
 // content key it names is not held.
 Result<Bytes> OpenChunk(const WorkspaceId& ws, const KeyLookup& keys, const ChunkId& id,
                         ByteView sealed, ChunkKind kind);
+
+// Seals `manifest` as a manifest chunk under content key `key`, which must be the key
+// manifest.key_id names (the chunk's header names it). Deterministic, as SealChunk. The
+// Writer's last step; public so that a manifest can be made without its file (tests of large
+// files). InvalidArgument when the manifest is inconsistent (as OpenManifest checks) or lists too
+// many chunks for one manifest chunk.
+Result<Bytes> SealManifest(const WorkspaceId& ws, const crypto::SymmetricKey& key,
+                           const Manifest& manifest);
 
 // Opens a manifest chunk and checks it is consistent (sizes add up, ids are 32 bytes, names
 // within limits). Errors as OpenChunk, and Corruption for an inconsistent manifest.

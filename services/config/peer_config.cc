@@ -10,7 +10,6 @@ namespace {
 using yaml::Bad;
 using yaml::Value;
 
-constexpr uint64_t kMaxAttachmentBytes = 1ull << 40;     // far past any file a peer should store
 constexpr std::string_view kCardPrefix = "grove-card:";  // identity.h's; decoding is the peer's
 constexpr std::string_view kCardExpect = "a card (one line starting with 'grove-card:')";
 

@@ -10,7 +10,7 @@
 //   sync: { seal_delay_ms: 200, max_frame_bytes: 16777216, batch_bytes: 1048576,
 //           reconnect_min_ms: 500, reconnect_max_ms: 30000 }
 //   store: { sync_full: false }
-//   attachments: { max_bytes: 67108864 }
+//   attachments: { max_bytes: 17179869184 }   # 16 GiB; at most 100 GiB
 //   relay: { address: "relay.example.org:7500", card: "grove-card:..." }   # both, or neither
 //   audit: { db: "postgresql://grove@db/audit", head_interval_s: 60 }      # an auditor device
 //   org: { card: "grove-org:...", enrolment: "grove-enrolment:..." }       # managed mode
@@ -44,6 +44,10 @@
 
 namespace grove::config {
 
+// The largest attachments.max_bytes: the largest file one attachment manifest can list
+// (attachments::kMaxFileBytes, 100 GiB; grove-peer checks the two agree).
+constexpr uint64_t kMaxAttachmentBytes = 100ull << 30;
+
 struct PeerConfig {
   std::string data;                       // data folder: device.key, api-token, store.db
   std::string listen = "127.0.0.1:7400";  // sync address (TLS), HOST:PORT
@@ -59,9 +63,10 @@ struct PeerConfig {
   uint64_t batch_bytes = 1 << 20;       // deltas per sync batch, 1..max_frame_bytes
   uint32_t reconnect_min_ms = 500;      // first redial delay, doubling up to reconnect_max_ms
   uint32_t reconnect_max_ms = 30000;
-  bool discover = true;                         // dial fellow members whose addresses peers share
-  bool store_sync_full = false;                 // fsync every commit (survives power loss, slower)
-  uint64_t attachment_max_bytes = 64ull << 20;  // largest attachment stored, 1..2^40
+  bool discover = true;          // dial fellow members whose addresses peers share
+  bool store_sync_full = false;  // fsync every commit (survives power loss, slower)
+  // Largest attachment stored, 1..kMaxAttachmentBytes (16 GiB by default).
+  uint64_t attachment_max_bytes = 16ull << 30;
   std::string relay_address;  // relay.address: a grove-relay's sync address, HOST:PORT; "": none
   std::string relay_card;     // relay.card: its card text ("grove-card:..."), which pins its key
   // audit.db: the compliance audit log's PostgreSQL (libpq URI or key=value); "": this device

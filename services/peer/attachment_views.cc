@@ -20,14 +20,27 @@ Result<attachments::Manifest> LoadManifest(store::Store& store, const replica::W
   return attachments::OpenManifest(ws.id(), KeysOf(ws), id, *sealed);
 }
 
-Result<std::string> ReadChunk(store::Store& store, const replica::Workspace& ws,
-                              const attachments::Manifest& manifest, uint64_t index) {
-  if (index >= manifest.chunks.size()) return InvalidArgument("chunk index out of range");
-  const attachments::ChunkId& id = manifest.chunks[index].id;
+Result<std::optional<SealedChunk>> TakeChunk(store::Store& store, const replica::Workspace& ws,
+                                             const attachments::ChunkId& id) {
   GROVE_ASSIGN_OR_RETURN(std::optional<Bytes> sealed, store.GetChunk(ws.id(), id));
-  if (!sealed) return NotFound("chunk " + std::to_string(index) + " is not held here");
+  if (!sealed) return std::optional<SealedChunk>();
+  GROVE_ASSIGN_OR_RETURN(attachments::KeyId key_id, attachments::KeyOf(*sealed));
+  const crypto::SymmetricKey* key = ws.ContentKey(key_id);
+  if (key == nullptr) {
+    return FailedPrecondition("the content key of chunk " + HexEncode(id).substr(0, 16) +
+                              " is not held by this device");
+  }
+  return std::optional<SealedChunk>(SealedChunk{std::move(*sealed), key_id, key->Clone()});
+}
+
+Result<std::string> OpenTakenChunk(const replica::WorkspaceId& ws,
+                                   const attachments::Manifest& manifest, uint64_t index,
+                                   const SealedChunk& chunk) {
+  auto keys = [&chunk](const attachments::KeyId& key_id) -> const crypto::SymmetricKey* {
+    return key_id == chunk.key_id ? &chunk.key : nullptr;
+  };
   GROVE_ASSIGN_OR_RETURN(Bytes plain,
-                         attachments::OpenDataChunk(ws.id(), KeysOf(ws), manifest, index, *sealed));
+                         attachments::OpenDataChunk(ws, keys, manifest, index, chunk.sealed));
   return ToString(plain);
 }
 
@@ -54,7 +67,10 @@ Result<api::AttachmentStatus> StatusOf(store::Store& store, sync::SyncNode& sync
   // Positions, not distinct chunks: a file may name one chunk several times (repeated content).
   for (const attachments::ChunkRef& chunk : manifest->chunks) {
     GROVE_ASSIGN_OR_RETURN(sync::ChunkState state, sync.StateOf(ws.id(), chunk.id));
-    if (state == sync::ChunkState::kHeld) ++status.chunks_held;
+    if (state == sync::ChunkState::kHeld) {
+      ++status.chunks_held;
+      status.bytes_held += chunk.size;
+    }
     if (state == sync::ChunkState::kFetching) fetching = true;
   }
   if (status.chunks_held == manifest->chunks.size()) {

@@ -5,6 +5,7 @@
 // Called on the peer's event loop: the Workspace, Store and SyncNode belong to it.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "api/backend.h"
@@ -27,14 +28,30 @@ attachments::KeyLookup KeysOf(const replica::Workspace& ws);
 Result<attachments::Manifest> LoadManifest(store::Store& store, const replica::Workspace& ws,
                                            const attachments::ChunkId& id);
 
-// The plaintext of data chunk `index`. NotFound when that chunk is not held.
-Result<std::string> ReadChunk(store::Store& store, const replica::Workspace& ws,
-                              const attachments::Manifest& manifest, uint64_t index);
+// A held chunk's sealed bytes and a copy of the content key it names, taken on the event loop so
+// that checking and opening it (hashing and decrypting a MiB) can run on the HTTP worker.
+struct SealedChunk {
+  Bytes sealed;
+  attachments::KeyId key_id;
+  crypto::SymmetricKey key;
+};
+
+// Chunk `id` of `ws` as a SealedChunk; nullopt when it is not held. FailedPrecondition when the
+// content key it names is not held; Corruption for a malformed header.
+Result<std::optional<SealedChunk>> TakeChunk(store::Store& store, const replica::Workspace& ws,
+                                             const attachments::ChunkId& id);
+
+// The plaintext of data chunk `index` of `manifest` from `chunk` (any thread): as
+// attachments::OpenDataChunk.
+Result<std::string> OpenTakenChunk(const replica::WorkspaceId& ws,
+                                   const attachments::Manifest& manifest, uint64_t index,
+                                   const SealedChunk& chunk);
 
 api::AttachmentInfo InfoOf(const attachments::ChunkId& id, const attachments::Manifest& manifest);
 
-// How much of the attachment is held, and whether the rest is being fetched. Data chunks count
-// once the manifest is held; before that the state is the manifest's.
+// How much of the attachment is held (chunks and bytes), and whether the rest is being fetched.
+// Data chunks count once the manifest is held; before that the state is the manifest's. Looks
+// up every chunk: O(chunks) store reads, for a status asked now and then, not for polling.
 Result<api::AttachmentStatus> StatusOf(store::Store& store, sync::SyncNode& sync,
                                        const replica::Workspace& ws,
                                        const attachments::ChunkId& id);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "api/http_api.h"
+#include "attachments/attachments.h"
 #include "config/peer_config.h"
 #include "identity/identity.h"
 #include "logging/log.h"
@@ -22,6 +23,9 @@
 namespace {
 
 using namespace grove;
+
+// The config lets no limit through that a manifest could not describe.
+static_assert(config::kMaxAttachmentBytes == attachments::kMaxFileBytes);
 
 constexpr char kUsage[] =
     "usage: grove-peer --data DIR [--listen HOST:PORT] [--api HOST:PORT] [--connect HOST:PORT]...\n"

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 
 #include <set>
 #include <thread>
@@ -267,6 +268,11 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
                                sync::ConnectionId from) {
         metrics_.chunks_received.Inc(stored);
         metrics_.chunks_rejected.Inc(corrupted);
+        if (stored > 0) {
+          std::lock_guard<std::mutex> lock(chunks_mu_);
+          ++chunks_arrived_;
+          chunks_cv_.notify_all();
+        }
         if (corrupted > 0) {
           log_.Warn("sync", "chunks rejected: they do not match their ids",
                     {{"workspace", Hex16(ws)},
@@ -845,6 +851,43 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     return grove::Status::Ok();
   }
 
+  // --- Attachment downloads ------------------------------------------------------------------
+  uint64_t ChunksArrived() {
+    std::lock_guard<std::mutex> lock(chunks_mu_);
+    return chunks_arrived_;
+  }
+  // Waits until chunks arrive after `seen` (a ChunksArrived() value), at most `timeout`.
+  void WaitForChunks(uint64_t seen, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(chunks_mu_);
+    chunks_cv_.wait_for(lock, timeout, [&] { return chunks_arrived_ != seen; });
+  }
+
+  // Data chunks `from`, `from` + 1, ... of `manifest` that are held, up to the first that is not
+  // or about `max_bytes` of them (at least one when the first is held): a download takes what
+  // has arrived in one visit to the loop, which is busy storing what arrives meanwhile. With
+  // `ask`, a first chunk not held is asked for again (a no-op while a member has the request; a
+  // new attempt once every member lacked it).
+  Result<std::vector<SealedChunk>> DownloadChunks(const replica::WorkspaceId& ws_id,
+                                                  const attachments::Manifest& manifest,
+                                                  uint64_t from, size_t max_bytes, bool ask) {
+    if (!sync_) return grove::Status(Code::kUnavailable, "the peer stopped");
+    replica::Workspace* ws = sync_->Find(ws_id);
+    if (ws == nullptr) return FailedPrecondition("the workspace is no longer held here");
+    std::vector<SealedChunk> out;
+    size_t bytes = 0;
+    for (uint64_t i = from; i < manifest.chunks.size() && (out.empty() || bytes < max_bytes); ++i) {
+      GROVE_ASSIGN_OR_RETURN(std::optional<SealedChunk> chunk,
+                             TakeChunk(*store_, *ws, manifest.chunks[i].id));
+      if (!chunk) break;
+      bytes += chunk->sealed.size();
+      out.push_back(std::move(*chunk));
+    }
+    if (out.empty() && ask && from < manifest.chunks.size()) {
+      sync_->FetchChunks(ws_id, {manifest.chunks[from].id});
+    }
+    return out;
+  }
+
   // Removes what an abandoned upload stored and nothing else uses, so a refused upload leaves
   // nothing behind.
   void AbandonUpload(uint64_t session) {
@@ -889,6 +932,11 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   // upload has used since.
   std::map<uint64_t, std::set<std::pair<replica::WorkspaceId, Hash32>>> upload_fresh_;
   uint64_t next_upload_ = 1;
+
+  // Bumped whenever fetched chunks are stored: downloads waiting for one wake at once.
+  std::mutex chunks_mu_;
+  std::condition_variable chunks_cv_;
+  uint64_t chunks_arrived_ = 0;
 
   std::mutex events_mu_;
   std::condition_variable events_cv_;
@@ -951,6 +999,73 @@ class PeerUpload final : public api::AttachmentUpload {
   std::string media_type_;
   attachments::Writer writer_;
   bool finished_ = false;
+};
+
+// One download: waits for each chunk on the loop (polling, so the loop stays free to receive
+// it), then checks and decrypts it on the HTTP worker that reads it.
+class PeerDownload final : public api::AttachmentDownload {
+ public:
+  PeerDownload(Peer::Impl& impl, const replica::WorkspaceId& ws, const attachments::ChunkId& id,
+               attachments::Manifest manifest)
+      : impl_(impl), ws_(ws), manifest_(std::move(manifest)), info_(InfoOf(id, manifest_)) {}
+
+  const api::AttachmentInfo& info() const override { return info_; }
+
+  Result<std::optional<std::string>> ReadChunk(uint64_t index, int wait_ms) override {
+    if (index >= manifest_.chunks.size()) return InvalidArgument("chunk index out of range");
+    if (!ahead_.empty() && ahead_index_ != index) ahead_.clear();  // not read in order
+    if (ahead_.empty()) {
+      GROVE_ASSIGN_OR_RETURN(bool arrived, ReadAhead(index, wait_ms));
+      if (!arrived) return std::optional<std::string>();
+    }
+    SealedChunk chunk = std::move(ahead_.front());
+    ahead_.pop_front();
+    ++ahead_index_;
+    GROVE_ASSIGN_OR_RETURN(std::string plain, OpenTakenChunk(ws_, manifest_, index, chunk));
+    return std::optional<std::string>(std::move(plain));
+  }
+
+ private:
+  // Sealed bytes taken from the store per visit to the loop: the chunks held from the one asked
+  // for on, up to this much (what a download holds at most, beside one chunk of plaintext).
+  static constexpr size_t kReadAheadBytes = 8 << 20;
+
+  // Fills ahead_ from chunk `index` on, waiting up to wait_ms for that chunk to arrive; false
+  // when it did not.
+  Result<bool> ReadAhead(uint64_t index, int wait_ms) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
+    for (;;) {
+      // A chunk every member lacked is asked again now and then (they may have it since).
+      const bool ask = Clock::now() >= next_ask_;
+      if (ask) next_ask_ = Clock::now() + std::chrono::seconds(1);
+      const uint64_t seen = impl_.ChunksArrived();  // before looking: no arrival is missed
+      GROVE_ASSIGN_OR_RETURN(std::vector<SealedChunk> held, impl_.loop_.Call([&] {
+        return impl_.DownloadChunks(ws_, manifest_, index, kReadAheadBytes, ask);
+      }));
+      if (!held.empty()) {
+        ahead_.assign(std::make_move_iterator(held.begin()), std::make_move_iterator(held.end()));
+        ahead_index_ = index;
+        return true;
+      }
+      const auto now = Clock::now();
+      if (now >= deadline) return false;
+      // Some chunk arriving wakes this at once; the bound lets it ask again now and then.
+      impl_.WaitForChunks(
+          seen, std::min<std::chrono::milliseconds>(
+                    std::chrono::milliseconds(250),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)));
+    }
+  }
+
+  Peer::Impl& impl_;
+  const replica::WorkspaceId ws_;
+  const attachments::Manifest manifest_;
+  const api::AttachmentInfo info_;
+  std::deque<SealedChunk> ahead_;  // chunks ahead_index_, ahead_index_ + 1, ...
+  uint64_t ahead_index_ = 0;
+  std::chrono::steady_clock::time_point next_ask_ =
+      std::chrono::steady_clock::now() + std::chrono::seconds(1);
 };
 
 }  // namespace
@@ -1358,67 +1473,87 @@ Result<api::AttachmentStatus> Peer::GetAttachmentStatus(const std::string& text,
   });
 }
 
-// Polls the loop rather than waiting on it: the loop must stay free to receive the chunks.
-Result<api::AttachmentInfo> Peer::FetchAttachment(const std::string& text,
-                                                  const std::string& id_text, int timeout_ms) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  bool asked_manifest = false, asked_data = false;
+// Polls the loop rather than waiting on it: the loop must stay free to receive the chunks. The
+// manifest is opened once; after that only the first chunk is looked at.
+Result<std::unique_ptr<api::AttachmentDownload>> Peer::OpenAttachment(const std::string& text,
+                                                                      const std::string& id_text,
+                                                                      int timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  struct Opened {
+    replica::WorkspaceId ws{};
+    attachments::ChunkId id{};
+    attachments::Manifest manifest;
+  };
+  std::optional<Opened> opened;
+  bool asked_manifest = false;
   for (;;) {
-    std::optional<api::AttachmentStatus> progress;
-    Result<std::optional<api::AttachmentInfo>> step =
-        impl_->loop_.Call([&]() -> Result<std::optional<api::AttachmentInfo>> {
-          GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
-          GROVE_ASSIGN_OR_RETURN(attachments::ChunkId id, ParseAttachmentId(id_text));
-          auto manifest = LoadManifest(*impl_->store_, *ws, id);
-          if (!manifest.ok() && manifest.status().code() != Code::kNotFound) {
-            return manifest.status();
-          }
-          if (!manifest.ok() && !asked_manifest) {
-            impl_->sync_->FetchChunks(ws->id(), {id});
-            asked_manifest = true;
-          }
-          if (manifest.ok() && !asked_data) {
-            std::vector<Hash32> ids;
-            for (const attachments::ChunkRef& c : manifest->chunks) ids.push_back(c.id);
-            impl_->sync_->FetchChunks(ws->id(), ids);
-            asked_data = true;
-          }
-          GROVE_ASSIGN_OR_RETURN(api::AttachmentStatus status,
-                                 StatusOf(*impl_->store_, *impl_->sync_, *ws, id));
-          if (status.state == "complete") {
-            return std::optional<api::AttachmentInfo>(status.info);
-          }
-          progress = status;
-          return std::optional<api::AttachmentInfo>();
-        });
-    if (!step.ok()) return step.status();
-    if (step->has_value()) return **step;
-    const std::string held = progress->manifest ? std::to_string(progress->chunks_held) + " of " +
-                                                      std::to_string(progress->info.chunks) +
-                                                      " chunks are held here"
-                                                : "its manifest is not held here";
-    if (progress->state == "unavailable") {
-      return grove::Status(Code::kUnavailable,
-                           "attachment " + id_text.substr(0, 16) + " cannot be fetched: " + held +
-                               ", and no connected member of the workspace has the rest");
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return grove::Status(Code::kUnavailable, "attachment " + id_text.substr(0, 16) +
-                                                   " is still being fetched: " + held +
+    bool ready = false, look_again = false;
+    // Set when the download cannot start: how much is held, and whether anyone is left to ask.
+    std::optional<api::AttachmentStatus> stuck;
+    bool unavailable = false;
+    const uint64_t seen = impl_->ChunksArrived();
+    grove::Status step = impl_->loop_.Call([&]() -> grove::Status {
+      GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+      GROVE_ASSIGN_OR_RETURN(attachments::ChunkId id, ParseAttachmentId(id_text));
+      if (!opened) {
+        auto manifest = LoadManifest(*impl_->store_, *ws, id);
+        if (!manifest.ok() && manifest.status().code() != Code::kNotFound) {
+          return manifest.status();
+        }
+        if (manifest.ok()) {
+          // Every missing chunk, in file order: the download reads them in that order.
+          std::vector<Hash32> ids;
+          ids.reserve(manifest->chunks.size());
+          for (const attachments::ChunkRef& c : manifest->chunks) ids.push_back(c.id);
+          impl_->sync_->FetchChunks(ws->id(), ids);
+          opened = Opened{ws->id(), id, std::move(manifest).value()};
+        } else if (!asked_manifest) {
+          impl_->sync_->FetchChunks(ws->id(), {id});
+          asked_manifest = true;
+        }
+      }
+      if (opened && opened->manifest.chunks.empty()) {
+        ready = true;
+        return grove::Status::Ok();
+      }
+      const Hash32& next = opened ? opened->manifest.chunks[0].id : id;
+      GROVE_ASSIGN_OR_RETURN(sync::ChunkState state, impl_->sync_->StateOf(ws->id(), next));
+      if (state == sync::ChunkState::kHeld) {
+        ready = opened.has_value();
+        look_again = !ready;  // the manifest arrived since it was looked for
+        return grove::Status::Ok();
+      }
+      unavailable = state == sync::ChunkState::kUnavailable;
+      if (unavailable || Clock::now() >= deadline) {
+        GROVE_ASSIGN_OR_RETURN(api::AttachmentStatus status,
+                               StatusOf(*impl_->store_, *impl_->sync_, *ws, id));
+        stuck = std::move(status);
+      }
+      return grove::Status::Ok();
+    });
+    if (!step.ok()) return step;
+    if (ready) break;
+    if (stuck) {
+      const std::string held = stuck->manifest ? std::to_string(stuck->chunks_held) + " of " +
+                                                     std::to_string(stuck->info.chunks) +
+                                                     " chunks are held here"
+                                               : "its manifest is not held here";
+      const std::string what = "attachment " + id_text.substr(0, 16);
+      if (unavailable) {
+        return grove::Status(Code::kUnavailable,
+                             what + " cannot be fetched: " + held +
+                                 ", and no connected member of the workspace has the rest");
+      }
+      return grove::Status(Code::kUnavailable, what + " is still being fetched: " + held +
                                                    " (see its /status; fetching goes on)");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (look_again) continue;
+    // Woken by arrivals; the bound catches members answering that they lack it.
+    impl_->WaitForChunks(seen, std::chrono::milliseconds(50));
   }
-}
-
-Result<std::string> Peer::ReadAttachmentChunk(const std::string& text, const std::string& id_text,
-                                              uint64_t index) {
-  return impl_->loop_.Call([&]() -> Result<std::string> {
-    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
-    GROVE_ASSIGN_OR_RETURN(attachments::ChunkId id, ParseAttachmentId(id_text));
-    GROVE_ASSIGN_OR_RETURN(attachments::Manifest manifest, LoadManifest(*impl_->store_, *ws, id));
-    return ReadChunk(*impl_->store_, *ws, manifest, index);
-  });
+  return std::unique_ptr<api::AttachmentDownload>(
+      new PeerDownload(*impl_, opened->ws, opened->id, std::move(opened->manifest)));
 }
 
 uint64_t Peer::CurrentEventSeq() {

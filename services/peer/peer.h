@@ -45,8 +45,8 @@ struct PeerOptions {
   int reconnect_min_ms = 500;
   int reconnect_max_ms = 30000;
   bool sync_full = false;
-  bool discover = true;  // dial members whose addresses peers share
-  uint64_t attachment_max_bytes = 64ull << 20;
+  bool discover = true;                         // dial members whose addresses peers share
+  uint64_t attachment_max_bytes = 16ull << 30;  // attachments::kDefaultMaxFileBytes
   // The relay to sync every workspace with (decision 0009): its sync address (HOST:PORT) and its
   // card ("grove-card:..."), which pins the relay's key. Both empty: no relay.
   std::string relay_address;
@@ -108,10 +108,9 @@ class Peer final : public api::Backend {
       const std::string& ws, const std::string& name, const std::string& media_type) override;
   Result<api::AttachmentStatus> GetAttachmentStatus(const std::string& ws,
                                                     const std::string& id) override;
-  Result<api::AttachmentInfo> FetchAttachment(const std::string& ws, const std::string& id,
-                                              int timeout_ms) override;
-  Result<std::string> ReadAttachmentChunk(const std::string& ws, const std::string& id,
-                                          uint64_t index) override;
+  Result<std::unique_ptr<api::AttachmentDownload>> OpenAttachment(const std::string& ws,
+                                                                  const std::string& id,
+                                                                  int timeout_ms) override;
   uint64_t CurrentEventSeq() override;
   std::vector<api::Event> WaitEvents(uint64_t after_seq, int timeout_ms) override;
 

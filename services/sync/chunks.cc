@@ -30,11 +30,21 @@ void SyncNode::FetchChunks(const WorkspaceId& ws, const std::vector<Hash32>& ids
   for (const Hash32& id : ids) {
     auto held = chunk_store_->HasChunk(ws, id);
     if (!held.ok() || *held) continue;
-    ChunkWant& want = chunk_wants_[{ws, id}];
+    auto [it, added] = chunk_wants_.try_emplace({ws, id});
+    ChunkWant& want = it->second;
+    if (added) {
+      want.order = next_chunk_order_++;
+      chunk_order_.emplace(want.order, it->first);
+    }
     // A new attempt: members that lacked it before may have it now.
     if (want.in_flight == 0) want.asked.clear();
   }
   DispatchChunkRequests();
+}
+
+void SyncNode::EraseWant(std::map<ChunkKey, ChunkWant>::iterator it) {
+  chunk_order_.erase(it->second.order);
+  chunk_wants_.erase(it);
 }
 
 void SyncNode::ForgetChunks(const WorkspaceId& ws, const std::vector<Hash32>& ids) {
@@ -47,7 +57,7 @@ void SyncNode::ForgetChunks(const WorkspaceId& ws, const std::vector<Hash32>& id
         --c->second->chunks_in_flight;
       }
     }
-    chunk_wants_.erase(it);
+    EraseWant(it);
   }
 }
 
@@ -69,11 +79,21 @@ Result<ChunkState> SyncNode::StateOf(const WorkspaceId& ws, const Hash32& id) {
   return ChunkState::kUnavailable;
 }
 
-// Hands each wanted chunk nobody has now to a member connection that has not said it lacks it,
-// in requests of at most kMaxChunkIdsPerRequest ids.
+// Hands each wanted chunk nobody has now, oldest want first, to a member connection that has not
+// said it lacks it, in requests of at most kMaxChunkIdsPerRequest ids. Runs after every Chunks
+// frame: it stops once no connection can take more, so a file of many chunks costs each run
+// about the chunks it hands out, not all that are wanted.
 void SyncNode::DispatchChunkRequests() {
+  size_t room = 0;
+  for (const auto& [cid, c] : connections_) {
+    if (c->ready && c->chunks_in_flight < kMaxChunksInFlight) {
+      room += kMaxChunksInFlight - c->chunks_in_flight;
+    }
+  }
   std::map<std::pair<ConnectionId, WorkspaceId>, w::Frame> requests;
-  for (auto& [key, want] : chunk_wants_) {
+  for (auto order = chunk_order_.begin(); order != chunk_order_.end() && room > 0; ++order) {
+    const ChunkKey& key = order->second;
+    ChunkWant& want = chunk_wants_.at(key);
     if (want.in_flight != 0) continue;
     const WorkspaceId& ws = key.first;
     for (auto& [cid, c] : connections_) {
@@ -85,6 +105,7 @@ void SyncNode::DispatchChunkRequests() {
       r->add_ids(key.second.data(), key.second.size());
       want.in_flight = cid;
       ++c->chunks_in_flight;
+      --room;
       break;
     }
   }
@@ -202,7 +223,10 @@ void SyncNode::OnChunks(Connection& c, const w::Chunks& in) {
       stored.clear();
     }
   }
-  for (const Hash32& id : stored) chunk_wants_.erase({*ws_id, id});
+  for (const Hash32& id : stored) {
+    auto it = chunk_wants_.find({*ws_id, id});
+    if (it != chunk_wants_.end()) EraseWant(it);
+  }
   if (observer_.chunks && (!stored.empty() || corrupted > 0)) {
     observer_.chunks(*ws_id, stored.size(), corrupted, c.id);
   }

@@ -259,7 +259,15 @@ class SyncNode {
   void SetChunkStore(store::Store* store);
   // Asks connected members for those of `ids` (chunks of `ws`) not held here. Ids already being
   // fetched are not asked again; ids every member lacked are asked again (a new attempt).
+  // Chunks are requested in the order they were first wanted (the order of `ids`, then of later
+  // calls), at most kMaxChunksInFlight per connection. A want lasts until the chunk is stored
+  // or forgotten, across connections: when one closes, what it was asked goes to another
+  // member, or to the next that connects, and whatever is held is never asked again, so an
+  // interrupted fetch resumes where it stopped. Wants are not persisted: after a restart the
+  // caller asks again (and only what is still missing is fetched).
   void FetchChunks(const WorkspaceId& ws, const std::vector<Hash32>& ids);
+  // How many chunks are wanted and not held yet.
+  size_t ChunksWanted() const { return chunk_wants_.size(); }
   // IOError when the store cannot be read.
   Result<ChunkState> StateOf(const WorkspaceId& ws, const Hash32& id);
   // Forgets wanted chunks of `ws` (a download given up); answers that arrive later are ignored.
@@ -293,13 +301,21 @@ class SyncNode {
   void DispatchChunkRequests();
   bool CanAskForChunks(const Connection& c, const WorkspaceId& ws);
 
-  // A chunk this node wants: whom it asked, and who has the request now (0: nobody).
+  // A chunk this node wants: whom it asked, who has the request now (0: nobody), and its place
+  // in chunk_order_.
   struct ChunkWant {
     std::set<ConnectionId> asked;
     ConnectionId in_flight = 0;
+    uint64_t order = 0;
   };
+  using ChunkKey = std::pair<WorkspaceId, Hash32>;
+  void EraseWant(std::map<ChunkKey, ChunkWant>::iterator it);
   store::Store* chunk_store_ = nullptr;
-  std::map<std::pair<WorkspaceId, Hash32>, ChunkWant> chunk_wants_;
+  std::map<ChunkKey, ChunkWant> chunk_wants_;
+  // The wants in the order they were first asked for: a file's chunks are requested in file
+  // order, so a download can stream from the start while the rest is still on its way.
+  std::map<uint64_t, ChunkKey> chunk_order_;
+  uint64_t next_chunk_order_ = 1;
 
   const identity::Identity& me_;
   Transport& transport_;

@@ -187,6 +187,7 @@ class PeerProcess {
 
   const std::string& name() const { return name_; }
   const std::string& data_dir() const { return data_dir_; }
+  pid_t pid() const { return pid_; }  // -1 when not running
   std::string sync_address() const;
   uint16_t sync_port() const { return sync_port_; }
   const ApiClient& api() const { return api_; }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/random.h"
+#include "grove/v1/attachment.pb.h"
 
 namespace grove::attachments {
 namespace {
@@ -99,6 +100,10 @@ TEST_F(AttachmentsTest, RoundTripsAcrossChunkBoundariesWrittenInOddPieces) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->chunks, a.manifest.chunks);
   EXPECT_EQ(m->sha256, crypto::Sha256(data));
+  EXPECT_EQ(*m, a.manifest);
+  auto resealed = SealManifest(ws_, *key_, a.manifest);
+  ASSERT_TRUE(resealed.ok()) << resealed.status().ToString();
+  EXPECT_EQ(IdOf(*resealed), a.id) << "the writer's manifest is SealManifest's";
 }
 
 TEST_F(AttachmentsTest, EmptyFileHasAManifestAndNoDataChunks) {
@@ -192,6 +197,93 @@ TEST_F(AttachmentsTest, OverTheLimitIsRefusedAndStopsTheWriter) {
   EXPECT_NE(s.message().find("250 bytes"), std::string::npos) << s.message();
   EXPECT_FALSE(writer.Finish("x", "").ok());
   for (ChunkKind k : stored.kinds) EXPECT_EQ(k, ChunkKind::kData) << "no manifest was written";
+}
+
+// A manifest without a file behind it: `full` chunks of the default size and a last one of
+// `tail` bytes (none when 0), with distinct made-up ids.
+Manifest Synthetic(size_t full, uint32_t tail, const KeyId& key_id) {
+  Manifest m;
+  m.chunk_size = kDefaultChunkSize;
+  const size_t n = full + (tail > 0 ? 1 : 0);
+  m.chunks.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    ChunkRef c;
+    for (size_t b = 0; b < 8; ++b) c.id[b] = static_cast<uint8_t>(i >> (8 * b));
+    c.id[31] = 0xc5;
+    c.size = i < full ? kDefaultChunkSize : tail;
+    m.chunks.push_back(c);
+  }
+  m.size = static_cast<uint64_t>(full) * kDefaultChunkSize + tail;
+  m.sha256 = crypto::Sha256(AsBytes(std::string_view("not the real file")));
+  m.name = "disk image.raw";
+  m.media_type = "application/octet-stream";
+  m.key_id = key_id;
+  return m;
+}
+
+// Sizes past 32 bits, without writing 4 GiB: a file of 4 GiB + 1 MiB + 7 bytes.
+TEST_F(AttachmentsTest, AManifestOfAFileOverFourGiBRoundTripsWithItsSixtyFourBitSize) {
+  const Manifest m = Synthetic(4097, 7, key_id_);
+  ASSERT_GT(m.size, 1ull << 32);
+  auto sealed = SealManifest(ws_, *key_, m);
+  ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
+  auto back = OpenManifest(ws_, Keys(), IdOf(*sealed), *sealed);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->size, 4097ull * (1 << 20) + 7);
+  EXPECT_EQ(*back, m);
+  // Deterministic, as every chunk: the same manifest is the same attachment.
+  EXPECT_EQ(*SealManifest(ws_, *key_, m), *sealed);
+
+  // The size cut to 32 bits (what a 32-bit field would carry) does not add up to the chunks: not
+  // sealed, and refused when a manifest claiming it is opened.
+  Manifest cut = m;
+  cut.size = static_cast<uint32_t>(m.size);
+  EXPECT_EQ(SealManifest(ws_, *key_, cut).status().code(), Code::kInvalidArgument);
+  grove::wire::v1::AttachmentManifest pb;
+  pb.set_format(1);
+  pb.set_size(cut.size);
+  pb.set_sha256(m.sha256.data(), m.sha256.size());
+  pb.set_chunk_size(m.chunk_size);
+  for (const ChunkRef& c : m.chunks) {
+    auto* pc = pb.add_chunks();
+    pc->set_id(c.id.data(), c.id.size());
+    pc->set_size(c.size);
+  }
+  pb.set_key_id(key_id_.data(), key_id_.size());
+  auto forged =
+      SealChunk(ws_, key_id_, *key_, ChunkKind::kManifest, AsBytes(pb.SerializeAsString()));
+  ASSERT_TRUE(forged.ok());
+  auto refused = OpenManifest(ws_, Keys(), IdOf(*forged), *forged);
+  EXPECT_EQ(refused.status().code(), Code::kCorruption);
+  EXPECT_NE(refused.status().message().find("do not add up"), std::string::npos)
+      << refused.status().ToString();
+  // A chunk short of full before the last is refused too: readers seek by offset.
+  Manifest gap = m;
+  gap.chunks[4096].size -= 1;
+  gap.size -= 1;
+  EXPECT_EQ(SealManifest(ws_, *key_, gap).status().code(), Code::kInvalidArgument);
+}
+
+// A peer accepts files up to kMaxFileBytes (100 GiB): their manifest must be one chunk.
+TEST_F(AttachmentsTest, TheLargestFileAPeerAcceptsFitsOneManifestChunk) {
+  Manifest m = Synthetic(kMaxFileBytes / kDefaultChunkSize, 0, key_id_);
+  m.name.assign(kMaxNameBytes, 'n');
+  m.media_type.assign(kMaxNameBytes, 't');
+  EXPECT_EQ(m.size, kMaxFileBytes);
+  auto sealed = SealManifest(ws_, *key_, m);
+  ASSERT_TRUE(sealed.ok()) << sealed.status().ToString();
+  EXPECT_LE(sealed->size(), kMaxChunkBytes);
+  EXPECT_TRUE(VerifyChunk(IdOf(*sealed), *sealed).ok()) << "a size any peer stores and serves";
+  auto back = OpenManifest(ws_, Keys(), IdOf(*sealed), *sealed);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->chunks.size(), 102400u);
+  EXPECT_EQ(back->size, 100ull << 30);
+  // Well past it, the manifest would not fit one chunk: refused, saying why.
+  Manifest over = Synthetic(kMaxFileBytes / kDefaultChunkSize * 11 / 10, 0, key_id_);
+  auto too_many = SealManifest(ws_, *key_, over);
+  EXPECT_EQ(too_many.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(too_many.status().message().find("too many chunks"), std::string::npos)
+      << too_many.status().ToString();
 }
 
 TEST_F(AttachmentsTest, SinkFailureStopsTheWriter) {

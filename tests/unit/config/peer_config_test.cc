@@ -55,6 +55,20 @@ TEST(PeerConfigTest, DefaultsWhenOnlyDataIsGiven) {
   EXPECT_EQ(r->reconnect_min_ms, 500u);
   EXPECT_EQ(r->reconnect_max_ms, 30000u);
   EXPECT_FALSE(r->store_sync_full);
+  EXPECT_EQ(r->attachment_max_bytes, 16ull << 30) << "files over 2 GB by default";
+}
+
+// Sizes past 32 bits; the top is the largest file one manifest lists (100 GiB).
+TEST(PeerConfigTest, AttachmentLimitIsSixtyFourBitAndCappedAtWhatAManifestLists) {
+  Result<PeerConfig> r =
+      ParsePeerConfig("data: d\nattachments:\n  max_bytes: 107374182400\n", "peer.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->attachment_max_bytes, kMaxAttachmentBytes);
+  r = ParsePeerConfig("data: d\nattachments:\n  max_bytes: 4294967297\n", "peer.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->attachment_max_bytes, (1ull << 32) + 1);
+  ExpectError("data: d\nattachments:\n  max_bytes: 107374182401\n", "peer.yaml:3:14",
+              {"attachments.max_bytes must be at most 107374182400, got '107374182401'"});
 }
 
 TEST(PeerConfigTest, ApiIsAnAddressOrASectionWithTheWebFolder) {

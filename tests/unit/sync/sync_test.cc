@@ -358,6 +358,123 @@ TEST_F(ChunkSyncTest, AMemberFetchesOnDemandInBoundedBatchesAndReadsTheFile) {
   EXPECT_EQ(b.node.Connections().front().frames_out, b_frames);
 }
 
+// A file of many small chunks (the shape of a 2 GB file in 1 MiB chunks, scaled down).
+constexpr size_t kManyChunks = 300;
+constexpr size_t kSmallChunk = 1000;
+
+std::vector<size_t> HeldIndexes(Node& n, const replica::WorkspaceId& ws,
+                                const attachments::Manifest& m) {
+  std::vector<size_t> held;
+  for (size_t i = 0; i < m.chunks.size(); ++i) {
+    auto h = n.device.store->HasChunk(ws, m.chunks[i].id);
+    if (h.ok() && *h) held.push_back(i);
+  }
+  return held;
+}
+
+TEST_F(ChunkSyncTest, ADroppedConnectionResumesWithOnlyTheMissingChunksInFileOrder) {
+  size_t stored = 0;
+  sync::Observer observer;
+  observer.chunks = [&](const replica::WorkspaceId&, size_t s, size_t, ConnectionId) {
+    stored += s;
+  };
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net, {}, observer);
+  auto& wa = Setup(a, b);
+  const Bytes data = FileBytes(kManyChunks * kSmallChunk - 3);
+  attachments::Attachment file = PutFile(a, wa, data, kSmallChunk);
+  ASSERT_EQ(file.manifest.chunks.size(), kManyChunks);
+  // The manifest first (as a download does), then every data chunk.
+  b.node.FetchChunks(wa.id(), {file.id});
+  net.Run();
+  ASSERT_TRUE(Holds(b, wa.id(), file.id));
+  stored = 0;
+  b.node.FetchChunks(wa.id(), DataIds(file.manifest));
+  EXPECT_EQ(b.node.ChunksWanted(), kManyChunks);
+
+  // Some request/answer rounds, then the connection drops mid-file.
+  net.Run(12);
+  const std::vector<size_t> before = HeldIndexes(b, wa.id(), file.manifest);
+  ASSERT_GT(before.size(), 0u);
+  ASSERT_LT(before.size(), kManyChunks / 2) << "the cut must come mid-file";
+  EXPECT_EQ(stored, before.size());
+  // Asked in file order, at most kMaxChunksInFlight at a time: what arrived is the file's start.
+  for (size_t i : before) EXPECT_LT(i, before.size() + sync::kMaxChunksInFlight) << i;
+  const ConnectionId a_side = a.node.Connections().front().id;
+  net.Disconnect(a.index, a_side);  // bob hears the connection go, with requests in flight
+  a.node.OnClosed(a_side);          // and so does alice
+  net.Run();
+  const size_t missing_id = file.manifest.chunks.size() - 1;
+  EXPECT_EQ(*b.node.StateOf(wa.id(), file.manifest.chunks[missing_id].id),
+            sync::ChunkState::kUnavailable)
+      << "no member connected: nobody to ask";
+  EXPECT_EQ(b.node.ChunksWanted(), kManyChunks - before.size()) << "the rest is still wanted";
+
+  // The connection comes back: the fetch goes on by itself, with what is still missing only.
+  net.Connect(b.index, a.index, b.key(), a.key());
+  net.Run();
+  EXPECT_EQ(HeldIndexes(b, wa.id(), file.manifest).size(), kManyChunks);
+  EXPECT_EQ(stored, kManyChunks) << "each chunk was fetched and stored once";
+  EXPECT_EQ(b.node.ChunksWanted(), 0u);
+  replica::Workspace& wb = *b.node.Find(wa.id());
+  auto keys = [&](const attachments::KeyId& k) { return wb.ContentKey(k); };
+  Bytes back;
+  for (size_t i = 0; i < kManyChunks; ++i) {
+    auto plain =
+        attachments::OpenDataChunk(wa.id(), keys, file.manifest, i,
+                                   **b.device.store->GetChunk(wa.id(), file.manifest.chunks[i].id));
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    back.insert(back.end(), plain->begin(), plain->end());
+  }
+  EXPECT_EQ(back, data);
+}
+
+TEST_F(ChunkSyncTest, AFetchResumesAfterTheReceiverRestartsWithoutRefetchingWhatItHolds) {
+  Node a("alice", 1, clock, net), b("bob", 2, clock, net);
+  auto& wa = Setup(a, b);
+  attachments::Attachment file = PutFile(a, wa, FileBytes(kManyChunks * kSmallChunk), kSmallChunk);
+  b.node.FetchChunks(wa.id(), {file.id});
+  net.Run();
+  b.node.FetchChunks(wa.id(), DataIds(file.manifest));
+  net.Run(10);
+  const size_t held = HeldIndexes(b, wa.id(), file.manifest).size();
+  ASSERT_GT(held, 0u);
+  ASSERT_LT(held, kManyChunks);
+  // Bob's peer stops: the connection goes, and with it every want (they are not persisted).
+  net.Disconnect(b.index, b.node.Connections().front().id);
+  net.Run();
+
+  // It starts again on the same store: a new node, the workspace reopened from the store.
+  size_t stored = 0;
+  sync::Observer observer;
+  observer.chunks = [&](const replica::WorkspaceId&, size_t s, size_t, ConnectionId) {
+    stored += s;
+  };
+  MemoryNet::Port port(net, 0);
+  sync::SyncNode restarted(b.device.identity, port, {}, observer);
+  const int index = net.Add(&restarted);
+  port.set_node(index);
+  restarted.SetChunkStore(b.device.store.get());
+  auto reopened =
+      replica::Workspace::Open(b.device.identity, wa.id(), *b.device.store, clock, b.device.rng);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  restarted.AddWorkspace(std::move(reopened).value());
+  net.Connect(index, a.index, b.key(), a.key());
+  net.Run();
+  const uint64_t a_bytes_before = a.node.Connections().back().bytes_out;
+
+  // Opening the file again asks for all of it; only what is missing travels.
+  restarted.FetchChunks(wa.id(), DataIds(file.manifest));
+  EXPECT_EQ(restarted.ChunksWanted(), kManyChunks - held);
+  net.Run();
+  EXPECT_EQ(HeldIndexes(b, wa.id(), file.manifest).size(), kManyChunks);
+  EXPECT_EQ(stored, kManyChunks - held);
+  // The bytes alice sent: the missing chunks' sealed bytes and little else.
+  const uint64_t sent = a.node.Connections().back().bytes_out - a_bytes_before;
+  const uint64_t sealed = kSmallChunk + attachments::kHeaderBytes + crypto::kTagSize;
+  EXPECT_GE(sent, (kManyChunks - held) * sealed);
+  EXPECT_LT(sent, (kManyChunks - held) * (sealed + 64));
+}
+
 TEST_F(ChunkSyncTest, ARemovedMemberIsRefusedChunks) {
   Node a("alice", 1, clock, net), b("bob", 2, clock, net);
   auto& wa = Setup(a, b);
