@@ -44,7 +44,12 @@ Result<std::optional<Bytes>> Workspace::Impl::LoadCheckpoint(const Hash32& id) {
   GROVE_ASSIGN_OR_RETURN(auto packed, store_.GetCheckpoint(id_, id));
   if (!packed) return std::optional<Bytes>();
   unsigned long long size = ZSTD_getFrameContentSize(packed->data(), packed->size());
-  if (size == ZSTD_CONTENTSIZE_ERROR) return packed;  // stored uncompressed
+  if (size == ZSTD_CONTENTSIZE_ERROR) {  // stored uncompressed
+    if (crypto::Sha256(*packed) != id) {
+      return Corruption("stored checkpoint does not match its id", HexEncode(id));
+    }
+    return packed;
+  }
   if (size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxCheckpointBytes) {
     return Corruption("stored checkpoint has a bad or oversized frame", HexEncode(id));
   }
@@ -86,8 +91,9 @@ Result<Bytes> Workspace::Impl::BuildCheckpoint(const std::vector<uint64_t>* at, 
     }
     for (uint64_t s = feed.base + 1; s <= feed.head(); ++s) {
       const DeltaMeta& m = feed.at(s);
-      if (m.status == DeltaStatus::kAwaitingKey) {
-        // Its ops are missing from this replica's state, so the checkpoint would be wrong.
+      if (m.status == DeltaStatus::kAwaitingKey && !InBase(d, s)) {
+        // Its ops are missing from this replica's state, so the checkpoint would be wrong (under
+        // the base, the base holds their effect).
         return FailedPrecondition("a delta held here awaits its content key; no checkpoint yet");
       }
       if (s > v[d] && m.has_sealed) {
@@ -298,24 +304,49 @@ Status Workspace::Impl::LoadBaseState() {
   return Status::Ok();
 }
 
+bool Workspace::Impl::ClaimTally::Trusted() const {
+  return proposed && (owner || members.size() >= kCheckpointQuorum);
+}
+
+std::optional<uint32_t> Workspace::Impl::Proposer() const {
+  // The creator's genesis op is the one admission a device makes of itself at its first delta.
+  for (const Admission& a : admissions_) {
+    if (a.seq == 1 && a.dev == a.target) return a.dev;
+  }
+  return std::nullopt;
+}
+
 std::map<Hash32, Workspace::Impl::ClaimTally> Workspace::Impl::Claims() const {
-  // Claims that count: in deltas whose ops count, by members (owners alone suffice).
+  // Claims that count: in deltas that are not malformed or forked, by a device that was a member
+  // in the claim's own causal past. A later removal does not take a claim back (its cut-off
+  // voids the member's deltas, not a trust already given): trust never goes away once given.
+  const std::optional<uint32_t> proposer = Proposer();
   std::map<Hash32, ClaimTally> tally;
   auto count = [&](const PlainEntry& e) {
     if (e.op->kind != PlainOp::Kind::kClaim) return;
-    if (!e.pinned && (excluded_.count({e.stamp.dev, e.stamp.seq}) ||
-                      membership_.refused().count({e.stamp.dev, e.stamp.seq}))) {
-      return;
+    if (!e.pinned) {
+      const Feed& feed = feeds_[e.stamp.dev];
+      if (!feed.at(e.stamp.seq).malformed.empty() ||
+          (feed.forked_at && e.stamp.seq >= feed.forked_at)) {
+        return;
+      }
     }
     // Only what the claiming delta had seen may be claimed.
-    const std::vector<uint64_t>* vv = VvOf(e.stamp.dev, e.stamp.seq);
+    const std::vector<uint64_t>* vv = e.pinned ? nullptr : VvOf(e.stamp.dev, e.stamp.seq);
     for (const auto& [d, s] : e.op->version) {
       uint64_t seen = d == e.stamp.dev ? e.stamp.seq - 1 : (vv && d < vv->size() ? (*vv)[d] : 0);
       if (!e.pinned && s > seen) return;
     }
-    Role role = membership_.RoleFor(e.stamp.dev, e.stamp.seq);
+    auto member = membership_.members().find(e.stamp.dev);
+    if (member == membership_.members().end()) return;
+    const Past past{vv, e.stamp.dev, e.stamp.seq};
+    Role role = Role::kNone;
+    for (const replica::Grant& g : member->second.grants) {
+      if (past.Contains(g.by)) role = g.role;
+    }
     if (role == Role::kNone) return;
     ClaimTally& t = tally[e.op->checkpoint];
+    t.proposed |= proposer == e.stamp.dev;
     t.version.assign(devices_.size(), 0);
     t.weight = 0;
     for (const auto& [d, s] : e.op->version) {
@@ -323,7 +354,7 @@ std::map<Hash32, Workspace::Impl::ClaimTally> Workspace::Impl::Claims() const {
       t.version[d] = s;
       t.weight += s;
     }
-    t.owner |= role == Role::kOwner;
+    t.owner |= proposer == e.stamp.dev && role == Role::kOwner;
     t.members.insert(e.stamp.dev);
   };
   if (base_) {
@@ -351,11 +382,16 @@ bool Workspace::Impl::UpdateBarrier() {
   const std::map<Hash32, ClaimTally> tally = Claims();
   std::optional<std::pair<uint64_t, Hash32>> best;
   for (const auto& [id, t] : tally) {
-    if (!t.owner && t.members.size() < kCheckpointQuorum) continue;
+    if (!t.Trusted()) continue;
     if (!best || std::make_pair(t.weight, id) > *best) best = std::make_pair(t.weight, id);
   }
   if (base_) base_->trusted = best && best->second == base_->id;
-  if (!best) return false;
+  if (!best) {
+    // None is trusted (any more: a removal's cut-off can void a claim of the quorum): none is
+    // awaited either.
+    awaiting_base_.reset();
+    return false;
+  }
   if (base_ && (base_->id == best->second || best->first <= Weight(base_->vv))) {
     // In force already; or this replica was started from a newer checkpoint, not trusted yet,
     // and cannot go back to an older one.
@@ -442,6 +478,11 @@ Result<CheckpointInfo> Workspace::ClaimCheckpoint() {
   if (im.membership_.CurrentRole(im.me_dev_) == Role::kNone) {
     return PermissionDenied("only members may claim a checkpoint");
   }
+  if (im.Proposer() != im.me_dev_) {
+    return FailedPrecondition(
+        "only the device that created the workspace proposes checkpoints; other members attest "
+        "them (AttestClaims)");
+  }
   GROVE_ASSIGN_OR_RETURN(Bytes bytes, MakeCheckpoint());
   CheckpointInfo info;
   info.id = crypto::Sha256(bytes);
@@ -491,7 +532,7 @@ Result<std::optional<CheckpointInfo>> Workspace::AttestClaims() {
   std::optional<std::pair<uint64_t, Hash32>> best;
   const auto tally = im.Claims();
   for (const auto& [id, t] : tally) {
-    if (t.owner || t.members.size() >= kCheckpointQuorum || t.members.count(im.me_dev_)) continue;
+    if (!t.proposed || t.Trusted() || t.members.count(im.me_dev_)) continue;
     if (t.weight <= settled) continue;
     if (!best || std::make_pair(t.weight, id) > *best) best = std::make_pair(t.weight, id);
   }

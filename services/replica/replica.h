@@ -83,7 +83,9 @@ struct Digests {
   Hash32 version{};  // what this replica holds (its version vector)
   Hash32 state{};    // what it computed from that
   uint64_t deltas = 0;
-  uint64_t unreadable = 0;  // valid deltas held whose content key this device lacks
+  // Valid deltas held whose content key this device lacks (outside the checkpoint in force: the
+  // effect of those under it is in it), plus one while a trusted checkpoint is missing.
+  uint64_t unreadable = 0;
 };
 
 struct MemberView {

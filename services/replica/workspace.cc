@@ -641,8 +641,13 @@ Digests Workspace::Impl::ComputeDigests() const {
     d.deltas += e.seq;
   }
   d.version = version.Finish();
-  for (const Feed& feed : feeds_) {
-    for (const DeltaMeta& m : feed.deltas) d.unreadable += m.status == DeltaStatus::kAwaitingKey;
+  for (uint32_t dev = 0; dev < feeds_.size(); ++dev) {
+    const Feed& feed = feeds_[dev];
+    for (uint64_t s = feed.base + 1; s <= feed.head(); ++s) {
+      // One held under the checkpoint in force keeps the status it had when the checkpoint came
+      // (awaiting a key it may have since), but its effect is in the checkpoint: not missing.
+      d.unreadable += feed.at(s).status == DeltaStatus::kAwaitingKey && !InBase(dev, s);
+    }
   }
   // A trusted checkpoint not held yet: the state is not final, as with a missing key.
   d.unreadable += awaiting_base_.has_value();

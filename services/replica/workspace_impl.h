@@ -257,11 +257,19 @@ class Workspace::Impl final : public Causality, public RuleHost {
   // Chooses the newest trusted checkpoint among the claims counted so far; switches the base to
   // it when its bytes are held here. Returns true when the base changed.
   bool UpdateBarrier();
+  // Checkpoints are proposed by one device, the workspace's creator: its claims come one after
+  // another, each at a version holding the one before, so the checkpoints that can become
+  // trusted form a chain, and a replica that pruned under one never needs deltas a later one
+  // lacks. Other members' claims of a proposed checkpoint are attestations.
+  std::optional<uint32_t> Proposer() const;
   struct ClaimTally {
     std::vector<uint64_t> version;  // by device index
     uint64_t weight = 0;
-    bool owner = false;
+    bool proposed = false;  // claimed by the proposer
+    bool owner = false;     // by the proposer as an owner
     std::set<uint32_t> members;
+    // An owner's proposal, or a proposal with the members' quorum.
+    bool Trusted() const;
   };
   // Every checkpoint claimed in ops that count, with who claimed it.
   std::map<Hash32, ClaimTally> Claims() const;

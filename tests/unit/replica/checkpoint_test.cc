@@ -233,37 +233,39 @@ TEST_F(CheckpointTest, ACheckpointSettlesWorkConcurrentWithIt) {
   }
 }
 
-TEST_F(CheckpointTest, MembersClaimsMakeACheckpointTrustedAtTheQuorum) {
-  SubmittedOrder(alice_, "PO-1");
-  SyncAll();
-  auto first = alice_->ClaimCheckpoint();
-  ASSERT_OK(first.status());
-  EXPECT_FALSE(first->trusted) << "one member's claim is not enough";
-  // bob, at the same version, computes the same checkpoint and claims it too.
-  auto second = bob_->ClaimCheckpoint();
-  ASSERT_OK(second.status());
-  EXPECT_EQ(second->id, first->id) << "equal versions give equal checkpoints";
-  SyncAll();
-  ASSERT_TRUE(alice_->Barrier());
-  EXPECT_TRUE(alice_->Barrier()->trusted);
-  EXPECT_EQ(alice_->Barrier()->id, first->id);
-  ExpectAgree({&alice_, &bob_});
-}
+// The creator hands ownership to alice and stays a member: its proposals then need a member's
+// attestation.
+class QuorumTest : public CheckpointTest {
+ protected:
+  void SetUp() override {
+    CheckpointTest::SetUp();
+    ASSERT_OK(owner_->AddMember(alice_.identity.card(), Role::kOwner));
+    SyncAll();
+    ASSERT_OK(alice_->AddMember(owner_.identity.card(), Role::kMember));
+    SyncAll();
+    ASSERT_EQ(owner_->RoleOf(owner_.identity.device()), Role::kMember);
+  }
+};
 
-TEST_F(CheckpointTest, AMemberAttestsAClaimItComputesAlike) {
-  SubmittedOrder(alice_, "PO-1");
+TEST_F(QuorumTest, OnlyTheCreatorProposesAndAMemberAttests) {
+  // One proposer: its claims come one after another, so trusted checkpoints form a chain.
+  EXPECT_EQ(alice_->ClaimCheckpoint().status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(bob_->ClaimCheckpoint().status().code(), Code::kFailedPrecondition);
+
+  SubmittedOrder(bob_, "PO-1");
   SyncAll();
-  auto claim = alice_->ClaimCheckpoint();
+  auto claim = owner_->ClaimCheckpoint();
   ASSERT_OK(claim.status());
+  EXPECT_FALSE(claim->trusted) << "a member's proposal alone is not trusted";
   // Nothing to attest before the claim arrives.
   auto none = bob_->AttestClaims();
   ASSERT_OK(none.status());
   EXPECT_FALSE(none->has_value());
-  SendMissing(*alice_.workspace, *bob_.workspace);
+  SendMissing(*owner_.workspace, *bob_.workspace);
   auto attested = bob_->AttestClaims();
   ASSERT_OK(attested.status());
   ASSERT_TRUE(attested->has_value());
-  EXPECT_EQ((*attested)->id, claim->id);
+  EXPECT_EQ((*attested)->id, claim->id) << "equal versions give equal checkpoints";
   EXPECT_TRUE((*attested)->trusted) << "two members' claims are the quorum";
   SyncAll();
   for (TestDevice* d : {&owner_, &alice_, &bob_}) {
@@ -273,14 +275,39 @@ TEST_F(CheckpointTest, AMemberAttestsAClaimItComputesAlike) {
   }
   ExpectAgree({&owner_, &alice_, &bob_});
 
-  // A member whose records moved on since the claimed version does not attest it.
-  auto next = alice_->ClaimCheckpoint();
+  // A member whose records moved on since the proposed version does not attest it.
+  auto next = owner_->ClaimCheckpoint();
   ASSERT_OK(next.status());
   SubmittedOrder(bob_, "PO-2");
-  SendMissing(*alice_.workspace, *bob_.workspace);
+  SendMissing(*owner_.workspace, *bob_.workspace);
   auto moved = bob_->AttestClaims();
   ASSERT_OK(moved.status());
   EXPECT_FALSE(moved->has_value());
+}
+
+TEST_F(QuorumTest, TrustOnceGivenIsNotTakenBackByALaterRemoval) {
+  SubmittedOrder(bob_, "PO-1");
+  SyncAll();
+  auto claim = owner_->ClaimCheckpoint();
+  ASSERT_OK(claim.status());
+  SendMissing(*owner_.workspace, *bob_.workspace);
+  auto attested = bob_->AttestClaims();
+  ASSERT_OK(attested.status());
+  ASSERT_TRUE(attested->has_value());
+  SendMissing(*bob_.workspace, *owner_.workspace);
+  ASSERT_TRUE(owner_->Barrier() && owner_->Barrier()->trusted);
+  // alice, who had seen neither, removes bob: his later deltas are void by the cut-off, but the
+  // attestation he made as a member stands, so nobody's settled history changes under them.
+  ASSERT_OK(alice_->RemoveMember(bob_.identity.device()));
+  SyncPair(*owner_.workspace, *alice_.workspace);
+  SyncPair(*owner_.workspace, *alice_.workspace);
+  for (TestDevice* d : {&owner_, &alice_}) {
+    ASSERT_TRUE((*d)->Barrier()) << d->identity.card().name;
+    EXPECT_EQ((*d)->Barrier()->id, claim->id);
+    EXPECT_TRUE((*d)->Barrier()->trusted) << d->identity.card().name;
+    EXPECT_FALSE((*d)->MissingCheckpoint());
+  }
+  ExpectAgree({&owner_, &alice_});
 }
 
 size_t StoredDeltas(TestDevice& d) {
@@ -357,6 +384,40 @@ TEST_F(CheckpointTest, PrunedHistoryAndAMemberBackFromWeeksAway) {
   // Nothing needs the pruned history any more.
   EXPECT_TRUE(owner_->DeltasFor(alice_->Version()).ok());
   EXPECT_TRUE(owner_->DeltasFor(bob_->Version()).ok());
+}
+
+TEST_F(CheckpointTest, DeltasHeldUnderAnAdoptedCheckpointAreNotUnreadable) {
+  // dave is invited (he holds the genesis) and syncs before his admission: he holds deltas
+  // sealed under a key he does not have yet.
+  TestDevice dave{"dave", 5, clock_};
+  dave.Join(*owner_.workspace);
+  SubmittedOrder(alice_, "PO-1");
+  ASSERT_OK(alice_->Seal().status());
+  SendMissing(*alice_.workspace, *dave.workspace);
+  EXPECT_GT(dave->digests().unreadable, 0u);
+
+  // The owner admits him and claims a checkpoint over all of it; dave, behind it, adopts it. The
+  // deltas he held under it are settled by it (their effect is in it): nothing is left to read.
+  SyncAll();
+  ASSERT_OK(owner_->AddMember(dave.identity.card(), Role::kMember));
+  auto claim = owner_->ClaimCheckpoint();
+  ASSERT_OK(claim.status());
+  auto cp = owner_->CheckpointBytes(claim->id);
+  ASSERT_OK(cp.status());
+  ASSERT_TRUE(cp->has_value());
+  ASSERT_OK(dave->AddCheckpoint(**cp));
+  ASSERT_TRUE(dave->Barrier());
+  EXPECT_EQ(dave->Barrier()->id, claim->id);
+  SendMissing(*owner_.workspace, *dave.workspace);
+  EXPECT_TRUE(dave->Barrier()->trusted);
+  EXPECT_FALSE(dave->MissingCheckpoint());
+  ExpectAgree({&owner_, &dave});
+  // His state is final: he can checkpoint it, and a checkpoint at the same version is the same.
+  auto mine = dave->MakeCheckpoint();
+  ASSERT_OK(mine.status());
+  auto theirs = owner_->MakeCheckpoint();
+  ASSERT_OK(theirs.status());
+  EXPECT_EQ(crypto::Sha256(*mine), crypto::Sha256(*theirs));
 }
 
 TEST_F(CheckpointTest, GarbageIsRefusedAndChangesNothing) {
