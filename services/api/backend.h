@@ -232,6 +232,24 @@ struct DigestInfo {
   uint64_t deltas = 0;
 };
 
+// A checkpoint of a workspace (docs/decisions/0011-checkpoints-settle-history.md): its state at
+// a version, named by the SHA-256 of its canonical bytes.
+struct CheckpointInfo {
+  std::string id;                                         // hex
+  std::vector<std::pair<std::string, uint64_t>> version;  // device id text, seq; by device
+  uint64_t deltas = 0;                                    // under it: the sum of the version's seqs
+  uint64_t bytes = 0;                                     // canonical size, before compression
+  bool trusted = false;  // an owner's claim, or the quorum of members', names it
+};
+
+// Where a workspace's history stands on this peer.
+struct HistoryInfo {
+  std::optional<CheckpointInfo> barrier;  // the checkpoint its state is built on, if any
+  std::string missing;  // hex id of a trusted checkpoint this peer needs and lacks; "" if none
+  uint64_t deltas = 0;  // deltas made in the workspace as far as this peer knows, pruned or not
+  bool prune = false;   // this peer prunes the history under a trusted checkpoint
+};
+
 // An attachment (docs/decisions/0005-attachments.md): `id` is the hex id of its manifest chunk,
 // the value a record field of kind `attachment` holds.
 struct AttachmentInfo {
@@ -378,6 +396,20 @@ class Backend {
     return grove::Status(Code::kUnavailable, "tool upgrades are not supported here");
   }
   virtual Result<DigestInfo> Digest(const std::string& ws) = 0;
+
+  // --- History (decision 0011). Defaults answer Unavailable, for backends without it.
+  // Claims a checkpoint of the workspace at this peer's version now: trusted at once when this
+  // device is an owner, else once another member claims the same. PermissionDenied for a
+  // device that is not a member; FailedPrecondition while the state here is not final (a
+  // content key or a trusted checkpoint still missing).
+  virtual Result<CheckpointInfo> ClaimCheckpoint(const std::string& ws) {
+    (void)ws;
+    return grove::Status(Code::kUnavailable, "checkpoints are not supported here");
+  }
+  virtual Result<HistoryInfo> History(const std::string& ws) {
+    (void)ws;
+    return grove::Status(Code::kUnavailable, "checkpoints are not supported here");
+  }
 
   // --- Attachments. Defaults answer Unavailable, for backends without them.
   // The largest attachment this peer stores, in bytes (the config's attachments.max_bytes).

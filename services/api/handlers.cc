@@ -686,6 +686,43 @@ Reply GetDigest(Backend& backend, const Request& request) {
   return Ok(std::move(json));
 }
 
+Json CheckpointJson(const CheckpointInfo& info) {
+  Json json = Json::Object();
+  json.Set("id", info.id);
+  Json version = Json::Array();
+  for (const auto& [device, seq] : info.version) {
+    Json entry = Json::Object();
+    entry.Set("device", device);
+    entry.Set("seq", seq);
+    version.Add(std::move(entry));
+  }
+  json.Set("version", std::move(version));
+  json.Set("deltas", info.deltas);
+  json.Set("bytes", info.bytes);
+  json.Set("trusted", info.trusted);
+  return json;
+}
+
+Reply ClaimCheckpoint(Backend& backend, const Request& request) {
+  Result<Json> body = BodyObject(request, {}, /*empty_ok=*/true);
+  if (!body.ok()) return ErrorReply(body.status());
+  Result<CheckpointInfo> claimed = backend.ClaimCheckpoint(Param(request, 0));
+  if (!claimed.ok()) return ErrorReply(claimed.status());
+  return Ok(CheckpointJson(*claimed), 201);
+}
+
+Reply GetHistory(Backend& backend, const Request& request) {
+  Result<HistoryInfo> history = backend.History(Param(request, 0));
+  if (!history.ok()) return ErrorReply(history.status());
+  Json json = Json::Object();
+  json.Set("barrier", history->barrier ? CheckpointJson(*history->barrier) : Json());
+  json.Set("trusted", history->barrier.has_value() && history->barrier->trusted);
+  json.Set("missing", history->missing.empty() ? Json() : Json(history->missing));
+  json.Set("deltas", history->deltas);
+  json.Set("prune", history->prune);
+  return Ok(std::move(json));
+}
+
 Reply GetAttachmentStatus(Backend& backend, const Request& request) {
   Result<AttachmentStatus> status =
       backend.GetAttachmentStatus(Param(request, 0), Param(request, 1));
@@ -763,6 +800,8 @@ const std::vector<Route>& Routes() {
       {"GET", "/api/v1/workspaces/{ws}/tools", RouteKind::kJson, ListTools, {}},
       {"POST", "/api/v1/workspaces/{ws}/tools", RouteKind::kJson, UpgradeTool, {}},
       {"GET", "/api/v1/workspaces/{ws}/digest", RouteKind::kJson, GetDigest, {}},
+      {"POST", "/api/v1/workspaces/{ws}/checkpoints", RouteKind::kJson, ClaimCheckpoint, {}},
+      {"GET", "/api/v1/workspaces/{ws}/checkpoints", RouteKind::kJson, GetHistory, {}},
       {"POST",
        "/api/v1/workspaces/{ws}/attachments",
        RouteKind::kUpload,

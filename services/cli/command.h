@@ -94,8 +94,8 @@ std::vector<Command> StoreCommands();     // store info, store rebuild
 std::vector<Command> DemoCommands();      // demo
 // Over the running peer's HTTP API (api_client.h):
 std::vector<Command> StatusCommands();  // status, web-link
-std::vector<Command>
-WorkspaceCommands();  // ws create|list|invite|accept|members|remove|tools, invitations
+// ws create|list|invite|accept|members|remove|tools, invitations, checkpoint, history
+std::vector<Command> WorkspaceCommands();
 std::vector<Command> RecordCommands();  // record create|set|add|get|list|transition|grant
 std::vector<Command> AttachCommands();  // attach put|get
 // Tool files; no peer needed:

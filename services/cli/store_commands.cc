@@ -1,5 +1,6 @@
-// The device's store: `grove store info` shows what it holds, `grove store rebuild` recomputes
-// every workspace's materialized state from its feeds and checks the state digest did not move.
+// The device's store: `grove store info` shows what it holds (with the checkpoint each workspace
+// is built on and how much history under it was pruned), `grove store rebuild` recomputes every
+// workspace's materialized state from its feeds and checks the state digest did not move.
 #include <cctype>
 #include <iostream>
 #include <optional>
@@ -49,7 +50,19 @@ struct WorkspaceInfo {
   replica::Digests digests;
   size_t records = 0;
   std::vector<replica::MemberView> members;
+  std::optional<replica::CheckpointInfo> checkpoint;  // the one its state is built on
+  uint64_t stored = 0;  // deltas held in the store (digests.deltas counts pruned ones too)
 };
+
+uint64_t DeltasUnder(const replica::CheckpointInfo& checkpoint) {
+  uint64_t n = 0;
+  for (const replica::VersionEntry& e : checkpoint.version) n += e.seq;
+  return n;
+}
+
+uint64_t Pruned(const WorkspaceInfo& w) {
+  return w.digests.deltas > w.stored ? w.digests.deltas - w.stored : 0;
+}
 
 std::string MemberList(const std::vector<replica::MemberView>& members) {
   std::string text;
@@ -77,7 +90,16 @@ void PrintInfo(const std::string& path, const store::StoreSpace& space,
                   << replica::RoleName(m.role) << "\"}";
       }
       std::cout << "],\"version\":\"" << HexEncode(w.digests.version) << "\",\"state\":\""
-                << HexEncode(w.digests.state) << "\"}";
+                << HexEncode(w.digests.state) << "\",\"checkpoint\":";
+      if (w.checkpoint) {
+        std::cout << "{\"id\":\"" << HexEncode(w.checkpoint->id)
+                  << "\",\"deltas\":" << DeltasUnder(*w.checkpoint)
+                  << ",\"bytes\":" << w.checkpoint->bytes
+                  << ",\"trusted\":" << (w.checkpoint->trusted ? "true" : "false") << "}";
+      } else {
+        std::cout << "null";
+      }
+      std::cout << ",\"stored_deltas\":" << w.stored << ",\"pruned_deltas\":" << Pruned(w) << "}";
     }
     std::cout << "]}\n";
     return;
@@ -99,6 +121,14 @@ void PrintInfo(const std::string& path, const store::StoreSpace& space,
   for (const WorkspaceInfo& w : all) {
     std::cout << "members of " << ShortHex(w.id) << ": " << MemberList(w.members) << "\n";
   }
+  for (const WorkspaceInfo& w : all) {
+    if (!w.checkpoint) continue;
+    std::cout << "history of " << ShortHex(w.id) << ": built on checkpoint "
+              << ShortHex(w.checkpoint->id) << " (" << DeltasUnder(*w.checkpoint)
+              << " deltas under it, " << HumanBytes(w.checkpoint->bytes) << ", "
+              << (w.checkpoint->trusted ? "trusted" : "not trusted yet") << "); " << w.stored
+              << " deltas stored, " << Pruned(w) << " pruned\n";
+  }
 }
 
 int RunStoreInfo(const Args& args) {
@@ -119,11 +149,19 @@ int RunStoreInfo(const Args& args) {
       }
       return ReportError(s);
     }
+    uint64_t stored = 0;
+    Status counted = device.store->ForEachDelta(id, [&](const store::DeltaRow&) {
+      ++stored;
+      return true;
+    });
+    if (!counted.ok()) return ReportError(counted.Annotate("workspace " + ShortHex(id)));
     all.push_back({.id = id,
                    .name = (*ws)->name(),
                    .digests = (*ws)->digests(),
                    .records = (*ws)->List("", true).size(),
-                   .members = (*ws)->Members()});
+                   .members = (*ws)->Members(),
+                   .checkpoint = (*ws)->Barrier(),
+                   .stored = stored});
   }
   auto space = device.store->Space();
   if (!space.ok()) return ReportError(space.status());

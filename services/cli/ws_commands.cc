@@ -1,5 +1,5 @@
-// Workspaces over the peer's API: `grove ws create|list|invite|accept|members|remove|tools` and
-// `grove invitations`.
+// Workspaces over the peer's API: `grove ws create|list|invite|accept|members|remove|tools`,
+// `grove invitations`, and their history: `grove checkpoint`, `grove history`.
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -8,6 +8,7 @@
 
 #include "cli/api_client.h"
 #include "cli/command.h"
+#include "cli/data_folder.h"
 #include "cli/table.h"
 #include "identity/identity.h"
 
@@ -343,6 +344,75 @@ int RunInvitations(const Args& args) {
 
 }  // namespace
 
+uint64_t JsonCount(const Json& object, std::string_view key) {
+  const Json* member = object.Find(key);
+  return member != nullptr && member->is_int() && member->integer() > 0
+             ? static_cast<uint64_t>(member->integer())
+             : 0;
+}
+
+bool JsonFlag(const Json& object, std::string_view key) {
+  const Json* member = object.Find(key);
+  return member != nullptr && member->is_bool() && member->boolean();
+}
+
+// "1234 deltas of 3 devices, 56.7 KiB, trusted" for a checkpoint's JSON.
+std::string CheckpointSummary(const Json& checkpoint) {
+  const Json* version = checkpoint.Find("version");
+  const size_t devices = version != nullptr ? version->items().size() : 0;
+  return std::to_string(JsonCount(checkpoint, "deltas")) + " deltas of " + std::to_string(devices) +
+         (devices == 1 ? " device, " : " devices, ") + HumanBytes(JsonCount(checkpoint, "bytes")) +
+         ", " + (JsonFlag(checkpoint, "trusted") ? "trusted" : "not trusted yet");
+}
+
+int RunCheckpoint(const Args& args) {
+  int exit = kExitOk;
+  std::optional<Target> target = Open(args, exit);
+  if (!target) return exit;
+  Result<Json> claimed =
+      target->api.Call("POST", "/api/v1/workspaces/" + target->ws + "/checkpoints");
+  if (!claimed.ok()) return target->api.Fail(claimed.status());
+  if (args.Has("json")) {
+    PrintJson(*claimed);
+    return kExitOk;
+  }
+  std::cout << "claimed checkpoint " << JsonText(*claimed, "id") << " of workspace "
+            << Short(target->ws) << "\n  " << CheckpointSummary(*claimed) << "\n";
+  if (!JsonFlag(*claimed, "trusted")) {
+    std::cout << "  (trusted once another member claims it too; their peers do when they "
+                 "compute the same state)\n";
+  }
+  return kExitOk;
+}
+
+int RunHistory(const Args& args) {
+  int exit = kExitOk;
+  std::optional<Target> target = Open(args, exit);
+  if (!target) return exit;
+  Result<Json> history = target->api.Get("/api/v1/workspaces/" + target->ws + "/checkpoints");
+  if (!history.ok()) return target->api.Fail(history.status());
+  if (args.Has("json")) {
+    PrintJson(*history);
+    return kExitOk;
+  }
+  std::cout << "workspace " << Short(target->ws) << ": " << JsonCount(*history, "deltas")
+            << " deltas made; this peer " << (JsonFlag(*history, "prune") ? "prunes" : "keeps")
+            << " the history under a trusted checkpoint\n";
+  const Json* barrier = history->Find("barrier");
+  if (barrier != nullptr && barrier->is_object()) {
+    std::cout << "  checkpoint " << JsonText(*barrier, "id") << "\n    "
+              << CheckpointSummary(*barrier) << "\n";
+  } else {
+    std::cout << "  no checkpoint yet: the state is built from the whole history\n";
+  }
+  const Json* missing = history->Find("missing");
+  if (missing != nullptr && missing->is_string()) {
+    std::cout << "  missing trusted checkpoint " << missing->text()
+              << " (asked of connected members)\n";
+  }
+  return kExitOk;
+}
+
 std::vector<Command> WorkspaceCommands() {
   const std::vector<Option> common = {kApiDataOption, kApiAddressOption, kApiJsonOption};
   auto with = [&](std::vector<Option> more) {
@@ -395,6 +465,18 @@ std::vector<Command> WorkspaceCommands() {
        .options = with({{"builtin", "", false, "FILE names a tool shipped with this release"}}),
        .positionals = {"WS", "FILE"},
        .run = RunUpgradeTool},
+      {.name = "checkpoint",
+       .summary = "Claim a checkpoint of workspace WS now (its state at this peer's version): "
+                  "trusted at once when this device is an owner; prints its id, version, size.",
+       .options = common,
+       .positionals = {"WS"},
+       .run = RunCheckpoint},
+      {.name = "history",
+       .summary = "The checkpoint workspace WS is built on, whether it is trusted, and a "
+                  "trusted one this peer still lacks.",
+       .options = common,
+       .positionals = {"WS"},
+       .run = RunHistory},
       {.name = "invitations",
        .summary = "Workspaces this device was invited to and has not joined yet.",
        .options = common,

@@ -10,7 +10,9 @@ namespace {
 using yaml::Bad;
 using yaml::Value;
 
-constexpr std::string_view kCardPrefix = "grove-card:";  // identity.h's; decoding is the peer's
+constexpr uint64_t kMaxCheckpointEvery = 1ull << 40;        // deltas; "never" is 0
+constexpr uint64_t kMaxPruneWaitMs = 3650ull * 86'400'000;  // ten years
+constexpr std::string_view kCardPrefix = "grove-card:";     // identity.h's; decoding is the peer's
 constexpr std::string_view kCardExpect = "a card (one line starting with 'grove-card:')";
 
 // The shape of a card's text: the peer decodes and verifies it (identity::DecodeCardText).
@@ -151,6 +153,27 @@ const yaml::Leaf<PeerConfig> kLeaves[] = {
          return Bad("org.enrolment", "an enrolment (grove-enrolment:...)", v);
        }
        c.org_enrolment = std::string(v.text);
+       return Status::Ok();
+     }},
+    {"history.checkpoint_every", "a non-negative integer",
+     [](PeerConfig& c, const Value& v) {
+       return yaml::SetUnsigned<&PeerConfig::history_checkpoint_every, 0, kMaxCheckpointEvery>(
+           "history.checkpoint_every", c, v);
+     }},
+    {"history.prune", "true or false",
+     [](PeerConfig& c, const Value& v) {
+       GROVE_ASSIGN_OR_RETURN(c.history_prune, yaml::Boolean("history.prune", v));
+       return Status::Ok();
+     }},
+    {"history.prune_wait", "a duration (a number and a unit: 500ms, 30s, 15m, 12h, 7d)",
+     [](PeerConfig& c, const Value& v) {
+       GROVE_ASSIGN_OR_RETURN(c.history_prune_wait_ms,
+                              yaml::Duration("history.prune_wait", v, kMaxPruneWaitMs));
+       return Status::Ok();
+     }},
+    {"history.keep_full", "true or false",
+     [](PeerConfig& c, const Value& v) {
+       GROVE_ASSIGN_OR_RETURN(c.history_keep_full, yaml::Boolean("history.keep_full", v));
        return Status::Ok();
      }},
 };

@@ -14,6 +14,7 @@
 //   relay: { address: "relay.example.org:7500", card: "grove-card:..." }   # both, or neither
 //   audit: { db: "postgresql://grove@db/audit", head_interval_s: 60 }      # an auditor device
 //   org: { card: "grove-org:...", enrolment: "grove-enrolment:..." }       # managed mode
+//   history: { checkpoint_every: 10000, prune: true, prune_wait: 7d, keep_full: false }
 //
 // Parsing is strict, and every error is an InvalidArgument whose where() is "FILE:LINE:COL"
 // (1-based) of the offending key or value: an unknown key (the message names the known ones), a
@@ -78,6 +79,15 @@ struct PeerConfig {
   // or neither.
   std::string org_card;
   std::string org_enrolment;
+  // History (docs/decisions/0011-checkpoints-settle-history.md). history.checkpoint_every: the
+  // deltas since the checkpoint in force after which the peer of an owner claims a new one by
+  // itself (0: never by itself). history.prune: delete the deltas under a trusted checkpoint
+  // once the members active within history.prune_wait acknowledged it. history.keep_full: keep
+  // the whole history and never prune (an archive), whatever history.prune says.
+  uint64_t history_checkpoint_every = 10000;
+  bool history_prune = true;
+  uint64_t history_prune_wait_ms = 7ull * 24 * 3600 * 1000;
+  bool history_keep_full = false;
 
   bool operator==(const PeerConfig&) const = default;
 };

@@ -273,6 +273,32 @@ Result<bool> Boolean(std::string_view key, const Value& v) {
   return Bad(key, "true or false", v);
 }
 
+Result<uint64_t> Duration(std::string_view key, const Value& v, uint64_t max_ms) {
+  constexpr std::string_view kExpect = "a duration (a number and a unit: 500ms, 30s, 15m, 12h, 7d)";
+  if (!v.plain) return Bad(key, kExpect, v);
+  if (v.text == "0") return uint64_t{0};
+  size_t digits = 0;
+  while (digits < v.text.size() && v.text[digits] >= '0' && v.text[digits] <= '9') ++digits;
+  const std::string_view unit = v.text.substr(digits);
+  uint64_t scale = 0;
+  for (const auto& [name, ms] : {std::pair<std::string_view, uint64_t>{"ms", 1},
+                                 {"s", 1000},
+                                 {"m", 60'000},
+                                 {"h", 3'600'000},
+                                 {"d", 86'400'000}}) {
+    if (unit == name) scale = ms;
+  }
+  if (digits == 0 || scale == 0) return Bad(key, kExpect, v);
+  uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(v.text.data(), v.text.data() + digits, n);
+  if (ec != std::errc() || end != v.text.data() + digits || n > max_ms / scale) {
+    return InvalidArgument(std::string(key) + " must be at most " + std::to_string(max_ms / scale) +
+                               std::string(unit) + ", got " + Quote(v.text),
+                           v.where);
+  }
+  return n * scale;
+}
+
 Status Address(std::string_view key, const Value& v) {
   Status s = CheckHostPort(v.text);
   if (s.ok()) return s;

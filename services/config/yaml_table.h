@@ -57,6 +57,9 @@ Status Bad(std::string_view key, std::string_view expect, const Value& v);
 Result<uint64_t> Unsigned(std::string_view key, const Value& v, uint64_t min, uint64_t max);
 // Plain true/True/TRUE or false/False/FALSE.
 Result<bool> Boolean(std::string_view key, const Value& v);
+// A plain duration in milliseconds: decimal digits and a unit, ms, s, m, h or d ("500ms", "30s",
+// "15m", "12h", "7d"), or 0 alone; at most max_ms.
+Result<uint64_t> Duration(std::string_view key, const Value& v, uint64_t max_ms);
 // HOST:PORT per CheckHostPort (peer_config.h).
 Status Address(std::string_view key, const Value& v);
 // Plain debug, info, warn or error.

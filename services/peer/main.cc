@@ -185,6 +185,10 @@ int main(int argc, char** argv) {
   options.org_card = cfg.org_card;
   options.enrolment = cfg.org_enrolment;
   options.audit_head_interval_ms = static_cast<int>(cfg.audit_head_interval_s) * 1000;
+  options.checkpoint_every = cfg.history_checkpoint_every;
+  options.prune = cfg.history_prune;
+  options.prune_wait_ms = cfg.history_prune_wait_ms;
+  options.keep_full = cfg.history_keep_full;
 
   auto token = identity::ReadApiToken(cfg.data);
   if (!token.ok()) {

@@ -68,6 +68,21 @@ struct PeerMetrics {
       Counter("grove_store_compactions_total", "Store compactions that gave space back");
   metrics::Counter& store_compacted_bytes =
       Counter("grove_store_compacted_bytes_total", "Bytes the store gave back to the file system");
+  // History (decision 0011).
+  metrics::Counter& checkpoints =
+      Counter("grove_history_checkpoints_total", "Checkpoints this device claimed or attested");
+  metrics::Counter& checkpoints_received = Counter("grove_history_checkpoints_received_total",
+                                                   "Checkpoints received from peers and taken");
+  metrics::Counter& checkpoints_rejected =
+      Counter("grove_history_checkpoints_rejected_total",
+              "Checkpoints received that failed their id or that the replica refused");
+  metrics::Counter& checkpoints_sent =
+      Counter("grove_history_checkpoints_sent_total", "Checkpoints sent to peers");
+  metrics::Counter& pruned_deltas =
+      Counter("grove_history_pruned_deltas_total", "Deltas deleted under trusted checkpoints");
+  metrics::Gauge& base_deltas =
+      Gauge("grove_history_base_deltas",
+            "Deltas under the checkpoints the workspaces' states are built on, summed");
   // An auditor device's log (services/auditor); 0 on other devices.
   metrics::Gauge& audit_entries = Gauge("grove_audit_entries", "Entries in the audit log");
   metrics::Gauge& audit_in_flight =
@@ -86,7 +101,14 @@ struct PeerMetrics {
   }
   net::Network::Stats last_net{};
   uint64_t last_deltas_sent = 0;
+  uint64_t last_checkpoints_sent = 0;
 };
+
+uint64_t DeltasOf(const replica::VersionVector& version) {
+  uint64_t n = 0;
+  for (const replica::VersionEntry& e : version) n += e.seq;
+  return n;
+}
 
 }  // namespace
 
@@ -249,8 +271,13 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
       observer.note = [this](sync::ConnectionId conn, const std::string& what) {
         // Closing reasons and refusals matter to operators; the rest is chatter.
         if (what.starts_with("closing") || what.starts_with("relay refused") ||
-            what.find("larger than") != std::string::npos) {
+            what.starts_with("refused checkpoint") || what.starts_with("cannot send checkpoint") ||
+            what.find("larger than") != std::string::npos ||
+            what.find("that this node pruned") != std::string::npos) {
           log_.Warn("sync", what, {{"connection", static_cast<int64_t>(conn)}});
+        } else if (what.starts_with("sending checkpoint") || what.starts_with("sent checkpoint") ||
+                   what.starts_with("asking")) {
+          log_.Info("sync", what, {{"connection", static_cast<int64_t>(conn)}});
         } else {
           log_.Debug("sync", what, {{"connection", static_cast<int64_t>(conn)}});
         }
@@ -279,6 +306,11 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
                      {"connection", static_cast<int64_t>(from)},
                      {"count", static_cast<int64_t>(corrupted)}});
         }
+      };
+      observer.checkpoint = [this](const sync::WorkspaceId& ws, const Hash32& id,
+                                   uint64_t packed_bytes, const grove::Status& outcome,
+                                   sync::ConnectionId from) {
+        OnCheckpoint(ws, id, packed_bytes, outcome, from);
       };
       sync_ = std::make_unique<sync::SyncNode>(*identity_, *this, so, std::move(observer));
       sync_->SetChunkStore(store_.get());
@@ -484,8 +516,9 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   }
 
   // Every 25 ms: continue sends held back by full queues; every 2 s: dial members whose address
-  // peers told us and that we are not connected to; every 10 s: give the store's free space back
-  // to the file system when there is enough of it (store/compaction.h).
+  // peers told us and that we are not connected to, and tend the workspaces' history
+  // (TendHistory); every 10 s: give the store's free space back to the file system when there
+  // is enough of it (store/compaction.h).
   void Tick() {
     if (!sync_ || stopped_) return;
     sync_->Pump();
@@ -494,6 +527,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     if (ticks_ % 4 == 0) MeasureSync();
     if (ticks_ % 40 == 0) sync_->RetryRefused(clock_.NowMillis());
     if (ticks_ % 400 == 0) CompactStore();
+    if (ticks_ % 80 == 40) TendHistory();
     if (options_.discover && ticks_ % 80 == 0) {
       for (const sync::KnownAddress& a : sync_->Addresses()) {
         if (sync_->ConnectedTo(a.device)) continue;
@@ -614,6 +648,146 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     metrics_.store_compacted_bytes.Inc(done->bytes_freed());
   }
 
+  // --- History (decision 0011) ---------------------------------------------------------------
+  // TendHistory's memory per workspace: the deltas and base when claims were last looked at;
+  // the checkpoint pruned under, and the last one tried and when.
+  struct HistoryState {
+    uint64_t seen_deltas = UINT64_MAX;
+    Hash32 seen_base{};
+    Hash32 pruned{};
+    Hash32 tried{};
+    uint64_t tried_ms = 0;
+  };
+
+  // Per workspace: an owner claims a checkpoint once checkpoint_every deltas were made since the
+  // one in force; every member attests other members' claims it computes alike; the deltas
+  // under the trusted checkpoint are pruned once Prune allows it (not on a keep_full peer), and
+  // the store then gives the space back. Claims and attestations are looked at again only when
+  // the workspace moved (new deltas, another base): nothing else can change their outcome.
+  void TendHistory() {
+    bool pruned = false;
+    for (replica::Workspace* ws : sync_->Workspaces()) {
+      const replica::Role role = ws->RoleOf(identity_->device());
+      if (role == replica::Role::kNone) continue;
+      HistoryState& state = history_[ws->id()];
+      std::optional<replica::CheckpointInfo> barrier = ws->Barrier();
+      const uint64_t held = DeltasOf(ws->Version());
+      const uint64_t base = barrier ? DeltasOf(barrier->version) : 0;
+      const Hash32 base_id = barrier ? barrier->id : Hash32{};
+      if (held != state.seen_deltas || base_id != state.seen_base) {
+        if (ClaimOrAttest(*ws, role, held > base ? held - base : 0)) {
+          sync_->Push(ws->id());
+          Emit("workspace", HexEncode(ws->id()), "");
+        }
+        barrier = ws->Barrier();
+        state.seen_deltas = DeltasOf(ws->Version());
+        state.seen_base = barrier ? barrier->id : Hash32{};
+      }
+      // An auditor device keeps everything: what it has not logged yet must stay.
+      if (options_.prune && !options_.keep_full && !auditor_) pruned |= PruneHistory(*ws, state);
+    }
+    if (pruned) CompactStore();
+  }
+
+  // Claims a checkpoint when `since` deltas were made since the one in force (the replica
+  // refuses unless this device proposes checkpoints: the workspace's creator, decision 0011),
+  // and attests the proposer's claim. Whether it signed anything.
+  bool ClaimOrAttest(replica::Workspace& ws, replica::Role role, uint64_t since) {
+    bool signed_one = false;
+    if (role != replica::Role::kNone && options_.checkpoint_every > 0 &&
+        since >= options_.checkpoint_every && !ws.MissingCheckpoint()) {
+      Result<replica::CheckpointInfo> claim = ws.ClaimCheckpoint();
+      if (claim.ok()) {
+        LogCheckpoint("checkpoint claimed", ws, *claim);
+        signed_one = true;
+      } else if (claim.status().code() == Code::kFailedPrecondition) {
+        log_.Debug("history", "no checkpoint yet",
+                   {{"workspace", Hex16(ws.id())}, {"why", claim.status().ToString()}});
+      } else {
+        log_.Warn("history", "claiming a checkpoint failed",
+                  {{"workspace", Hex16(ws.id())}, {"error", claim.status().ToString()}});
+      }
+    }
+    Result<std::optional<replica::CheckpointInfo>> attested = ws.AttestClaims();
+    if (!attested.ok()) {
+      log_.Warn("history", "attesting a checkpoint failed",
+                {{"workspace", Hex16(ws.id())}, {"error", attested.status().ToString()}});
+    } else if (attested->has_value()) {
+      LogCheckpoint("checkpoint attested", ws, **attested);
+      signed_one = true;
+    }
+    return signed_one;
+  }
+
+  void LogCheckpoint(const char* what, replica::Workspace& ws, const replica::CheckpointInfo& cp) {
+    metrics_.checkpoints.Inc();
+    log_.Info("history", what,
+              {{"workspace", Hex16(ws.id())},
+               {"checkpoint", Hex16(cp.id)},
+               {"deltas", static_cast<int64_t>(DeltasOf(cp.version))},
+               {"bytes", static_cast<int64_t>(cp.bytes)},
+               {"trusted", cp.trusted}});
+  }
+
+  // Prunes under the trusted checkpoint in force, once per checkpoint; a checkpoint whose
+  // pruning waits for members is tried again every 30 s. Whether deltas were deleted.
+  bool PruneHistory(replica::Workspace& ws, HistoryState& state) {
+    const std::optional<replica::CheckpointInfo> barrier = ws.Barrier();
+    if (!barrier || !barrier->trusted) return false;
+    const uint64_t now = clock_.NowMillis();
+    if (state.pruned == barrier->id) return false;
+    if (state.tried == barrier->id && now - state.tried_ms < 30'000) return false;
+    state.tried = barrier->id;
+    state.tried_ms = now;
+    Result<replica::PruneReport> report = ws.Prune(options_.prune_wait_ms);
+    if (!report.ok()) {
+      log_.Warn("history", "pruning failed",
+                {{"workspace", Hex16(ws.id())}, {"error", report.status().ToString()}});
+      return false;
+    }
+    if (!report->waiting_for.empty()) {
+      log_.Debug("history", "pruning waits for members to acknowledge the checkpoint",
+                 {{"workspace", Hex16(ws.id())},
+                  {"checkpoint", Hex16(barrier->id)},
+                  {"members", static_cast<int64_t>(report->waiting_for.size())}});
+      return false;
+    }
+    state.pruned = barrier->id;
+    if (report->deltas == 0) return false;
+    metrics_.pruned_deltas.Inc(report->deltas);
+    log_.Info("history", "history pruned",
+              {{"workspace", Hex16(ws.id())},
+               {"checkpoint", Hex16(barrier->id)},
+               {"deltas", static_cast<int64_t>(report->deltas)}});
+    return true;
+  }
+
+  void OnCheckpoint(const sync::WorkspaceId& ws_id, const Hash32& id, uint64_t packed_bytes,
+                    const grove::Status& outcome, sync::ConnectionId from) {
+    if (!outcome.ok()) {
+      metrics_.checkpoints_rejected.Inc();
+      log_.Warn("sync", "checkpoint refused",
+                {{"workspace", Hex16(ws_id)},
+                 {"checkpoint", Hex16(id)},
+                 {"connection", static_cast<int64_t>(from)},
+                 {"reason", outcome.ToString()}});
+      return;
+    }
+    metrics_.checkpoints_received.Inc();
+    replica::Workspace* ws = sync_->Find(ws_id);
+    const std::optional<replica::CheckpointInfo> barrier =
+        ws ? ws->Barrier() : std::optional<replica::CheckpointInfo>();
+    log_.Info("sync", "checkpoint received",
+              {{"workspace", Hex16(ws_id)},
+               {"checkpoint", Hex16(id)},
+               {"bytes", static_cast<int64_t>(packed_bytes)},
+               {"connection", static_cast<int64_t>(from)},
+               {"built_on", barrier && barrier->id == id},
+               {"deltas", static_cast<int64_t>(barrier ? DeltasOf(barrier->version) : 0)}});
+    // The state may have moved as a whole: listeners reload.
+    Emit("workspace", HexEncode(ws_id), "");
+  }
+
   void UpdateGauges() {
     if (auditor_) {
       const auditor::State a = auditor_->state();
@@ -625,8 +799,15 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     for (const sync::ConnectionView& c : sync_->Connections()) ready += c.ready;
     metrics_.connections.Set(static_cast<double>(ready));
     size_t pending = 0;
+    uint64_t base = 0;
     auto workspaces = sync_->Workspaces();
-    for (replica::Workspace* ws : workspaces) pending += ws->pending_actions();
+    for (replica::Workspace* ws : workspaces) {
+      pending += ws->pending_actions();
+      if (std::optional<replica::CheckpointInfo> barrier = ws->Barrier()) {
+        base += DeltasOf(barrier->version);
+      }
+    }
+    metrics_.base_deltas.Set(static_cast<double>(base));
     metrics_.workspaces.Set(static_cast<double>(workspaces.size()));
     metrics_.pending.Set(static_cast<double>(pending));
     metrics_.backlog.Set(sync_->HasBacklog() ? 1 : 0);
@@ -645,6 +826,8 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
     last = now;
     metrics_.deltas_sent.Inc(sync_->deltas_sent() - metrics_.last_deltas_sent);
     metrics_.last_deltas_sent = sync_->deltas_sent();
+    metrics_.checkpoints_sent.Inc(sync_->checkpoints_sent() - metrics_.last_checkpoints_sent);
+    metrics_.last_checkpoints_sent = sync_->checkpoints_sent();
   }
 
   // --- Changes -------------------------------------------------------------------------------
@@ -920,6 +1103,7 @@ class Peer::Impl final : public net::Handler, public sync::Transport {
   std::map<std::string, Target> targets_;
   std::map<replica::WorkspaceId, uint64_t> seal_timers_;
   std::map<replica::WorkspaceId, uint64_t> last_seal_ms_;
+  std::map<replica::WorkspaceId, HistoryState> history_;
   uint64_t tick_timer_ = 0;
   std::unique_ptr<auditor::Auditor> auditor_;
   std::unique_ptr<ManagedMode> managed_;  // set when the peer belongs to an organisation
@@ -1433,6 +1617,47 @@ Result<api::DigestInfo> Peer::Digest(const std::string& text) {
     (void)ws->Seal();
     replica::Digests d = ws->digests();
     return api::DigestInfo{HexEncode(d.version), HexEncode(d.state), d.deltas};
+  });
+}
+
+namespace {
+
+api::CheckpointInfo CheckpointOut(const replica::CheckpointInfo& cp) {
+  api::CheckpointInfo out;
+  out.id = HexEncode(cp.id);
+  for (const replica::VersionEntry& e : cp.version) {
+    out.version.emplace_back(identity::DeviceIdText(e.device), e.seq);
+  }
+  out.deltas = DeltasOf(cp.version);
+  out.bytes = cp.bytes;
+  out.trusted = cp.trusted;
+  return out;
+}
+
+}  // namespace
+
+Result<api::CheckpointInfo> Peer::ClaimCheckpoint(const std::string& text) {
+  return impl_->loop_.Call([&]() -> Result<api::CheckpointInfo> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    GROVE_ASSIGN_OR_RETURN(replica::CheckpointInfo cp, ws->ClaimCheckpoint());
+    impl_->LogCheckpoint("checkpoint claimed", *ws, cp);
+    impl_->sync_->Push(ws->id());
+    impl_->Emit("workspace", HexEncode(ws->id()), "");
+    return CheckpointOut(cp);
+  });
+}
+
+Result<api::HistoryInfo> Peer::History(const std::string& text) {
+  return impl_->loop_.Call([&]() -> Result<api::HistoryInfo> {
+    GROVE_ASSIGN_OR_RETURN(replica::Workspace * ws, impl_->FindWorkspace(text));
+    api::HistoryInfo info;
+    if (std::optional<replica::CheckpointInfo> barrier = ws->Barrier()) {
+      info.barrier = CheckpointOut(*barrier);
+    }
+    if (std::optional<Hash32> missing = ws->MissingCheckpoint()) info.missing = HexEncode(*missing);
+    info.deltas = DeltasOf(ws->Version());
+    info.prune = impl_->options_.prune && !impl_->options_.keep_full && !impl_->auditor_;
+    return info;
   });
 }
 

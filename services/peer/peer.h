@@ -59,6 +59,14 @@ struct PeerOptions {
   std::string org_card;
   std::string enrolment;
   int audit_head_interval_ms = 60'000;
+  // History (decision 0011; config history.*): an owner claims a checkpoint once this many
+  // deltas were made since the one in force (0: only when asked); the deltas under a trusted
+  // checkpoint are pruned once every member active within prune_wait_ms acknowledged it, unless
+  // keep_full.
+  uint64_t checkpoint_every = 10000;
+  bool prune = true;
+  uint64_t prune_wait_ms = 7ull * 24 * 3600 * 1000;
+  bool keep_full = false;
 };
 
 class Peer final : public api::Backend {
@@ -103,6 +111,8 @@ class Peer final : public api::Backend {
                             int64_t amount) override;
   Result<std::vector<api::ToolInfo>> ListTools(const std::string& ws) override;
   Result<api::DigestInfo> Digest(const std::string& ws) override;
+  Result<api::CheckpointInfo> ClaimCheckpoint(const std::string& ws) override;
+  Result<api::HistoryInfo> History(const std::string& ws) override;
   uint64_t MaxAttachmentBytes() override;
   Result<std::unique_ptr<api::AttachmentUpload>> BeginAttachment(
       const std::string& ws, const std::string& name, const std::string& media_type) override;

@@ -4,6 +4,8 @@
 
 #include <deque>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -39,12 +41,36 @@ struct SyncNode::Connection {
   // What the remote holds, as far as this node knows: its last Have plus what was sent since.
   std::map<WorkspaceId, std::map<identity::DeviceId, uint64_t>> theirs;
   std::set<WorkspaceId> have_sent;
+  std::set<WorkspaceId> have_received;  // the remote said what it holds (Have, holding)
+  std::set<WorkspaceId> lacking;        // the remote said it does not hold it (since then)
   std::set<WorkspaceId> backlog;        // more to send once the queue drains
   uint32_t max_frame_bytes = 16 << 20;  // the largest frame the remote accepts
   std::set<WorkspaceId> blocked;        // a delta too large for the remote's frame limit is next
   // Chunk ids the remote asked for and that are not answered yet, oldest first.
   std::deque<std::pair<WorkspaceId, Hash32>> to_serve;
   size_t chunks_in_flight = 0;  // chunk ids this node asked of the remote, not yet answered
+  // Checkpoints (checkpoints.cc). Going out: each is sent whole, in order, before the next.
+  struct CheckpointOut {
+    WorkspaceId ws{};
+    Hash32 id{};
+    std::shared_ptr<const Bytes> packed;  // zstd-compressed, shared between connections
+    size_t offset = 0;                    // sent so far
+  };
+  std::deque<CheckpointOut> checkpoints_out;
+  // Per workspace, the checkpoint sent unasked because the remote needed deltas this node
+  // pruned: deltas resume once its Have shows it adopted it; it is not sent again on this
+  // connection.
+  std::map<WorkspaceId, Hash32> checkpoint_offered;
+  // Coming in: the one checkpoint being reassembled, dropped with the connection.
+  struct CheckpointIn {
+    WorkspaceId ws{};
+    Hash32 id{};
+    uint64_t total = 0;     // compressed size announced by the first part
+    uint64_t received = 0;  // compressed bytes received so far
+    Bytes packed;           // empty when discarding
+    bool discard = false;   // already in force here: read to the end, keep nothing
+  };
+  std::optional<CheckpointIn> checkpoint_in;
   uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
 };
 

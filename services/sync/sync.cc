@@ -53,6 +53,7 @@ void SyncNode::AddWorkspace(std::unique_ptr<replica::Workspace> workspace) {
   invitations_.erase(id);
   workspaces_[id] = std::move(workspace);
   Push(id);
+  RequestMissingCheckpoints();
 }
 
 replica::Workspace* SyncNode::Find(const WorkspaceId& id) {
@@ -133,13 +134,15 @@ void SyncNode::OnClosed(ConnectionId id) {
     }
   }
   if (reassign) DispatchChunkRequests();
+  ReleaseCheckpointRequests(id);
 }
 
 void SyncNode::Fail(Connection& c, const Status& reason) {
   if (observer_.note) observer_.note(c.id, "closing: " + reason.ToString());
   ConnectionId id = c.id;
-  connections_.erase(id);  // c is gone from here on
+  connections_.erase(id);  // c is gone from here on (a checkpoint half received with it)
   transport_.Close(id, reason);
+  ReleaseCheckpointRequests(id);
 }
 
 void SyncNode::SendFrame(Connection& c, const std::string& frame) {
@@ -182,8 +185,18 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
       }
       if (!Serves(*ws, c)) {
         // Not a member as far as this node knows (its membership may not have arrived here
-        // yet): say what is held, which lets the other side serve us, but serve nothing.
-        if (have.holding() && !c.have_sent.count(*ws_id)) SendHave(c, *ws, true);
+        // yet): say what is held, which lets the other side serve us, but serve nothing. What
+        // it holds is noted, for when it turns out to be a member (a new member learns who the
+        // others are from the checkpoint or deltas they send).
+        if (have.holding()) {
+          auto& theirs = c.theirs[*ws_id];
+          for (const w::VersionEntry& e : have.version()) {
+            auto d = ToHash32(AsBytes(e.device()));
+            if (d) theirs[*d] = std::max(theirs[*d], e.seq());
+          }
+          c.have_received.insert(*ws_id);
+          if (!c.have_sent.count(*ws_id)) SendHave(c, *ws, true);
+        }
         return;
       }
       auto& theirs = c.theirs[*ws_id];
@@ -197,6 +210,8 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
         // Nothing goes to it until it holds the workspace and says from where (its Have):
         // deltas sent before would be dropped there and yet count as sent.
         c.theirs.erase(*ws_id);
+        c.have_received.erase(*ws_id);
+        c.lacking.insert(*ws_id);
         auto genesis = ws->Genesis();
         if (!genesis.ok()) return;
         w::Frame invite;
@@ -214,8 +229,16 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
         // A relay says it holds only what it stored durably: as good as an Ack.
         if (c.relay) c.acked[*ws_id][*d] = std::max(c.acked[*ws_id][*d], e.seq());
       }
-      if (!c.have_sent.count(*ws_id)) SendHave(c, *ws, true);
+      c.have_received.insert(*ws_id);
+      // A remote that did not hold the workspace when this node's Have reached it (it was
+      // invited) never learned what this node holds: without that it cannot tell what to send.
+      if (!c.have_sent.count(*ws_id) || c.lacking.erase(*ws_id) > 0) SendHave(c, *ws, true);
       SendMissing(c, *ws);
+      // What the remote holds changed (it may have taken a checkpoint it lacked when asked).
+      if (auto want = checkpoint_wants_.find(*ws_id);
+          want != checkpoint_wants_.end() && want->second.asked.erase(c.id) > 0) {
+        RequestMissingCheckpoints();
+      }
       return;
     }
     case w::Frame::kDeltas: {
@@ -273,6 +296,10 @@ void SyncNode::OnFrame(ConnectionId id, ByteView bytes) {
       return OnChunkRequest(c, frame.chunk_request());
     case w::Frame::kChunks:
       return OnChunks(c, frame.chunks());
+    case w::Frame::kCheckpointRequest:
+      return OnCheckpointRequest(c, frame.checkpoint_request());
+    case w::Frame::kCheckpointPart:
+      return OnCheckpointPart(c, frame.checkpoint_part());
     case w::Frame::kGoodbye:
       return Fail(c, Status(Code::kUnavailable, "peer said goodbye: " + frame.goodbye().reason()));
     case w::Frame::MSG_NOT_SET:
@@ -335,8 +362,9 @@ void SyncNode::OnHello(Connection& c, const w::Hello& hello) {
       if (other->ready && other.get() != &c) SendAddresses(*other, &c.device);
     }
   }
-  // A member that was not connected before may hold chunks no one else had.
+  // A member that was not connected before may hold chunks (or a checkpoint) no one else had.
   DispatchChunkRequests();
+  RequestMissingCheckpoints();
   if (observer_.ready) observer_.ready(c.id, c.device);
 }
 
@@ -363,7 +391,14 @@ void SyncNode::OnDeltas(Connection& c, const WorkspaceId& ws_id, const w::Deltas
   if (!report.store.ok()) return Fail(c, report.store);
   // Gossip: what arrived here goes on to the other connections (and back to this one, if
   // it only now turned out to be a member).
-  if (report.accepted > 0) Push(ws_id);
+  if (report.accepted > 0) {
+    // The sender moved on: it may hold a checkpoint it lacked when asked.
+    if (auto want = checkpoint_wants_.find(ws_id); want != checkpoint_wants_.end()) {
+      want->second.asked.erase(c.id);
+    }
+    Push(ws_id);
+    RequestMissingCheckpoints();
+  }
 }
 
 void SyncNode::OnBlindDeltas(Connection& c, const WorkspaceId& ws_id, std::vector<Bytes> batch) {
@@ -573,6 +608,8 @@ void SyncNode::SendMissing(Connection& c, replica::Workspace& ws) {
     auto deltas = ws.DeltasFor(vv, batch);
     if (!deltas.ok() || deltas->empty()) {
       c.backlog.erase(ws.id());
+      // The remote needs deltas this replica pruned: the checkpoint in force replaces them.
+      if (deltas.status().code() == Code::kFailedPrecondition) OfferCheckpoint(c, ws);
       return;
     }
     if (deltas->size() == 1 && deltas->front().size() + 64 > c.max_frame_bytes) {
@@ -690,11 +727,13 @@ void SyncNode::RetryRefused(uint64_t now_ms) {
 void SyncNode::Pump() {
   std::vector<ConnectionId> serving;
   for (auto& [cid, c] : connections_) {
-    if (!c->to_serve.empty()) serving.push_back(cid);
+    if (!c->to_serve.empty() || !c->checkpoints_out.empty()) serving.push_back(cid);
   }
   for (ConnectionId cid : serving) {
     auto it = connections_.find(cid);
-    if (it != connections_.end()) ServeChunks(*it->second);
+    if (it == connections_.end()) continue;
+    ServeCheckpoints(*it->second);
+    ServeChunks(*it->second);
   }
   std::vector<std::pair<ConnectionId, WorkspaceId>> work;
   for (auto& [cid, c] : connections_) {
@@ -709,7 +748,7 @@ void SyncNode::Pump() {
 
 bool SyncNode::HasBacklog() const {
   for (const auto& [cid, c] : connections_) {
-    if (!c->backlog.empty() || !c->to_serve.empty()) return true;
+    if (!c->backlog.empty() || !c->to_serve.empty() || !c->checkpoints_out.empty()) return true;
   }
   return false;
 }

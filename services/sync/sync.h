@@ -16,6 +16,19 @@
 // its id before storing it (one transaction per frame) and asks another member for what one
 // lacked or sent corrupted. Chunks are served only to members of their workspace.
 //
+// Checkpoints (docs/decisions/0011-checkpoints-settle-history.md): when a connected member
+// needs deltas this node's replica pruned (DeltasFor answers FailedPrecondition), this node sends
+// it the checkpoint in force instead, zstd-compressed, in parts of about `batch_bytes` under the
+// same queue limit as deltas, once per connection, and carries on with deltas when the member's
+// Have shows it adopted it. A node whose replica lacks a trusted checkpoint (MissingCheckpoint)
+// asks connected members for it, one at a time, until one sends it. What arrives is reassembled
+// per connection (at most kMaxCheckpointPackedBytes compressed and kMaxCheckpointBytes once
+// decompressed; a partial one is dropped with its connection), checked against its id
+// (SHA-256) and handed to the replica (AddCheckpoint); a checkpoint that fails either is
+// reported (Observer::checkpoint) and the connection goes on. Checkpoints go only between
+// members (and from the member that introduced this node to a workspace); relays neither send
+// nor take them.
+//
 // Relays (docs/decisions/0009-relay.md): a node may name relay devices (Options::relays). They
 // are blind replicas: this node offers them every workspace it holds, member or not, never sends
 // them invitations, and notes what each acknowledged (Ack) or refused. A node started `blind`
@@ -52,6 +65,8 @@ class Deltas;
 class Hello;
 class ChunkRequest;
 class Chunks;
+class CheckpointRequest;
+class CheckpointPart;
 }  // namespace grove::wire::v1
 
 namespace grove::sync {
@@ -63,6 +78,9 @@ constexpr uint32_t kProtocolVersion = 1;
 constexpr size_t kMaxChunkIdsPerRequest = 256;
 constexpr size_t kMaxChunksInFlight = 16;         // asked of one connection and not yet answered
 constexpr size_t kMaxChunksQueuedToServe = 1024;  // per connection; more are answered missing
+constexpr uint64_t kMaxCheckpointPackedBytes = 1ull << 30;  // a checkpoint, compressed
+constexpr uint64_t kMaxCheckpointBytes = 4ull << 30;        // ... and decompressed
+constexpr size_t kMaxCheckpointsQueuedToServe = 4;          // per connection; more: missing
 
 enum class ChunkState {
   kHeld,         // in this node's store
@@ -191,6 +209,12 @@ struct Observer {
   std::function<void(ConnectionId id, const identity::DeviceId& device)> ready;
   // Notices (wire::v1::Notices) arrived on `from`.
   std::function<void(ConnectionId from, const std::vector<std::string>& items)> notices;
+  // A checkpoint of `ws` arrived whole on `from` (`packed_bytes` compressed): `outcome` is OK
+  // when the replica took it (AddCheckpoint; its Barrier() says whether it builds on it now), or
+  // why it was refused (bytes that do not match the id, a replica that refuses them).
+  std::function<void(const WorkspaceId& ws, const Hash32& id, uint64_t packed_bytes,
+                     const Status& outcome, ConnectionId from)>
+      checkpoint;
 };
 
 class SyncNode {
@@ -240,6 +264,9 @@ class SyncNode {
   SyncProgress Progress();
   // Deltas sent on all connections since start (for metrics).
   uint64_t deltas_sent() const { return deltas_sent_; }
+  // Checkpoints sent whole on all connections since start, and their compressed bytes.
+  uint64_t checkpoints_sent() const { return checkpoints_sent_; }
+  uint64_t checkpoint_bytes_sent() const { return checkpoint_bytes_sent_; }
 
   const std::map<WorkspaceId, Invitation>& invitations() const { return invitations_; }
   // Removes and returns an invitation (the caller joins the workspace and AddWorkspace()s it).
@@ -300,6 +327,33 @@ class SyncNode {
   void ServeChunks(Connection& c);
   void DispatchChunkRequests();
   bool CanAskForChunks(const Connection& c, const WorkspaceId& ws);
+  // Checkpoints (checkpoints.cc).
+  // Whether `c` may send this node checkpoints of `ws`: a member, or the member that introduced
+  // this node to it; never a relay, nor to a blind node.
+  bool TakesCheckpointsFrom(replica::Workspace& ws, const Connection& c) const;
+  // `c` needs deltas of `ws` this node pruned: sends it the checkpoint in force, once.
+  void OfferCheckpoint(Connection& c, replica::Workspace& ws);
+  // Queues checkpoint `id` of `ws` to go out on `c` (at most one per workspace, at most
+  // kMaxCheckpointsQueuedToServe in all). false when it is not held here or cannot be sent.
+  bool QueueCheckpoint(Connection& c, replica::Workspace& ws, const Hash32& id);
+  // The zstd-compressed bytes of a held checkpoint, shared while any connection sends them;
+  // nullptr (with a note on `c`) when not held or not sendable.
+  std::shared_ptr<const Bytes> PackedCheckpoint(Connection& c, replica::Workspace& ws,
+                                                const Hash32& id);
+  void ServeCheckpoints(Connection& c);
+  void OnCheckpointRequest(Connection& c, const wire::v1::CheckpointRequest& request);
+  void OnCheckpointPart(Connection& c, const wire::v1::CheckpointPart& part);
+  // A checkpoint arrived whole on `c`: checks it and hands it to its replica.
+  void TakeCheckpoint(Connection& c, const WorkspaceId& ws_id, const Hash32& id, Bytes packed);
+  // Closes `c` after a Goodbye saying why.
+  void Refuse(Connection& c, const Status& reason);
+  // Asks a connected member for each trusted checkpoint a replica lacks, one member at a time.
+  void RequestMissingCheckpoints();
+  // Requests in flight on a connection that is gone go to another member.
+  void ReleaseCheckpointRequests(ConnectionId id);
+  // After `ws` moved onto a checkpoint: tells every connection serving it what it holds now
+  // (a sender waiting for that Have resumes deltas), and offers what they lack.
+  void AnnounceVersion(replica::Workspace& ws);
 
   // A chunk this node wants: whom it asked, who has the request now (0: nobody), and its place
   // in chunk_order_.
@@ -316,6 +370,18 @@ class SyncNode {
   // order, so a download can stream from the start while the rest is still on its way.
   std::map<uint64_t, ChunkKey> chunk_order_;
   uint64_t next_chunk_order_ = 1;
+  // A trusted checkpoint a replica lacks: whom it was asked of (and who said no), who has the
+  // request now (0: nobody).
+  struct CheckpointWant {
+    Hash32 id{};
+    std::set<ConnectionId> asked;
+    ConnectionId in_flight = 0;
+  };
+  std::map<WorkspaceId, CheckpointWant> checkpoint_wants_;
+  // Compressed checkpoints being sent, shared by the connections sending them.
+  std::map<std::pair<WorkspaceId, Hash32>, std::weak_ptr<const Bytes>> packed_checkpoints_;
+  uint64_t checkpoints_sent_ = 0;
+  uint64_t checkpoint_bytes_sent_ = 0;
 
   const identity::Identity& me_;
   Transport& transport_;

@@ -366,6 +366,33 @@ class FakeBackend : public api::Backend {
         .version = std::string(64, '1'), .state = std::string(64, '2'), .deltas = 7};
   }
 
+  // A claim makes the workspace's barrier: a trusted checkpoint of 12 deltas of one device.
+  Result<api::CheckpointInfo> ClaimCheckpoint(const std::string& ws) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back("ClaimCheckpoint(" + ws + ")");
+    if (auto failure = TakeFailure()) return *failure;
+    if (!workspaces_.contains(ws)) return NotFound("no workspace " + ws);
+    api::CheckpointInfo info{.id = std::string(64, 'c'),
+                             .version = {{std::string(52, 'd'), 12}},
+                             .deltas = 12,
+                             .bytes = 2048,
+                             .trusted = true};
+    checkpoints_[ws] = info;
+    return info;
+  }
+
+  Result<api::HistoryInfo> History(const std::string& ws) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back("History(" + ws + ")");
+    if (auto failure = TakeFailure()) return *failure;
+    if (!workspaces_.contains(ws)) return NotFound("no workspace " + ws);
+    api::HistoryInfo info;
+    if (auto it = checkpoints_.find(ws); it != checkpoints_.end()) info.barrier = it->second;
+    info.deltas = 20;
+    info.prune = true;
+    return info;
+  }
+
   uint64_t CurrentEventSeq() override {
     std::lock_guard<std::mutex> lock(mu_);
     return dropped_events_ + events_.size();
@@ -416,6 +443,7 @@ class FakeBackend : public api::Backend {
   api::IdentityInfo identity_;
   api::StatusInfo status_;
   std::map<std::string, api::WorkspaceInfo> workspaces_;
+  std::map<std::string, api::CheckpointInfo> checkpoints_;  // by workspace, once claimed
   std::vector<api::Invitation> invitations_;
   std::map<std::string, std::map<std::string, api::RecordInfo>> records_;
   uint64_t next_record_ = 0;

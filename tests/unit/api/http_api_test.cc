@@ -363,6 +363,26 @@ TEST_F(HttpApiTest, RecordsRoundTripEveryKindOfValue) {
   ASSERT_EQ(digest.status, 200);
   EXPECT_EQ(digest.body, R"({"version":")" + std::string(64, '1') + R"(","state":")" +
                              std::string(64, '2') + R"(","deltas":7})");
+
+  const std::string checkpoints = "/api/v1/workspaces/" + ws + "/checkpoints";
+  HttpReply none = Call("GET", checkpoints);
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_EQ(none.body, R"({"barrier":null,"trusted":false,"missing":null,"deltas":20,)"
+                       R"("prune":true})");
+  HttpReply claimed = Call("POST", checkpoints);
+  ASSERT_EQ(claimed.status, 201) << claimed.body;
+  const std::string checkpoint = R"({"id":")" + std::string(64, 'c') +
+                                 R"(","version":[{"device":")" + std::string(52, 'd') +
+                                 R"(","seq":12}],"deltas":12,"bytes":2048,"trusted":true})";
+  EXPECT_EQ(claimed.body, checkpoint);
+  EXPECT_EQ(backend_.calls().back(), "ClaimCheckpoint(" + ws + ")");
+  HttpReply after = Call("GET", checkpoints);
+  EXPECT_EQ(after.body, R"({"barrier":)" + checkpoint +
+                            R"(,"trusted":true,"missing":null,"deltas":20,)" + R"("prune":true})");
+  backend_.FailNext(FailedPrecondition("a delta held here awaits its content key"));
+  HttpReply refused = Call("POST", checkpoints);
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_EQ(Call("POST", checkpoints, R"({"now":true})").status, 400);
 }
 
 TEST_F(HttpApiTest, ReferencesAndConflictsRenderInResponses) {

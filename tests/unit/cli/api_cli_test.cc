@@ -160,6 +160,38 @@ TEST_F(ApiCliTest, WorkspacesAsTablesAndJson) {
                              "  Fake  owner\n");
 }
 
+TEST_F(ApiCliTest, CheckpointClaimsAndHistoryShows) {
+  const std::string ws = MakeWorkspace("Shop");
+  const Outcome before = Grove({"history", "01"});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(before.out,
+            "workspace 01aaaaaaaaaaaaaa: 20 deltas made; this peer prunes the history under a "
+            "trusted checkpoint\n  no checkpoint yet: the state is built from the whole history\n");
+
+  const Outcome claimed = Grove({"checkpoint", "01"});
+  ASSERT_EQ(claimed.exit_code, 0) << claimed.err;
+  EXPECT_EQ(backend_.calls().back(), "ClaimCheckpoint(" + ws + ")");
+  EXPECT_EQ(claimed.out, "claimed checkpoint " + std::string(64, 'c') +
+                             " of workspace 01aaaaaaaaaaaaaa\n  12 deltas of 1 device, 2.0 KiB, "
+                             "trusted\n");
+  const Outcome json = Grove({"checkpoint", "01", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(ParseOut(json).Find("deltas")->integer(), 12);
+
+  const Outcome after = Grove({"history", "01"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_NE(after.out.find("  checkpoint " + std::string(64, 'c') +
+                           "\n    12 deltas of 1 device, 2.0 KiB, trusted\n"),
+            std::string::npos)
+      << after.out;
+
+  backend_.FailNext(PermissionDenied("only members may claim a checkpoint"));
+  const Outcome refused = Grove({"checkpoint", "01"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("only members may claim a checkpoint"), std::string::npos)
+      << refused.err;
+}
+
 TEST_F(ApiCliTest, MembersInvitationsAndPrefixes) {
   const std::string ws = MakeWorkspace("Shop");
   const Outcome invited = Grove({"ws", "invite", "01a", "grove-card:bob", "--role", "auditor"});

@@ -240,6 +240,8 @@ TEST_F(CliTest, HelpListsCommandsAndExitCodes) {
         "grove demo [--dir DIR] [--items N]", "grove tool check FILE...",
         "grove record transition --data DIR [--api HOST:PORT] [--json] WS ID NAME FIELD=VALUE...",
         "[--where FIELD=VALUE]...", "grove ws tools --data DIR",
+        "grove checkpoint --data DIR [--api HOST:PORT] [--json] WS",
+        "grove history --data DIR [--api HOST:PORT] [--json] WS",
         "0 ok, 1 error, 2 usage, 3 already exists, 4 not found"}) {
     EXPECT_NE(help.out.find(expected), std::string::npos) << expected;
   }
@@ -423,6 +425,11 @@ TEST_F(DemoCliTest, StoreInfoShowsWhatTheDemoLeft) {
   EXPECT_EQ(info_["bob"]["version"].string, alice["version"].string);
   EXPECT_EQ(info_["carol"]["version"].string, alice["version"].string);
   EXPECT_NE(info_["carol"]["state"].string, alice["state"].string);
+  // No checkpoint in the demo: the whole history is held.
+  EXPECT_TRUE(alice["checkpoint"].is_null());
+  EXPECT_EQ(alice["stored_deltas"].number, alice["deltas"].number);
+  EXPECT_EQ(alice["pruned_deltas"].kind, Json::Kind::kNumber);
+  EXPECT_EQ(alice["pruned_deltas"].number, 0);
 
   const Outcome text = Grove({"store", "info", "--data", Dir("alice")});
   ASSERT_EQ(text.exit_code, 0) << text.err;

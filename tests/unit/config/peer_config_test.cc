@@ -148,10 +148,10 @@ TEST(PeerConfigTest, FlowStyleAndEmptySections) {
 }
 
 TEST(PeerConfigTest, UnknownKeys) {
-  ExpectError(
-      "data: d\nsink: x\n", "peer.yaml:2:1",
-      {"unknown key 'sink'",
-       "(known: data, listen, api, connect, log, sync, store, attachments, relay, audit, org)"});
+  ExpectError("data: d\nsink: x\n", "peer.yaml:2:1",
+              {"unknown key 'sink'",
+               "(known: data, listen, api, connect, log, sync, store, attachments, relay, audit, "
+               "org, history)"});
   ExpectError("data: d\nsync:\n  seal_dely: 5\n", "peer.yaml:3:3",
               {"unknown key 'sync.seal_dely'", "did you mean 'sync.seal_delay_ms'?",
                "known in sync: seal_delay_ms, max_frame_bytes, batch_bytes, reconnect_min_ms, "
@@ -486,6 +486,50 @@ TEST(PeerConfigTest, RelayNeedsAddressAndCard) {
   EXPECT_EQ(c, before);
 }
 
+TEST(PeerConfigTest, HistoryKeys) {
+  Result<PeerConfig> defaults = ParsePeerConfig("data: d\n", "peer.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->history_checkpoint_every, 10000u);
+  EXPECT_TRUE(defaults->history_prune);
+  EXPECT_EQ(defaults->history_prune_wait_ms, 7ull * 24 * 3600 * 1000);
+  EXPECT_FALSE(defaults->history_keep_full);
+
+  Result<PeerConfig> r = ParsePeerConfig(
+      "data: d\nhistory:\n  checkpoint_every: 0\n  prune: false\n  prune_wait: 36h\n"
+      "  keep_full: true\n",
+      "peer.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->history_checkpoint_every, 0u);
+  EXPECT_FALSE(r->history_prune);
+  EXPECT_EQ(r->history_prune_wait_ms, 36ull * 3600 * 1000);
+  EXPECT_TRUE(r->history_keep_full);
+  for (const auto& [text, ms] : std::initializer_list<std::pair<const char*, uint64_t>>{
+           {"0", 0}, {"250ms", 250}, {"90s", 90'000}, {"15m", 900'000}, {"2d", 172'800'000}}) {
+    PeerConfig c;
+    ASSERT_TRUE(ApplyOverride(c, "history.prune_wait", text).ok()) << text;
+    EXPECT_EQ(c.history_prune_wait_ms, ms) << text;
+  }
+
+  ExpectError("data: d\nhistory:\n  prune_wait: soon\n", "peer.yaml:3:15",
+              {"history.prune_wait must be a duration (a number and a unit: 500ms, 30s, 15m, "
+               "12h, 7d), got 'soon'"});
+  ExpectError("data: d\nhistory:\n  prune_wait: 7\n", "peer.yaml:3:15", {"got '7'"});
+  ExpectError("data: d\nhistory:\n  prune_wait: 7 d\n", "peer.yaml:3:15", {"got '7 d'"});
+  ExpectError("data: d\nhistory:\n  prune_wait: \"7d\"\n", "peer.yaml:3:15",
+              {"the quoted string \"7d\""});
+  ExpectError("data: d\nhistory:\n  prune_wait: 4000d\n", "peer.yaml:3:15",
+              {"history.prune_wait must be at most 3650d, got '4000d'"});
+  ExpectError("data: d\nhistory:\n  checkpoint_every: many\n", "peer.yaml:3:21",
+              {"history.checkpoint_every must be a non-negative integer, got 'many'"});
+  ExpectError("data: d\nhistory:\n  prune: sometimes\n", "peer.yaml:3:10",
+              {"history.prune must be true or false, got 'sometimes'"});
+  ExpectError("data: d\nhistory:\n  keep_all: true\n", "peer.yaml:3:3",
+              {"unknown key 'history.keep_all'", "keep_full"});
+  PeerConfig c;
+  Status s = ApplyOverride(c, "history.keep_full", "yes");
+  EXPECT_EQ(s.where(), "--history.keep_full");
+}
+
 TEST(PeerConfigTest, ExampleFileParsesToTheDefaults) {
   const std::string path = std::string(GROVE_SOURCE_DIR) + "/deploy/peer.example.yaml";
   Result<PeerConfig> r = LoadPeerConfig(path);
@@ -500,7 +544,7 @@ TEST(PeerConfigTest, EveryKeyIsDocumented) {
   const std::string example = ReadFile(std::string(GROVE_SOURCE_DIR) + "/deploy/peer.example.yaml");
   ASSERT_FALSE(docs.empty());
   ASSERT_FALSE(example.empty());
-  EXPECT_EQ(PeerConfigKeys().size(), 22u);
+  EXPECT_EQ(PeerConfigKeys().size(), 26u);
   for (const std::string& key : PeerConfigKeys()) {
     EXPECT_NE(docs.find("| `" + key + "` |"), std::string::npos)
         << key << " has no row in docs/configuration.md";

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <string>
@@ -30,7 +31,11 @@ class MemoryNet {
     bool Send(ConnectionId id, Bytes frame) override {
       auto it = net_.links_.find({node_, id});
       if (it == net_.links_.end()) return false;
-      net_.queued_[{node_, id}] += frame.size();
+      size_t& queued = net_.queued_[{node_, id}];
+      // Nodes stop sending past their limit once it is reached: the frame that crossed it is
+      // what a queue may hold over the limit.
+      net_.over_limit_ = std::max(net_.over_limit_, queued);
+      queued += frame.size();
       net_.queue_.push_back(Pending{node_, id, std::move(frame)});
       return true;
     }
@@ -116,6 +121,9 @@ class MemoryNet {
   }
 
   ConnectionId LastId() const { return next_ - 1; }
+  // The most any connection held queued when a node sent one more frame on it: a node that
+  // respects Options::max_queued_bytes keeps this below that limit.
+  size_t MaxQueuedBeforeSend() const { return over_limit_; }
   std::vector<std::string> closed_reasons_;
 
  private:
@@ -129,6 +137,7 @@ class MemoryNet {
   std::map<std::pair<int, ConnectionId>, size_t> queued_;
   std::deque<Pending> queue_;
   ConnectionId next_ = 1;
+  size_t over_limit_ = 0;
 };
 
 struct Node {
